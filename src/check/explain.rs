@@ -1,0 +1,142 @@
+//! Cause chains for stuck runs, computed from the trace: which message was lost, when and why;
+//! which poller gave up and after how many polls; which ChordError nobody handled.
+
+use crate::model::backend::TaskState;
+use crate::model::{TaskRef, World};
+use crate::scenario::Errback;
+use crate::time::SimTime;
+use crate::trace::{Loss, Note, PartNote};
+
+/// Lines, most important first.
+pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
+    let mut out = Vec::new();
+    let trace = &world.trace;
+    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::ApplyFailed { .. })) {
+        out.push(format!("{}: {}", r.at, r.note));
+        return out;
+    }
+    let n = world.n();
+    let body = world.backend.state(TaskRef::Body.slot(n), end);
+    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::ChordError { .. })) {
+        let handled = world.sc.app.errback != Errback::None;
+        out.push(format!(
+            "{}: {}{}",
+            r.at,
+            r.note,
+            if handled { "" } else { "; nothing marks the run, so it stays in Progress" }
+        ));
+    }
+    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::UnlockGaveUp { .. })) {
+        out.push(format!("{}: {}", r.at, r.note));
+    } else if world.stats.unlock_live && world.stats.body_payloads.is_empty() && !world.native_chord() {
+        let (max, source) = world.unlock_max_retries();
+        out.push(format!(
+            "chord_unlock still polling at {end} after {} polls, every {} (max_retries={} from {source}): it polls for ever (§5.3)",
+            world.stats.polls,
+            world.unlock_interval(),
+            max.map_or("None".to_string(), |m| m.to_string()),
+        ));
+    } else if !world.native_chord() && world.stats.body_payloads.is_empty() && !trace.iter().any(|r| matches!(r.note, Note::ChordError { .. })) {
+        if let Some(r) = trace.iter().rev().find(|r| note_task(&r.note) == Some(TaskRef::ChordUnlock)) {
+            out.push(format!("chord_unlock's poll chain ended: last seen at {}: {}", r.at, r.note));
+        }
+    }
+    if world.native_chord() && world.stats.body_payloads.is_empty() {
+        let last = trace.iter().rev().find_map(|r| match &r.note {
+            Note::PartReturn { outcome: PartNote::Counted(c, s), .. } => Some((r.at, *c, *s)),
+            _ => None,
+        });
+        match last {
+            Some((at, c, s)) => out.push(format!("Redis chord counter at {c} of {s} since {at}: the body fires only when every part returns (§6)")),
+            None if body == TaskState::Pending => out.push("no header task ever reached the Redis chord counter (§6)".to_string()),
+            None => {}
+        }
+    }
+    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::Finished { task: TaskRef::Body, how: crate::trace::Ending::Raised, .. })) {
+        out.push(format!("{}: collect_results raised before writing the status", r.at));
+    }
+    let stuck: Vec<u32> = (0..n as u32).filter(|&i| !world.backend.state(i as usize, end).is_ready()).collect();
+    for &i in stuck.iter().take(3) {
+        out.push(test_story(world, i, end));
+    }
+    if stuck.len() > 3 {
+        out.push(format!("… and {} more header tasks never finished", stuck.len() - 3));
+    }
+    if out.is_empty() {
+        out.push(format!("no terminal status by {end}; body {}", body.name()));
+    }
+    out
+}
+
+fn note_task(note: &Note) -> Option<TaskRef> {
+    match note {
+        Note::Published { task, .. }
+        | Note::PublishFailed { task, .. }
+        | Note::Delivered { task, .. }
+        | Note::Acked { task, .. }
+        | Note::AckLost { task, .. }
+        | Note::Requeued { task, .. }
+        | Note::Started { task, .. }
+        | Note::Finished { task, .. }
+        | Note::Stored { task, .. }
+        | Note::StoreFailed { task, .. }
+        | Note::RevokedDropped { task, .. }
+        | Note::Lost { task, .. }
+        | Note::RetryScheduled { task, .. } => Some(*task),
+        _ => None,
+    }
+}
+
+/// One header task's story: its last significant events and its final state.
+fn test_story(world: &World, i: u32, end: SimTime) -> String {
+    let task = TaskRef::Header(i);
+    let state = world.backend.state(i as usize, end);
+    let mut parts: Vec<String> = Vec::new();
+    let mut acked_early = None;
+    for r in &world.trace {
+        match &r.note {
+            Note::Acked { task: t, early: true, .. } if *t == task => acked_early = Some(r.at),
+            Note::Lost { task: t, why, .. } if *t == task => {
+                let what = match why {
+                    Loss::AckedThenKilled => format!(
+                        "acked on receipt at {} (task_acks_late=false), then its process died at {}: the message is gone",
+                        acked_early.unwrap_or(r.at),
+                        r.at
+                    ),
+                    Loss::DroppedHeldUnacked => {
+                        let vt = world.cfg().visibility_timeout;
+                        format!(
+                            "dropped from worker memory at {}; the broker holds it unacked, restored only once older than visibility_timeout={vt}",
+                            r.at
+                        )
+                    }
+                    Loss::BrokerWiped => format!("lost with the broker's data at {}", r.at),
+                };
+                parts.push(what);
+            }
+            Note::StoreFailed { task: t, state: s } if *t == task => {
+                parts.push(format!("storing {} failed at {} (backend unreachable): the result is lost", s.name(), r.at));
+            }
+            Note::Stored { task: t, state: TaskState::Success, kept_success: false } if *t == task => {
+                if let Some(exp) = world.backend.expires_at(i as usize).filter(|e| *e <= end) {
+                    parts.push(format!(
+                        "stored SUCCESS at {}, expired at {exp} (result_expires): it reads PENDING again",
+                        r.at
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if world.ignores_result(task) && !world.native_chord() {
+        parts.push("its result is ignored (ignore_result), so it is never stored and reads PENDING (§8)".into());
+    }
+    if parts.is_empty() {
+        if let Some(r) = world.trace.iter().rev().find(|r| note_task(&r.note) == Some(task)) {
+            parts.push(format!("last seen at {}: {}", r.at, r.note));
+        } else {
+            parts.push("never delivered".into());
+        }
+    }
+    format!("{task}: {}; its result stays {}", parts.join("; "), state.name())
+}

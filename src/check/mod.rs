@@ -1,0 +1,239 @@
+//! The checker: after a run, the verdict — the run's terminal status and when, or *stuck* with a
+//! cause chain computed from the trace — and every safety property, each with a stable name
+//! (design "Invariants"). Checkers only observe; `explain` builds the cause chain.
+
+mod explain;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::backend::TaskState;
+use crate::model::{TaskRef, World};
+use crate::scenario::{ExpectedStatus, Expect, RunStatus};
+use crate::sim::StopReason;
+use crate::time::SimTime;
+use crate::trace::Writer;
+
+/// A safety property. The names are API: scenario files and reports use them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Property {
+    /// `collect_results` writes the run status at most once.
+    CallbackAtMostOnce,
+    /// The error callback runs at most once.
+    ErrbackAtMostOnce,
+    /// Once terminal, the status never changes.
+    TerminalNeverOverwritten,
+    /// The status collect_results writes is the application's rule applied to the header
+    /// tasks' final outcomes.
+    StatusFollowsRule,
+    /// The body receives exactly one entry per header task, in header order.
+    BodyOneEntryPerHeader,
+    /// chord_unlock is not still polling when the run ends.
+    PollingBounded,
+    /// No message is delivered more than twice for the same attempt.
+    RedeliveryBounded,
+}
+
+impl Property {
+    /// Every property.
+    pub const ALL: [Property; 7] = [
+        Property::CallbackAtMostOnce,
+        Property::ErrbackAtMostOnce,
+        Property::TerminalNeverOverwritten,
+        Property::StatusFollowsRule,
+        Property::BodyOneEntryPerHeader,
+        Property::PollingBounded,
+        Property::RedeliveryBounded,
+    ];
+
+    /// The stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::CallbackAtMostOnce => "callback_at_most_once",
+            Property::ErrbackAtMostOnce => "errback_at_most_once",
+            Property::TerminalNeverOverwritten => "terminal_never_overwritten",
+            Property::StatusFollowsRule => "status_follows_rule",
+            Property::BodyOneEntryPerHeader => "body_one_entry_per_header",
+            Property::PollingBounded => "polling_bounded",
+            Property::RedeliveryBounded => "redelivery_bounded",
+        }
+    }
+}
+
+/// Where the run ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ending {
+    /// A terminal status was reached.
+    Terminal {
+        /// The first terminal status.
+        status: RunStatus,
+        /// When, in seconds.
+        at: SimTime,
+    },
+    /// No terminal status by the end of the run.
+    Stuck,
+}
+
+/// What happened in one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    /// Terminal or stuck.
+    pub ending: Ending,
+    /// The final status of the run record.
+    pub final_status: RunStatus,
+    /// Why the engine stopped.
+    pub stop: StopReason,
+    /// When it stopped.
+    pub stopped_at: SimTime,
+    /// Broken safety properties, with a one-line reason each.
+    pub violations: BTreeMap<Property, String>,
+    /// The cause chain, when stuck.
+    pub cause: Vec<String>,
+    /// `collect_results` executions.
+    pub callback_runs: u64,
+    /// Errback executions.
+    pub errback_runs: u64,
+    /// chord_unlock executions.
+    pub chord_unlock_runs: u64,
+    /// The body's final state.
+    pub body_state: TaskState,
+    /// Each header task's final state.
+    pub header_states: Vec<TaskState>,
+    /// Each header task's executions.
+    pub header_runs: Vec<u32>,
+}
+
+/// Compute the verdict of a finished run.
+pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict {
+    let n = world.n();
+    let ending = match world.app.terminal_at() {
+        Some((at, status)) => Ending::Terminal { status, at },
+        None => Ending::Stuck,
+    };
+    let mut violations = BTreeMap::new();
+    let callback_writes: Vec<_> = world.app.writes.iter().filter(|w| w.by == Writer::Callback).collect();
+    if callback_writes.len() > 1 {
+        violations.insert(
+            Property::CallbackAtMostOnce,
+            format!("collect_results wrote the run status {} times", callback_writes.len()),
+        );
+    }
+    if world.stats.errback_runs > 1 {
+        violations.insert(Property::ErrbackAtMostOnce, format!("the errback ran {} times", world.stats.errback_runs));
+    }
+    if let Some((at, first)) = world.app.terminal_at() {
+        if let Some(w) = world.app.writes.iter().find(|w| w.at >= at && w.from.is_terminal() && w.to != w.from) {
+            violations.insert(
+                Property::TerminalNeverOverwritten,
+                format!("{} at {} was overwritten with {} by {:?} at {}", first.name(), at, w.to.name(), w.by, w.at),
+            );
+        }
+    }
+    let rule = world.rule_status();
+    if let Some(w) = callback_writes.iter().find(|w| w.to != rule) {
+        violations.insert(
+            Property::StatusFollowsRule,
+            format!("collect_results wrote {} but the header outcomes give {}", w.to.name(), rule.name()),
+        );
+    }
+    for payload in &world.stats.body_payloads {
+        let in_order = payload.len() == n && payload.iter().enumerate().all(|(i, p)| p.test as usize == i);
+        if !in_order {
+            let tests: Vec<String> = payload.iter().map(|p| p.test.to_string()).collect();
+            violations.insert(
+                Property::BodyOneEntryPerHeader,
+                format!("the body got entries for tests [{}] of {n}", tests.join(", ")),
+            );
+            break;
+        }
+    }
+    if world.stats.unlock_live && !world.native_chord() && world.stats.body_payloads.is_empty() {
+        violations.insert(
+            Property::PollingBounded,
+            format!("chord_unlock was still polling after {} polls when the run ended", world.stats.polls),
+        );
+    }
+    if let Some(((slot, retries), count)) = world.stats.deliveries.iter().find(|(_, c)| **c > 2) {
+        let task = if *slot < n { TaskRef::Header(*slot as u32) } else { slot_task(*slot, n) };
+        violations.insert(
+            Property::RedeliveryBounded,
+            format!("{task} (attempt {}) was delivered {count} times", retries + 1),
+        );
+    }
+    let at = stopped_at;
+    let cause = if ending == Ending::Stuck { explain::cause_chain(world, at) } else { Vec::new() };
+    Verdict {
+        ending,
+        final_status: world.app.status,
+        stop,
+        stopped_at,
+        violations,
+        cause,
+        callback_runs: world.stats.callback_runs,
+        errback_runs: world.stats.errback_runs,
+        chord_unlock_runs: world.stats.chord_unlock_runs,
+        body_state: world.backend.state(TaskRef::Body.slot(n), at),
+        header_states: (0..n).map(|i| world.backend.state(i, at)).collect(),
+        header_runs: world.stats.header_runs.clone(),
+    }
+}
+
+fn slot_task(slot: usize, n: usize) -> TaskRef {
+    match slot - n {
+        0 => TaskRef::Body,
+        1 => TaskRef::ChordUnlock,
+        _ => TaskRef::Errback,
+    }
+}
+
+/// Every way the verdict misses the scenario's expectation, one line each.
+pub fn misses(v: &Verdict, e: &Expect) -> Vec<String> {
+    let mut out = Vec::new();
+    match (e.status, v.ending) {
+        (ExpectedStatus::Stuck, Ending::Stuck) => {}
+        (ExpectedStatus::Terminal(want), Ending::Terminal { status, at }) => {
+            if want != status {
+                out.push(format!("expected {}, got {}", want.name(), status.name()));
+            }
+            if let Some(within) = e.within {
+                if at > SimTime::ZERO + within {
+                    out.push(format!("expected terminal within {within}, reached at {at}"));
+                }
+            }
+        }
+        (ExpectedStatus::Stuck, Ending::Terminal { status, at }) => {
+            out.push(format!("expected stuck, got {} at {at}", status.name()));
+        }
+        (ExpectedStatus::Terminal(want), Ending::Stuck) => out.push(format!("expected {}, got stuck", want.name())),
+    }
+    for (name, want, got) in [
+        ("callback_runs", e.callback_runs, v.callback_runs),
+        ("errback_runs", e.errback_runs, v.errback_runs),
+        ("chord_unlock_runs", e.chord_unlock_runs, v.chord_unlock_runs),
+    ] {
+        if let Some(range) = want {
+            if !range.contains(got) {
+                out.push(format!("expected {name} {range}, got {got}"));
+            }
+        }
+    }
+    if let Some(b) = e.body_state {
+        if b != v.body_state {
+            out.push(format!("expected body {}, got {}", b.name(), v.body_state.name()));
+        }
+    }
+    for p in v.violations.keys() {
+        if !e.violations.contains(p) {
+            out.push(format!("unexpected violation {}: {}", p.name(), v.violations[p]));
+        }
+    }
+    for p in &e.violations {
+        if !v.violations.contains_key(p) {
+            out.push(format!("expected violation {} did not happen", p.name()));
+        }
+    }
+    out
+}

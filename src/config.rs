@@ -1,0 +1,411 @@
+//! Celery's own settings, by Celery's own names: which ones the model reads, their defaults
+//! (celery-semantics §1), how `task_annotations` resolve onto a task (§3), and which names have
+//! no effect. Unknown names are accepted, as Celery accepts them, and reported as inert.
+
+use std::collections::BTreeMap;
+
+use crate::scenario::read::{Problem, Table, Value, keep};
+use crate::time::SimDuration;
+use crate::version::CeleryVersion;
+
+/// When a task's message is acknowledged (§9 "Ack timing").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckMode {
+    /// `task_acks_late = False`: acked when the pool child accepts the job.
+    Early,
+    /// `task_acks_late = True`: acked after success, retry or (by default) failure.
+    Late,
+}
+
+/// The settings the model reads, resolved for one Celery version.
+#[derive(Clone, Debug)]
+pub struct CeleryConfig {
+    /// The Celery version.
+    pub version: CeleryVersion,
+    /// `task_acks_late`.
+    pub acks: AckMode,
+    /// `task_reject_on_worker_lost`.
+    pub reject_on_worker_lost: bool,
+    /// `task_acks_on_failure` (5.7), else `task_acks_on_failure_or_timeout`.
+    pub acks_on_failure: bool,
+    /// `task_acks_on_timeout` (5.7), else `task_acks_on_failure_or_timeout`.
+    pub acks_on_timeout: bool,
+    /// `task_retry_on_worker_lost` (5.7 only).
+    pub retry_on_worker_lost: bool,
+    /// `task_track_started`.
+    pub track_started: bool,
+    /// `task_ignore_result`.
+    pub ignore_result: bool,
+    /// `task_time_limit`.
+    pub time_limit: Option<SimDuration>,
+    /// `task_soft_time_limit`.
+    pub soft_time_limit: Option<SimDuration>,
+    /// `task_allow_error_cb_on_chord_header`.
+    pub allow_error_cb_on_chord_header: bool,
+    /// `result_expires`; `None` (or 0) = never.
+    pub result_expires: Option<SimDuration>,
+    /// `result_chord_expires` (5.7; default `result_expires`).
+    pub result_chord_expires: Option<SimDuration>,
+    /// `result_chord_retry_interval`.
+    pub chord_retry_interval: SimDuration,
+    /// `result_chord_join_timeout`.
+    pub chord_join_timeout: SimDuration,
+    /// `result_backend_always_retry`.
+    pub backend_always_retry: bool,
+    /// `worker_prefetch_multiplier` (0 = no limit).
+    pub prefetch_multiplier: u32,
+    /// `broker_transport_options['visibility_timeout']` (Redis transport).
+    pub visibility_timeout: SimDuration,
+    /// `result_backend_transport_options['result_chord_ordered']`.
+    pub chord_ordered: bool,
+    /// `task_annotations`, by task name (`'*'` included).
+    pub annotations: BTreeMap<String, Annotation>,
+    /// Names given that change nothing, each with why.
+    pub inert: Vec<InertSetting>,
+}
+
+/// A setting or annotation attribute that was given but has no effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InertSetting {
+    /// Where: `chord_unlock_max_retries` or `task_annotations['x'].retry_backoff`.
+    pub name: String,
+    /// The value as written.
+    pub value: String,
+    /// Why it does nothing.
+    pub why: String,
+}
+
+/// Task attributes an annotation may set (`app/annotations.py`; §3).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Annotation {
+    /// `max_retries`; `Some(None)` is Celery's None.
+    pub max_retries: Option<Option<u32>>,
+    /// `default_retry_delay`.
+    pub default_retry_delay: Option<SimDuration>,
+    /// `retry_backoff` (false = 0, true = 1, or a factor).
+    pub retry_backoff: Option<u32>,
+    /// `retry_backoff_max`.
+    pub retry_backoff_max: Option<SimDuration>,
+    /// `retry_jitter`.
+    pub retry_jitter: Option<bool>,
+    /// `autoretry_for` (non-empty = autoretry on).
+    pub autoretry_for: Option<Vec<String>>,
+    /// `time_limit`.
+    pub time_limit: Option<Option<SimDuration>>,
+    /// `soft_time_limit`.
+    pub soft_time_limit: Option<Option<SimDuration>>,
+    /// `ignore_result`.
+    pub ignore_result: Option<bool>,
+    /// `acks_late`.
+    pub acks_late: Option<bool>,
+}
+
+/// Where a resolved task attribute came from, for cause chains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The task class's own default.
+    ClassDefault,
+    /// `task_annotations[key]`.
+    Annotation(String),
+    /// A per-chord call option (`chord(..., max_retries=N)`).
+    ChordOption,
+    /// A Celery setting by name.
+    Setting(&'static str),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::ClassDefault => f.write_str("the task class default"),
+            Source::Annotation(k) => write!(f, "task_annotations['{k}']"),
+            Source::ChordOption => f.write_str("the chord's call options"),
+            Source::Setting(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A task's class attributes before annotations.
+#[derive(Clone, Debug)]
+pub struct TaskClass {
+    /// The registered task name.
+    pub name: &'static str,
+    /// `max_retries` (None = unlimited for chord_unlock's polling).
+    pub max_retries: Option<u32>,
+    /// `default_retry_delay`.
+    pub default_retry_delay: SimDuration,
+    /// `autoretry_for` non-empty.
+    pub autoretry: bool,
+    /// `retry_backoff` factor (0 = off).
+    pub retry_backoff: u32,
+    /// `retry_backoff_max`.
+    pub retry_backoff_max: SimDuration,
+    /// `retry_jitter`.
+    pub retry_jitter: bool,
+    /// `ignore_result`.
+    pub ignore_result: bool,
+}
+
+/// A task's attributes after annotations (named entry first, then `'*'`, which wins; §3).
+#[derive(Clone, Debug)]
+pub struct TaskAttrs {
+    /// The class with annotations applied.
+    pub class: TaskClass,
+    /// Where `max_retries` came from.
+    pub max_retries_source: Source,
+    /// Per-task time limit, if an annotation set one.
+    pub time_limit: Option<Option<SimDuration>>,
+    /// Per-task soft time limit, if an annotation set one.
+    pub soft_time_limit: Option<Option<SimDuration>>,
+    /// Per-task acks_late, if an annotation set it.
+    pub acks_late: Option<bool>,
+}
+
+impl CeleryConfig {
+    /// Celery's own defaults for `version` (§1).
+    pub fn defaults(version: CeleryVersion) -> Self {
+        CeleryConfig {
+            version,
+            acks: AckMode::Early,
+            reject_on_worker_lost: false,
+            acks_on_failure: true,
+            acks_on_timeout: true,
+            retry_on_worker_lost: false,
+            track_started: false,
+            ignore_result: false,
+            time_limit: None,
+            soft_time_limit: None,
+            allow_error_cb_on_chord_header: false,
+            result_expires: Some(SimDuration::from_secs(86_400)),
+            result_chord_expires: None,
+            chord_retry_interval: SimDuration::from_secs(1),
+            chord_join_timeout: SimDuration::from_secs(3),
+            backend_always_retry: false,
+            prefetch_multiplier: 4,
+            visibility_timeout: SimDuration::from_secs(3600),
+            chord_ordered: true,
+            annotations: BTreeMap::new(),
+            inert: Vec::new(),
+        }
+    }
+
+    /// Apply annotations to a task class (§3: the named entry, then `'*'`).
+    pub fn resolve(&self, class: &TaskClass) -> TaskAttrs {
+        let mut attrs = TaskAttrs {
+            class: class.clone(),
+            max_retries_source: Source::ClassDefault,
+            time_limit: None,
+            soft_time_limit: None,
+            acks_late: None,
+        };
+        for key in [class.name, "*"] {
+            let Some(a) = self.annotations.get(key) else { continue };
+            let c = &mut attrs.class;
+            if let Some(m) = a.max_retries {
+                c.max_retries = m;
+                attrs.max_retries_source = Source::Annotation(key.to_string());
+            }
+            if let Some(d) = a.default_retry_delay {
+                c.default_retry_delay = d;
+            }
+            if let Some(b) = a.retry_backoff {
+                c.retry_backoff = b;
+            }
+            if let Some(m) = a.retry_backoff_max {
+                c.retry_backoff_max = m;
+            }
+            if let Some(j) = a.retry_jitter {
+                c.retry_jitter = j;
+            }
+            if let Some(list) = &a.autoretry_for {
+                c.autoretry = !list.is_empty();
+            }
+            if let Some(i) = a.ignore_result {
+                c.ignore_result = i;
+            }
+            if a.time_limit.is_some() {
+                attrs.time_limit = a.time_limit;
+            }
+            if a.soft_time_limit.is_some() {
+                attrs.soft_time_limit = a.soft_time_limit;
+            }
+            if a.acks_late.is_some() {
+                attrs.acks_late = a.acks_late;
+            }
+        }
+        attrs
+    }
+
+    /// Read a `[celery]` table (already merged over the preset's). Problems are collected.
+    pub fn read(mut table: Table<'_, '_>, problems: &mut Vec<Problem>) -> Self {
+        let version = match table.get("version") {
+            Some(v) => keep(
+                v.str().and_then(|s| {
+                    CeleryVersion::parse(s).ok_or_else(|| {
+                        v.problem(format!(
+                            "\"{s}\" is not a modelled Celery version; expected one of: {}",
+                            CeleryVersion::NAMES.join(", ")
+                        ))
+                    })
+                }),
+                problems,
+            )
+            .unwrap_or(CeleryVersion::NEWEST),
+            None => CeleryVersion::NEWEST,
+        };
+        let mut c = CeleryConfig::defaults(version);
+        let mut failure_or_timeout = true;
+        let (mut on_failure, mut on_timeout) = (None, None);
+        for (key, value) in table.entries() {
+            let name: &str = key.get_ref();
+            let only_57 = |v: &Value<'_, '_>| -> Result<(), Problem> {
+                if version.has_split_ack_settings() {
+                    Ok(())
+                } else {
+                    Err(v.problem(format!("`{name}` exists from Celery 5.7; this scenario models {version}")))
+                }
+            };
+            let r: Result<(), Problem> = match name {
+                "version" => Ok(()),
+                "task_acks_late" => value.bool().map(|b| c.acks = if b { AckMode::Late } else { AckMode::Early }),
+                "task_reject_on_worker_lost" => value.bool().map(|b| c.reject_on_worker_lost = b),
+                "task_acks_on_failure_or_timeout" => value.bool().map(|b| failure_or_timeout = b),
+                "task_acks_on_failure" => only_57(&value).and_then(|_| value.bool()).map(|b| on_failure = Some(b)),
+                "task_acks_on_timeout" => only_57(&value).and_then(|_| value.bool()).map(|b| on_timeout = Some(b)),
+                "task_retry_on_worker_lost" => {
+                    only_57(&value).and_then(|_| value.bool()).map(|b| c.retry_on_worker_lost = b)
+                }
+                "task_track_started" => value.bool().map(|b| c.track_started = b),
+                "task_ignore_result" => value.bool().map(|b| c.ignore_result = b),
+                "task_time_limit" => value.seconds_or_none().map(|d| c.time_limit = d),
+                "task_soft_time_limit" => value.seconds_or_none().map(|d| c.soft_time_limit = d),
+                "task_allow_error_cb_on_chord_header" => value.bool().map(|b| c.allow_error_cb_on_chord_header = b),
+                "result_expires" => value.seconds_or_none().map(|d| c.result_expires = d.filter(|d| d.0 > 0)),
+                "result_chord_expires" => {
+                    only_57(&value).and_then(|_| value.seconds_or_none()).map(|d| c.result_chord_expires = d)
+                }
+                "result_chord_retry_interval" => value.seconds().map(|d| c.chord_retry_interval = d),
+                "result_chord_join_timeout" => value.seconds().map(|d| c.chord_join_timeout = d),
+                "result_backend_always_retry" => value.bool().map(|b| c.backend_always_retry = b),
+                "worker_prefetch_multiplier" => value.count(0, 10_000).map(|n| c.prefetch_multiplier = n as u32),
+                "broker_transport_options" => read_broker_options(&value, &mut c, problems),
+                "result_backend_transport_options" => read_backend_options(&value, &mut c, problems),
+                "task_annotations" => read_annotations(&value, &mut c, problems),
+                _ => {
+                    c.inert.push(InertSetting {
+                        name: name.to_string(),
+                        value: value.display(),
+                        why: inert_reason(name),
+                    });
+                    Ok(())
+                }
+            };
+            keep(r, problems);
+        }
+        // §12: in 5.7 the split settings fall back to the old one, then True.
+        c.acks_on_failure = on_failure.unwrap_or(failure_or_timeout);
+        c.acks_on_timeout = on_timeout.unwrap_or(failure_or_timeout);
+        c
+    }
+
+    /// The TTL of chord keys: `result_chord_expires` in 5.7, else `result_expires` (§6, §12).
+    pub fn chord_key_ttl(&self) -> Option<SimDuration> {
+        if self.version.has_result_chord_expires() {
+            if let Some(d) = self.result_chord_expires {
+                return Some(d).filter(|d| d.0 > 0);
+            }
+        }
+        self.result_expires
+    }
+}
+
+fn inert_reason(name: &str) -> String {
+    const REAL_BUT_UNMODELLED: &[&str] = &[
+        "accept_content", "broker_url", "result_backend", "result_serializer", "task_serializer",
+        "timezone", "enable_utc", "result_compression", "broker_connection_retry_on_startup",
+        "broker_connection_max_retries", "task_publish_retry", "task_publish_retry_policy",
+        "task_routes", "task_default_queue", "worker_max_tasks_per_child", "result_persistent",
+        "worker_send_task_events", "task_send_sent_event", "result_extended",
+        "broker_connection_timeout", "redis_socket_timeout", "redis_socket_connect_timeout",
+    ];
+    if REAL_BUT_UNMODELLED.contains(&name) {
+        "a Celery setting that does not change chord termination in this model".to_string()
+    } else {
+        "not a Celery setting: Celery stores unknown keys and ignores them (§1 \"Not settings\")".to_string()
+    }
+}
+
+fn read_broker_options(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<Problem>) -> Result<(), Problem> {
+    let mut t = v.table()?;
+    if let Some(x) = t.get("visibility_timeout") {
+        if let Some(d) = keep(x.seconds(), problems) {
+            c.visibility_timeout = d;
+        }
+    }
+    t.finish(&["visibility_timeout"], problems);
+    Ok(())
+}
+
+fn read_backend_options(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<Problem>) -> Result<(), Problem> {
+    let mut t = v.table()?;
+    if let Some(x) = t.get("result_chord_ordered") {
+        if let Some(b) = keep(x.bool(), problems) {
+            c.chord_ordered = b;
+        }
+    }
+    t.finish(&["result_chord_ordered"], problems);
+    Ok(())
+}
+
+fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<Problem>) -> Result<(), Problem> {
+    let mut t = v.table()?;
+    for (task, entry) in t.entries() {
+        let task: &str = task.get_ref();
+        let Some(mut attrs) = keep(entry.table(), problems) else { continue };
+        let mut a = Annotation::default();
+        for (attr, x) in attrs.entries() {
+            let attr: &str = attr.get_ref();
+            let r: Result<(), Problem> = match attr {
+                "max_retries" => {
+                    if x.str().ok() == Some("none") {
+                        a.max_retries = Some(None);
+                        Ok(())
+                    } else {
+                        x.count(0, 1_000_000).map(|n| a.max_retries = Some(Some(n as u32)))
+                    }
+                }
+                "default_retry_delay" => x.seconds().map(|d| a.default_retry_delay = Some(d)),
+                "retry_backoff" => match x.bool() {
+                    Ok(b) => {
+                        a.retry_backoff = Some(u32::from(b));
+                        Ok(())
+                    }
+                    Err(_) => x.count(0, 1_000_000).map(|n| a.retry_backoff = Some(n as u32)),
+                },
+                "retry_backoff_max" => x.seconds().map(|d| a.retry_backoff_max = Some(d)),
+                "retry_jitter" => x.bool().map(|b| a.retry_jitter = Some(b)),
+                "autoretry_for" => x.array().and_then(|items| {
+                    items
+                        .iter()
+                        .map(|i| i.str().map(str::to_string))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|l| a.autoretry_for = Some(l))
+                }),
+                "time_limit" => x.seconds_or_none().map(|d| a.time_limit = Some(d)),
+                "soft_time_limit" => x.seconds_or_none().map(|d| a.soft_time_limit = Some(d)),
+                "ignore_result" => x.bool().map(|b| a.ignore_result = Some(b)),
+                "acks_late" => x.bool().map(|b| a.acks_late = Some(b)),
+                _ => {
+                    c.inert.push(InertSetting {
+                        name: format!("task_annotations['{task}'].{attr}"),
+                        value: x.display(),
+                        why: "set on the task class, but nothing in the model's tasks reads it".to_string(),
+                    });
+                    Ok(())
+                }
+            };
+            keep(r, problems);
+        }
+        c.annotations.insert(task.to_string(), a);
+    }
+    Ok(())
+}

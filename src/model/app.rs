@@ -1,0 +1,363 @@
+//! The application modelled first (rhesis-model.md): the `execute_single_test` header task, the
+//! `collect_results` body in its two profiles, the error callback, the watchdog, and the
+//! test-run record with its statuses.
+
+use super::backend::{ErrorKind, Part, ResultValue};
+use super::worker::{Exec, Settle};
+use super::{Event, ExecRef, Finish, TaskRef, World};
+use crate::config::{CeleryConfig, TaskClass};
+use crate::scenario::{CallbackBehaviour, Node, Outcome, Profile, RunStatus};
+use crate::sim::Schedule;
+use crate::time::{SimDuration, SimTime};
+use crate::trace::{Ending, Note, Record, Writer};
+
+/// A TestResult row (rhesis-model §a step 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Row {
+    /// Every metric passed.
+    Pass,
+    /// Some metric failed.
+    Fail,
+}
+
+/// A status write to the run record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusWrite {
+    /// When.
+    pub at: SimTime,
+    /// The status before.
+    pub from: RunStatus,
+    /// The status written.
+    pub to: RunStatus,
+    /// Who wrote it.
+    pub by: Writer,
+}
+
+/// The test-run record and the application's database rows.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Current status.
+    pub status: RunStatus,
+    /// Every write, in order.
+    pub writes: Vec<StatusWrite>,
+    /// TestResult rows by test (rhesis profile).
+    pub rows: Vec<Option<Row>>,
+    /// The last value each header execution returned (ground truth for the status rule).
+    pub last_value: Vec<Option<ResultValue>>,
+    /// When stored header results expire.
+    pub expiries: Vec<(SimTime, TaskRef)>,
+}
+
+impl App {
+    /// A run record in Queued.
+    pub fn new(tests: usize) -> Self {
+        App {
+            status: RunStatus::Queued,
+            writes: Vec::new(),
+            rows: vec![None; tests],
+            last_value: vec![None; tests],
+            expiries: Vec::new(),
+        }
+    }
+
+    /// Write a status. Rhesis does not enforce terminality (§b): every write lands.
+    pub fn set_status(&mut self, at: SimTime, to: RunStatus, by: Writer, trace: &mut Vec<Record>) {
+        self.writes.push(StatusWrite { at, from: self.status, to, by });
+        self.status = to;
+        trace.push(Record { at, note: Note::Status { status: to, by } });
+    }
+
+    /// When the run first reached a terminal status.
+    pub fn terminal_at(&self) -> Option<(SimTime, RunStatus)> {
+        self.writes.iter().find(|w| w.to.is_terminal()).map(|w| (w.at, w.to))
+    }
+}
+
+/// The task classes of each profile, before annotations.
+pub struct Classes {
+    /// `execute_single_test`.
+    pub header: TaskClass,
+    /// `collect_results`.
+    pub body: TaskClass,
+    /// `celery.chord_unlock`.
+    pub unlock: TaskClass,
+}
+
+/// Task classes: Celery's `Task` defaults (max_retries 3, default_retry_delay 180 s, §1) for
+/// the doc profile; rhesis' BaseTask/SilentTask (autoretry_for=(Exception,), max_retries 3,
+/// retry_backoff, default_retry_delay 10 s; rhesis-model §d) for rhesis. chord_unlock:
+/// ignore_result, max_retries None, default_retry_delay = result_chord_retry_interval (§5).
+pub fn task_classes(profile: Profile, cfg: &CeleryConfig) -> Classes {
+    let plain = |name| TaskClass {
+        name,
+        max_retries: Some(3),
+        default_retry_delay: SimDuration::from_secs(180),
+        autoretry: false,
+        retry_backoff: 0,
+        retry_backoff_max: SimDuration::from_secs(600),
+        retry_jitter: true,
+        ignore_result: cfg.ignore_result,
+    };
+    let base = |name| TaskClass {
+        autoretry: true,
+        retry_backoff: 1,
+        default_retry_delay: SimDuration::from_secs(10),
+        ..plain(name)
+    };
+    let (header, body) = match profile {
+        Profile::Doc => (plain("execute_single_test"), plain("collect_results")),
+        Profile::Rhesis => (
+            base("rhesis.backend.tasks.execute_single_test"),
+            base("rhesis.backend.tasks.execution.results.collect_results"),
+        ),
+    };
+    let unlock = TaskClass {
+        name: "celery.chord_unlock",
+        max_retries: None,
+        default_retry_delay: cfg.chord_retry_interval,
+        autoretry: false,
+        retry_backoff: 0,
+        retry_backoff_max: SimDuration::from_secs(600),
+        retry_jitter: true,
+        ignore_result: true,
+    };
+    Classes { header, body, unlock }
+}
+
+/// What a task run ends in.
+enum Verdict {
+    Return(ResultValue),
+    Raise(ErrorKind),
+}
+
+impl World {
+    /// Whether `task`'s result is ignored (task attribute or the signature's option).
+    pub(crate) fn ignores_result(&self, task: TaskRef) -> bool {
+        match task {
+            TaskRef::Header(i) => self.header_attrs.class.ignore_result || self.sc.tests[i as usize].ignore_result,
+            TaskRef::Body => self.body_attrs.class.ignore_result,
+            TaskRef::ChordUnlock | TaskRef::Errback => true,
+        }
+    }
+
+    /// A header attempt ends: the profile decides what the task returns, raises or retries.
+    pub(crate) fn header_end(&mut self, now: SimTime, r: ExecRef, e: &Exec, finish: Finish, out: &mut Schedule<Event>) {
+        let TaskRef::Header(i) = e.msg.task else { return };
+        let spec = &self.sc.tests[i as usize];
+        let attempt = e.msg.retries;
+        let soft = finish == Finish::Soft;
+        let verdict = match (spec.outcome, soft) {
+            (Outcome::SoftCatch, true) => Verdict::Return(ResultValue::FailDict),
+            (_, true) => Verdict::Raise(ErrorKind::SoftTimeLimit),
+            (Outcome::Pass | Outcome::SoftCatch, false) => Verdict::Return(ResultValue::Pass),
+            (Outcome::FailStatus, false) => Verdict::Return(ResultValue::FailDict),
+            (Outcome::ReturnNone, false) => Verdict::Return(ResultValue::None),
+            (Outcome::Malformed, false) => Verdict::Return(ResultValue::Malformed),
+            (Outcome::Raise, false) | (Outcome::Hang, false) => Verdict::Raise(ErrorKind::Raised),
+            (Outcome::RaiseTransient { fails }, false) if attempt < fails => Verdict::Raise(ErrorKind::Raised),
+            (Outcome::RaiseTransient { .. }, false) => Verdict::Return(ResultValue::Pass),
+        };
+        let w = r.worker;
+        match (self.sc.app.profile, verdict) {
+            // rhesis-model §a step 6: execute_test writes one TestResult row and returns it;
+            // None or a non-dict is normalised into a failure dict (no row).
+            (Profile::Rhesis, Verdict::Return(v)) => {
+                let value = match v {
+                    ResultValue::Pass => {
+                        self.app.rows[i as usize].get_or_insert(Row::Pass);
+                        ResultValue::Pass
+                    }
+                    ResultValue::FailDict if !soft => {
+                        self.app.rows[i as usize].get_or_insert(Row::Fail);
+                        ResultValue::Pass
+                    }
+                    _ => ResultValue::FailDict,
+                };
+                self.header_returns(now, r, i, value, out);
+            }
+            // Any exception: `self.retry()` while retries < max_retries (default delay, no
+            // backoff: explicit retries ignore it, §3), then return the failure dict (SUCCESS).
+            (Profile::Rhesis, Verdict::Raise(kind)) => {
+                self.note(now, Note::Finished { task: e.msg.task, worker: w, how: raised(kind) });
+                let max = self.header_attrs.class.max_retries;
+                if max.is_none_or(|m| attempt < m) {
+                    let countdown = self.header_attrs.class.default_retry_delay;
+                    self.retry_task(now, r, e, countdown, out);
+                } else {
+                    self.note(now, Note::RetriesExhausted { task: e.msg.task });
+                    self.header_returns(now, r, i, ResultValue::FailDict, out);
+                }
+            }
+            (Profile::Doc, Verdict::Return(v)) => self.header_returns(now, r, i, v, out),
+            (Profile::Doc, Verdict::Raise(kind)) => {
+                self.note(now, Note::Finished { task: e.msg.task, worker: w, how: raised(kind) });
+                self.raise_or_autoretry(now, r, e, kind, out);
+            }
+        }
+    }
+
+    fn header_returns(&mut self, now: SimTime, r: ExecRef, i: u32, value: ResultValue, out: &mut Schedule<Event>) {
+        self.app.last_value[i as usize] = Some(value);
+        self.note(now, Note::Finished { task: TaskRef::Header(i), worker: r.worker, how: Ending::Returned(value) });
+        self.succeed_task(now, r, TaskRef::Header(i), value, out);
+    }
+
+    /// An exception escapes `run`: autoretry when the class has `autoretry_for` (§3, with
+    /// exponential backoff and jitter), else FAILURE.
+    fn raise_or_autoretry(&mut self, now: SimTime, r: ExecRef, e: &Exec, kind: ErrorKind, out: &mut Schedule<Event>) {
+        let attrs = match e.msg.task {
+            TaskRef::Header(_) => &self.header_attrs.class,
+            _ => &self.body_attrs.class,
+        };
+        let attempt = e.msg.retries;
+        if attrs.autoretry {
+            if attrs.max_retries.is_none_or(|m| attempt < m) {
+                let countdown = backoff(attrs, attempt, &mut self.retry_rng);
+                self.retry_task(now, r, e, countdown, out);
+                return;
+            }
+            self.note(now, Note::RetriesExhausted { task: e.msg.task });
+        }
+        self.fail_task(now, r, e.msg.task, kind, out);
+    }
+
+    /// collect_results runs (rhesis-model §c; observations README "collect_results").
+    pub(crate) fn body_end(&mut self, now: SimTime, r: ExecRef, e: &Exec, finish: Finish, out: &mut Schedule<Event>) {
+        let w = r.worker;
+        if finish == Finish::Soft || self.sc.app.callback == CallbackBehaviour::RaiseBeforeWrite {
+            let kind = if finish == Finish::Soft { ErrorKind::SoftTimeLimit } else { ErrorKind::Raised };
+            self.note(now, Note::Finished { task: TaskRef::Body, worker: w, how: raised(kind) });
+            self.raise_or_autoretry(now, r, e, kind, out);
+            return;
+        }
+        let status = self.collect_status(&e.msg.payload);
+        if self.sc.app.callback_guard && self.app.status.is_terminal() {
+            self.note(now, Note::CallbackSkipped);
+        } else {
+            self.app.set_status(now, status, Writer::Callback, &mut self.trace);
+        }
+        self.note(now, Note::Finished { task: TaskRef::Body, worker: w, how: Ending::Returned(ResultValue::Summary) });
+        self.succeed_task(now, r, TaskRef::Body, ResultValue::Summary, out);
+    }
+
+    /// The status `collect_results` computes.
+    pub fn collect_status(&self, payload: &[Part]) -> RunStatus {
+        match self.sc.app.profile {
+            // Era A (§c): None or `status: failed` → failed; 0 failed → Completed, fewer than
+            // N → Partial, N or more → Failed. N is the run's total_tests.
+            Profile::Doc => {
+                let failed = payload
+                    .iter()
+                    .filter(|p| matches!(p.value, None | Some(ResultValue::None | ResultValue::FailDict)))
+                    .count();
+                doc_rule(failed, self.n())
+            }
+            // Era C (§c): count rows; failure dicts left none. The four-step rule.
+            Profile::Rhesis => rhesis_rule(&self.app.rows),
+        }
+    }
+
+    /// The status the application's rule gives from the header tasks' true final outcomes.
+    pub fn rule_status(&self) -> RunStatus {
+        match self.sc.app.profile {
+            Profile::Doc => {
+                let failed = self
+                    .app
+                    .last_value
+                    .iter()
+                    .filter(|v| matches!(v, None | Some(ResultValue::None | ResultValue::FailDict)))
+                    .count();
+                doc_rule(failed, self.n())
+            }
+            Profile::Rhesis => rhesis_rule(&self.app.rows),
+        }
+    }
+
+    /// An inline errback runs (§7): it marks the run Failed.
+    pub(crate) fn errback_runs(&mut self, now: SimTime, node: Node) {
+        self.stats.errback_runs += 1;
+        self.note(now, Note::ErrbackRan { node });
+        self.app.set_status(now, RunStatus::Failed, Writer::Errback, &mut self.trace);
+    }
+
+    /// The old-style errback task runs.
+    pub(crate) fn errback_task_end(&mut self, now: SimTime, r: ExecRef, out: &mut Schedule<Event>) {
+        self.errback_runs(now, Node::Worker(r.worker));
+        self.finish_exec(now, r, Settle::Ack, out);
+    }
+
+    /// The watchdog: mark the run Failed and revoke the body, if the run is not terminal.
+    pub(crate) fn watchdog(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        if self.app.status.is_terminal() {
+            return;
+        }
+        self.note(now, Note::WatchdogFired);
+        self.app.set_status(now, RunStatus::Failed, Writer::Watchdog, &mut self.trace);
+        self.revoke(now, TaskRef::Body, false, out);
+    }
+}
+
+fn raised(kind: ErrorKind) -> Ending {
+    match kind {
+        ErrorKind::SoftTimeLimit => Ending::SoftLimit,
+        _ => Ending::Raised,
+    }
+}
+
+fn doc_rule(failed: usize, n: usize) -> RunStatus {
+    if failed == 0 {
+        RunStatus::Completed
+    } else if failed < n {
+        RunStatus::Partial
+    } else {
+        RunStatus::Failed
+    }
+}
+
+fn rhesis_rule(rows: &[Option<Row>]) -> RunStatus {
+    // rhesis-model §c: total == 0 → Failed; errors == 0 → Completed; errors == total → Failed;
+    // else Partial. Pass and Fail rows are not errors, so any row at all gives Completed.
+    let total = rows.iter().flatten().count();
+    if total == 0 { RunStatus::Failed } else { RunStatus::Completed }
+}
+
+/// §3 autoretry countdown: min(retry_backoff_max, factor·2^retries), a uniform integer in
+/// [0, countdown] with jitter; `default_retry_delay` when backoff is off.
+fn backoff(class: &TaskClass, retries: u32, rng: &mut rand_chacha::ChaCha8Rng) -> SimDuration {
+    use rand::RngExt;
+    if class.retry_backoff == 0 {
+        return class.default_retry_delay;
+    }
+    let factor = u64::from(class.retry_backoff.max(1));
+    let secs = factor.saturating_mul(1u64 << retries.min(40)).min(class.retry_backoff_max.0 / 1_000_000);
+    let secs = if class.retry_jitter { rng.random_range(0..=secs) } else { secs };
+    SimDuration::from_secs(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_rule_counts_failures_against_the_header_size() {
+        assert_eq!(doc_rule(0, 4), RunStatus::Completed);
+        assert_eq!(doc_rule(1, 4), RunStatus::Partial);
+        assert_eq!(doc_rule(4, 4), RunStatus::Failed);
+    }
+
+    #[test]
+    fn rhesis_rule_completes_whenever_any_row_exists() {
+        assert_eq!(rhesis_rule(&[None, None]), RunStatus::Failed);
+        assert_eq!(rhesis_rule(&[Some(Row::Fail), None]), RunStatus::Completed);
+    }
+
+    #[test]
+    fn autoretry_backoff_doubles_up_to_its_cap() {
+        let mut class = task_classes(Profile::Rhesis, &CeleryConfig::defaults(crate::version::CeleryVersion::V5_7)).body;
+        class.retry_jitter = false;
+        class.retry_backoff_max = SimDuration::from_secs(5);
+        let mut rng = crate::sim::rng::stream(1, crate::sim::rng::Stream::Retry);
+        let waits: Vec<u64> = (0..5).map(|r| backoff(&class, r, &mut rng).0 / 1_000_000).collect();
+        assert_eq!(waits, vec![1, 2, 4, 5, 5]);
+    }
+}

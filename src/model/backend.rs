@@ -1,0 +1,451 @@
+//! The result backend: stored task states and results, their expiry, the overwrite rules of
+//! key-value and database backends (celery-semantics §2, §12), and the Redis chord keys
+//! `.j`/`.s` with the part-return counter (§6). Pure state: the world decides when a write lands.
+
+use std::collections::BTreeSet;
+
+use crate::scenario::BackendKind;
+use crate::time::{SimDuration, SimTime};
+use crate::version::CeleryVersion;
+
+/// A task state as stored (§2). Unknown, expired or forgotten ids read as `Pending`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskState {
+    /// No record.
+    Pending,
+    /// `task_track_started`.
+    Started,
+    /// Waiting for a retry.
+    Retry,
+    /// Returned.
+    Success,
+    /// Raised.
+    Failure,
+    /// Revoked.
+    Revoked,
+}
+
+impl TaskState {
+    /// Names as Celery writes them, for `[expect] body_state`.
+    pub const NAMED: [(&'static str, TaskState); 6] = [
+        ("PENDING", TaskState::Pending),
+        ("STARTED", TaskState::Started),
+        ("RETRY", TaskState::Retry),
+        ("SUCCESS", TaskState::Success),
+        ("FAILURE", TaskState::Failure),
+        ("REVOKED", TaskState::Revoked),
+    ];
+
+    /// READY_STATES = {SUCCESS, FAILURE, REVOKED} (§2).
+    pub fn is_ready(self) -> bool {
+        matches!(self, TaskState::Success | TaskState::Failure | TaskState::Revoked)
+    }
+
+    /// PROPAGATE_STATES = {FAILURE, REVOKED}: a join raises on these (§5).
+    pub fn propagates(self) -> bool {
+        matches!(self, TaskState::Failure | TaskState::Revoked)
+    }
+
+    /// The Celery name.
+    pub fn name(self) -> &'static str {
+        Self::NAMED.iter().find(|(_, s)| *s == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// What a task returned or raised, as far as chords and collect_results care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultValue {
+    /// A passing test result dict.
+    Pass,
+    /// A failed-test dict: `{"status": "failed"}` or rhesis' failure dict.
+    FailDict,
+    /// None.
+    None,
+    /// Not a dict.
+    Malformed,
+    /// The body's summary.
+    Summary,
+    /// An exception.
+    Error(ErrorKind),
+}
+
+/// Exceptions the model distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The application raised.
+    Raised,
+    /// SoftTimeLimitExceeded, not caught.
+    SoftTimeLimit,
+    /// TimeLimitExceeded.
+    TimeLimit,
+    /// WorkerLostError.
+    WorkerLost,
+    /// ChordError.
+    ChordError,
+    /// MaxRetriesExceededError.
+    MaxRetries,
+    /// Revoked (reason recorded in the trace).
+    Revoked,
+}
+
+/// One stored result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stored {
+    state: TaskState,
+    value: Option<ResultValue>,
+    expires: Option<SimTime>,
+}
+
+/// What a store did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Written.
+    Written,
+    /// Skipped: a key-value backend never overwrites SUCCESS (§2), nor does 5.7's database.
+    KeptSuccess,
+}
+
+/// A header task's report to the Redis chord counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Header index (the `group_index` score).
+    pub test: u32,
+    /// Final state.
+    pub state: TaskState,
+    /// Encoded value.
+    pub value: Option<ResultValue>,
+}
+
+/// What a part-return decided (§6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartReturn {
+    /// Recorded; the count is below the size.
+    Counted {
+        /// Entries after this report.
+        count: u32,
+        /// The size key.
+        size: u32,
+    },
+    /// An identical member was already there (sorted set), or 5.7's `.d` set had this task.
+    Duplicate,
+    /// The size key is missing (expired, never set, or deleted after firing): nothing happens.
+    NoSizeKey,
+    /// The count reached the size and every entry succeeded: publish the body with these values.
+    Fire(Vec<Part>),
+    /// The count reached the size and an entry failed: ChordError naming the first culprit.
+    ChordError(Part),
+}
+
+/// The Redis chord keys of the one chord: `.j` entries, `.s` size, 5.7's `.d` and `.c`.
+#[derive(Clone, Debug, Default)]
+struct ChordKeys {
+    entries: Vec<Part>,
+    entries_expire: Option<SimTime>,
+    size: Option<u32>,
+    size_expire: Option<SimTime>,
+    reported: BTreeSet<u32>,
+    done: bool,
+}
+
+/// The result backend.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    kind: BackendKind,
+    version: CeleryVersion,
+    results: Vec<Option<Stored>>,
+    chord: ChordKeys,
+    /// Whether it answers (false during an outage).
+    pub up: bool,
+}
+
+impl Backend {
+    /// An empty backend with room for `slots` task ids.
+    pub fn new(kind: BackendKind, version: CeleryVersion, slots: usize) -> Self {
+        Backend { kind, version, results: vec![None; slots], chord: ChordKeys::default(), up: true }
+    }
+
+    /// Which backend.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// The stored state at `now` (§2: unknown or expired reads PENDING).
+    pub fn state(&self, slot: usize, now: SimTime) -> TaskState {
+        self.live(slot, now).map_or(TaskState::Pending, |s| s.state)
+    }
+
+    /// The stored value at `now`.
+    pub fn value(&self, slot: usize, now: SimTime) -> Option<ResultValue> {
+        self.live(slot, now).and_then(|s| s.value)
+    }
+
+    fn live(&self, slot: usize, now: SimTime) -> Option<&Stored> {
+        self.results[slot].as_ref().filter(|s| s.expires.is_none_or(|e| now < e))
+    }
+
+    /// When a stored result expires, if it does.
+    pub fn expires_at(&self, slot: usize) -> Option<SimTime> {
+        self.results[slot].as_ref().and_then(|s| s.expires)
+    }
+
+    /// Store a state. §2: key-value backends never overwrite SUCCESS; the database backend's
+    /// last write wins up to 5.6, and keeps the first SUCCESS from 5.7 (§12).
+    pub fn store(
+        &mut self,
+        slot: usize,
+        state: TaskState,
+        value: Option<ResultValue>,
+        now: SimTime,
+        ttl: Option<SimDuration>,
+    ) -> StoreOutcome {
+        let current = self.live(slot, now).map(|s| s.state);
+        let keeps_success = match self.kind {
+            BackendKind::Redis => true,
+            BackendKind::Database => self.version.database_keeps_first_success(),
+        };
+        if current == Some(TaskState::Success) && keeps_success {
+            return StoreOutcome::KeptSuccess;
+        }
+        let expires = ttl.map(|t| self.expiry(now, t));
+        self.results[slot] = Some(Stored { state, value, expires });
+        StoreOutcome::Written
+    }
+
+    /// §1 `result_expires`: Redis sets a TTL; the database keeps rows until
+    /// `celery.backend_cleanup`, which beat runs daily at 04:00. Runs start at 04:00, so a row
+    /// goes at the first whole day after it has expired.
+    fn expiry(&self, now: SimTime, ttl: SimDuration) -> SimTime {
+        let due = now + ttl;
+        match self.kind {
+            BackendKind::Redis => due,
+            BackendKind::Database => {
+                let day = SimDuration::from_secs(86_400).0;
+                SimTime(due.0.div_ceil(day).max(1) * day)
+            }
+        }
+    }
+
+    /// Lose everything (a restart without persistence).
+    pub fn wipe(&mut self) {
+        self.results.iter_mut().for_each(|r| *r = None);
+        self.chord = ChordKeys::default();
+    }
+
+    /// §6 step 1: `set_chord_size` writes `.s` (SETEX when an expiry is set); in 5.7 it also
+    /// clears the claim key.
+    pub fn set_chord_size(&mut self, size: u32, now: SimTime, ttl: Option<SimDuration>) {
+        self.chord.size = Some(size);
+        self.chord.size_expire = ttl.map(|t| now + t);
+        self.chord.done = false;
+    }
+
+    /// Whether `.s` exists at `now`.
+    pub fn has_size_key(&self, now: SimTime) -> bool {
+        self.chord.size.is_some() && self.chord.size_expire.is_none_or(|e| now < e)
+    }
+
+    /// §6 step 2–3: one header task's `on_chord_part_return` on the Redis backend.
+    pub fn part_return(&mut self, part: Part, now: SimTime, ordered: bool, ttl: Option<SimDuration>) -> PartReturn {
+        let c = &mut self.chord;
+        if c.entries_expire.is_some_and(|e| now >= e) {
+            c.entries.clear();
+            c.entries_expire = None;
+        }
+        if c.size_expire.is_some_and(|e| now >= e) {
+            c.size = None;
+            c.size_expire = None;
+        }
+        // §12 (5.7): a Lua script records at most one entry per header task in `.d`; first
+        // report wins. Late reports after the chord fired (`.c = done`) do nothing.
+        if self.version.native_counts_each_part_once() {
+            if c.done {
+                return PartReturn::NoSizeKey;
+            }
+            if !c.reported.insert(part.test) {
+                return PartReturn::Duplicate;
+            }
+            c.entries.push(part);
+        } else if ordered {
+            // §6 duplicates: the same state and encoded value is the same sorted-set member.
+            if c.entries.contains(&part) {
+                reset_ttl(c, now, ttl);
+                return check_count(c);
+            }
+            c.entries.push(part);
+        } else {
+            // List mode counts every report.
+            c.entries.push(part);
+        }
+        reset_ttl(c, now, ttl);
+        check_count(c)
+    }
+
+    /// After the body was published or the error path ran. §6: 5.5–5.6 delete `.j .t .s` after
+    /// publishing; on the error path they are kept until their TTL (§12 "late report after a
+    /// ChordError"). 5.7 deletes them in both cases and leaves `.c = done`.
+    pub fn finish_chord(&mut self, fired_ok: bool) {
+        if fired_ok || self.version.native_deletes_keys_after_error() {
+            let done = self.version.native_counts_each_part_once();
+            self.chord = ChordKeys { done, ..ChordKeys::default() };
+        }
+    }
+
+    /// Entries counted so far (for explanations).
+    pub fn chord_count(&self) -> usize {
+        self.chord.entries.len()
+    }
+}
+
+fn reset_ttl(c: &mut ChordKeys, now: SimTime, ttl: Option<SimDuration>) {
+    // §6 step 2: reset the TTL of all three keys to result_expires on every part.
+    c.entries_expire = ttl.map(|t| now + t);
+    if c.size.is_some() {
+        c.size_expire = ttl.map(|t| now + t);
+    }
+}
+
+fn check_count(c: &ChordKeys) -> PartReturn {
+    let Some(size) = c.size else { return PartReturn::NoSizeKey };
+    let count = c.entries.len() as u32;
+    if count != size {
+        return PartReturn::Counted { count, size };
+    }
+    // §6 step 3: read all entries ordered by group_index (sorted set) or insertion (list).
+    let mut parts = c.entries.clone();
+    parts.sort_by_key(|p| p.test);
+    match parts.iter().find(|p| p.state.propagates()) {
+        Some(culprit) => PartReturn::ChordError(*culprit),
+        None => PartReturn::Fire(parts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(test: u32, value: ResultValue) -> Part {
+        Part { test, state: TaskState::Success, value: Some(value) }
+    }
+
+    fn backend(v: CeleryVersion) -> Backend {
+        let mut b = Backend::new(BackendKind::Redis, v, 8);
+        b.set_chord_size(3, SimTime::ZERO, None);
+        b
+    }
+
+    #[test]
+    fn key_value_backend_never_overwrites_success_but_database_does_up_to_5_6() {
+        let t = SimTime::ZERO;
+        let mut kv = Backend::new(BackendKind::Redis, CeleryVersion::V5_5, 1);
+        kv.store(0, TaskState::Success, Some(ResultValue::Pass), t, None);
+        assert_eq!(kv.store(0, TaskState::Failure, None, t, None), StoreOutcome::KeptSuccess);
+        assert_eq!(kv.state(0, t), TaskState::Success);
+        let mut db = Backend::new(BackendKind::Database, CeleryVersion::V5_6, 1);
+        db.store(0, TaskState::Success, Some(ResultValue::Pass), t, None);
+        assert_eq!(db.store(0, TaskState::Failure, None, t, None), StoreOutcome::Written);
+        assert_eq!(db.state(0, t), TaskState::Failure);
+        let mut db7 = Backend::new(BackendKind::Database, CeleryVersion::V5_7, 1);
+        db7.store(0, TaskState::Success, Some(ResultValue::Pass), t, None);
+        assert_eq!(db7.store(0, TaskState::Failure, None, t, None), StoreOutcome::KeptSuccess);
+    }
+
+    #[test]
+    fn expired_results_read_pending() {
+        let mut b = Backend::new(BackendKind::Redis, CeleryVersion::V5_7, 1);
+        b.store(0, TaskState::Success, Some(ResultValue::Pass), SimTime::ZERO, Some(SimDuration::from_secs(10)));
+        assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(9)), TaskState::Success);
+        assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(10)), TaskState::Pending);
+    }
+
+    #[test]
+    fn database_rows_live_until_the_daily_cleanup_after_they_expire() {
+        let mut b = Backend::new(BackendKind::Database, CeleryVersion::V5_7, 1);
+        b.store(0, TaskState::Success, None, SimTime::ZERO, Some(SimDuration::from_secs(3600)));
+        assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(7200)), TaskState::Success);
+        assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(86_400)), TaskState::Pending);
+    }
+
+    #[test]
+    fn identical_duplicate_is_one_sorted_set_member_up_to_5_6() {
+        let mut b = backend(CeleryVersion::V5_5);
+        let t = SimTime::ZERO;
+        b.part_return(part(0, ResultValue::Pass), t, true, None);
+        assert_eq!(b.part_return(part(0, ResultValue::Pass), t, true, None), PartReturn::Counted { count: 1, size: 3 });
+    }
+
+    #[test]
+    fn duplicate_with_a_different_value_fires_the_body_early_up_to_5_6() {
+        let mut b = backend(CeleryVersion::V5_6);
+        let t = SimTime::ZERO;
+        b.part_return(part(0, ResultValue::Pass), t, true, None);
+        b.part_return(part(1, ResultValue::Pass), t, true, None);
+        match b.part_return(part(1, ResultValue::FailDict), t, true, None) {
+            PartReturn::Fire(parts) => {
+                assert_eq!(parts.len(), 3);
+                assert!(parts.iter().all(|p| p.test != 2), "test 2 is missing from the body's input");
+            }
+            other => panic!("expected an early firing, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_mode_counts_every_report_up_to_5_6() {
+        let mut b = backend(CeleryVersion::V5_5);
+        let t = SimTime::ZERO;
+        b.part_return(part(0, ResultValue::Pass), t, false, None);
+        assert_eq!(b.part_return(part(0, ResultValue::Pass), t, false, None), PartReturn::Counted { count: 2, size: 3 });
+    }
+
+    #[test]
+    fn version_5_7_counts_each_header_task_once() {
+        let mut b = backend(CeleryVersion::V5_7);
+        let t = SimTime::ZERO;
+        b.part_return(part(1, ResultValue::Pass), t, true, None);
+        assert_eq!(b.part_return(part(1, ResultValue::FailDict), t, true, None), PartReturn::Duplicate);
+        assert_eq!(b.part_return(part(1, ResultValue::Pass), t, false, None), PartReturn::Duplicate);
+    }
+
+    #[test]
+    fn a_missing_size_key_means_nothing_happens() {
+        let mut b = Backend::new(BackendKind::Redis, CeleryVersion::V5_5, 4);
+        assert_eq!(b.part_return(part(0, ResultValue::Pass), SimTime::ZERO, true, None), PartReturn::NoSizeKey);
+    }
+
+    #[test]
+    fn every_part_resets_the_ttl_of_the_chord_keys() {
+        let mut b = Backend::new(BackendKind::Redis, CeleryVersion::V5_5, 4);
+        let ttl = Some(SimDuration::from_secs(10));
+        b.set_chord_size(2, SimTime::ZERO, ttl);
+        b.part_return(part(0, ResultValue::Pass), SimTime(9_000_000), true, ttl);
+        assert!(b.has_size_key(SimTime(15_000_000)), "the part at 9 s renewed the size key");
+        assert!(!b.has_size_key(SimTime(19_000_000)));
+    }
+
+    #[test]
+    fn the_first_failure_in_header_order_is_the_culprit() {
+        let mut b = backend(CeleryVersion::V5_7);
+        let t = SimTime::ZERO;
+        b.part_return(Part { test: 2, state: TaskState::Failure, value: None }, t, true, None);
+        b.part_return(Part { test: 1, state: TaskState::Revoked, value: None }, t, true, None);
+        match b.part_return(part(0, ResultValue::Pass), t, true, None) {
+            PartReturn::ChordError(p) => assert_eq!(p.test, 1),
+            other => panic!("expected a ChordError, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_survive_a_chord_error_up_to_5_6_but_not_in_5_7() {
+        for (v, kept) in [(CeleryVersion::V5_5, true), (CeleryVersion::V5_7, false)] {
+            let mut b = Backend::new(BackendKind::Redis, v, 4);
+            b.set_chord_size(1, SimTime::ZERO, None);
+            let fail = Part { test: 0, state: TaskState::Failure, value: None };
+            assert!(matches!(b.part_return(fail, SimTime::ZERO, true, None), PartReturn::ChordError(_)));
+            b.finish_chord(false);
+            let again = b.part_return(fail, SimTime::ZERO, true, None);
+            assert_eq!(matches!(again, PartReturn::ChordError(_)), kept, "{v}");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The broker: the task queue, deliveries and the unacked set (celery-semantics §9, kombu's
+//! Redis transport). **What happens to an unacked message when its worker dies** is decided
+//! here: with Redis it stays in the `unacked` hash until a restore sweep finds it older than
+//! `visibility_timeout` (`restore_visible`); with AMQP the broker requeues it as soon as the
+//! connection closes.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::Message;
+use crate::scenario::BrokerKind;
+use crate::time::{SimDuration, SimTime};
+
+/// A message handed to a worker and not yet acked.
+#[derive(Clone, Debug)]
+pub struct Unacked {
+    /// The message.
+    pub msg: Message,
+    /// Which worker holds it.
+    pub worker: usize,
+    /// When it was delivered (the unacked index score).
+    pub since: SimTime,
+}
+
+/// The broker's state. Durable parts survive a restart only when persistence is on.
+#[derive(Clone, Debug)]
+pub struct Broker {
+    /// Transport.
+    pub kind: BrokerKind,
+    /// Whether it is up.
+    pub up: bool,
+    /// The ready queue, consumed from the front.
+    pub queue: VecDeque<Message>,
+    /// Delivered, not acked, by delivery tag.
+    pub unacked: BTreeMap<u64, Unacked>,
+    next_tag: u64,
+}
+
+impl Broker {
+    /// An empty broker.
+    pub fn new(kind: BrokerKind) -> Self {
+        Broker { kind, up: true, queue: VecDeque::new(), unacked: BTreeMap::new(), next_tag: 1 }
+    }
+
+    /// Take the next message for `worker`, recording it as unacked. Returns its delivery tag.
+    pub fn deliver(&mut self, worker: usize, now: SimTime) -> Option<(u64, Message)> {
+        let msg = self.queue.pop_front()?;
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.unacked.insert(tag, Unacked { msg: msg.clone(), worker, since: now });
+        Some((tag, msg))
+    }
+
+    /// Ack a delivery. Returns false if the tag was no longer unacked (already restored).
+    pub fn ack(&mut self, tag: u64) -> bool {
+        self.unacked.remove(&tag).is_some()
+    }
+
+    /// Reject with requeue, marked redelivered: kombu's Redis transport pushes it to the tail
+    /// of the queue (docs/celery-source-notes.md §4); RabbitMQ puts it back at the head.
+    pub fn requeue(&mut self, tag: u64) -> bool {
+        match self.unacked.remove(&tag) {
+            Some(u) => {
+                let mut msg = u.msg;
+                msg.redelivered = true;
+                match self.kind {
+                    BrokerKind::Redis => self.queue.push_back(msg),
+                    BrokerKind::Amqp => self.queue.push_front(msg),
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// kombu Redis `QoS.restore_visible`: every unacked delivery older than the visibility
+    /// timeout goes back to the queue, whether or not its worker is alive (so a long acks_late
+    /// task or a long ETA is delivered twice; catalogue F11, F12). Returns the restored tags.
+    pub fn restore_visible(&mut self, now: SimTime, visibility_timeout: SimDuration) -> Vec<(u64, Message)> {
+        let due: Vec<u64> =
+            self.unacked.iter().filter(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| *t).collect();
+        self.restore_tags(due)
+    }
+
+    /// Push back everything `worker` holds: a clean channel close on Redis
+    /// (`restore_unacked_once`), or any connection close on AMQP.
+    pub fn restore_worker(&mut self, worker: usize) -> Vec<(u64, Message)> {
+        let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.worker == worker).map(|(t, _)| *t).collect();
+        self.restore_tags(tags)
+    }
+
+    /// Restored messages go back to the head of the queue, in their original order, and are
+    /// consumed next: kombu's Redis restore and AMQP's requeue on close alike
+    /// (docs/celery-source-notes.md §4).
+    pub fn restore_tags(&mut self, tags: Vec<u64>) -> Vec<(u64, Message)> {
+        let mut out = Vec::with_capacity(tags.len());
+        for tag in tags {
+            if let Some(u) = self.unacked.remove(&tag) {
+                let mut msg = u.msg;
+                msg.redelivered = true;
+                out.push((tag, msg));
+            }
+        }
+        for (_, m) in out.iter().rev() {
+            self.queue.push_front(m.clone());
+        }
+        out
+    }
+
+    /// Restart: without persistence the queue and the unacked hash are gone.
+    pub fn restart(&mut self, persistent: bool) -> usize {
+        if persistent {
+            return 0;
+        }
+        let lost = self.queue.len() + self.unacked.len();
+        self.queue.clear();
+        self.unacked.clear();
+        lost
+    }
+
+    /// Unacked deliveries held for `worker`, oldest first (for explanations).
+    pub fn held_by(&self, worker: usize) -> impl Iterator<Item = (&u64, &Unacked)> {
+        self.unacked.iter().filter(move |(_, u)| u.worker == worker)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TaskRef;
+
+    fn msg(i: u32) -> Message {
+        Message::new(TaskRef::Header(i))
+    }
+
+    #[test]
+    fn unacked_delivery_restored_after_visibility_timeout() {
+        let mut b = Broker::new(BrokerKind::Redis);
+        b.queue.push_back(msg(0));
+        let (tag, _) = b.deliver(0, SimTime::ZERO).unwrap();
+        let vt = SimDuration::from_secs(3600);
+        assert!(b.restore_visible(SimTime::ZERO + SimDuration::from_secs(3599), vt).is_empty());
+        let back = b.restore_visible(SimTime::ZERO + vt, vt);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].0, tag);
+        assert!(b.queue[0].redelivered);
+        assert!(!b.ack(tag), "an ack after the restore finds nothing");
+    }
+
+    #[test]
+    fn connection_close_requeues_at_the_head_in_order() {
+        let mut b = Broker::new(BrokerKind::Amqp);
+        for i in 0..3 {
+            b.queue.push_back(msg(i));
+        }
+        b.deliver(0, SimTime::ZERO);
+        b.deliver(0, SimTime::ZERO);
+        b.restore_worker(0);
+        let order: Vec<TaskRef> = b.queue.iter().map(|m| m.task).collect();
+        assert_eq!(order, vec![TaskRef::Header(0), TaskRef::Header(1), TaskRef::Header(2)]);
+    }
+
+    #[test]
+    fn a_restart_without_persistence_loses_queued_and_unacked_messages() {
+        let mut b = Broker::new(BrokerKind::Redis);
+        b.queue.push_back(msg(0));
+        b.queue.push_back(msg(1));
+        b.deliver(0, SimTime::ZERO);
+        assert_eq!(b.restart(true), 0);
+        assert_eq!(b.restart(false), 2);
+        assert!(b.queue.is_empty() && b.unacked.is_empty());
+    }
+}

@@ -1,0 +1,325 @@
+//! The canvas: applying the chord, chord_unlock polling (celery-semantics §5), the Redis native
+//! part-return (§6), chord error delivery (`chord_error_from_stack`, §7), task retries (§3), and
+//! what happens when a result-backend write lands.
+
+use super::backend::{ErrorKind, Part, PartReturn, ResultValue, StoreOutcome, TaskState};
+use super::worker::{Exec, Settle};
+use super::{Event, ExecRef, Message, TaskRef, World, WriteOp};
+use crate::config::Source;
+use crate::scenario::{Errback, Node};
+use crate::sim::Schedule;
+use crate::time::{SimDuration, SimTime};
+use crate::trace::{Note, PartNote, Writer};
+
+/// §5 step 1: the first poll waits for the chord's `countdown`, 1 s by default.
+const UNLOCK_COUNTDOWN: SimDuration = SimDuration::from_secs(1);
+
+impl World {
+    /// `chord(header)(body)`: §5 step 1–2 for polling backends, §6 step 1 for Redis.
+    pub(crate) fn apply_chord(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        self.app.set_status(now, crate::scenario::RunStatus::Progress, Writer::Parent, &mut self.trace);
+        let n = self.n() as u32;
+        let polling = !self.native_chord();
+        let producer = Node::Producer;
+        if !self.backend_reachable(&producer) {
+            // Saving the group (polling) or setting the chord size (Redis) raises.
+            self.note(now, Note::ApplyFailed { why: "the result backend is unreachable" });
+            return;
+        }
+        if !self.broker_reachable(&producer) {
+            self.note(now, Note::ApplyFailed { why: "the broker is unreachable" });
+            return;
+        }
+        self.note(now, Note::ChordApplied { tests: n, polling });
+        if n == 0 {
+            // §5 step 1: an empty header runs the body at once with [].
+            self.send_body(now, &producer, Vec::new(), out);
+            return;
+        }
+        if polling {
+            let mut unlock = Message::new(TaskRef::ChordUnlock);
+            unlock.eta = Some(now + UNLOCK_COUNTDOWN);
+            self.send(now, &producer, unlock, out);
+        } else {
+            let ttl = self.cfg().chord_key_ttl();
+            self.backend.set_chord_size(n, now, ttl);
+        }
+        for i in 0..n {
+            self.send(now, &producer, Message::new(TaskRef::Header(i)), out);
+        }
+    }
+
+    /// chord_unlock's `max_retries` (§5 step 3): the per-chord option, else the task attribute
+    /// after annotations (`'*'` last), else the class default None (poll for ever).
+    pub fn unlock_max_retries(&self) -> (Option<u32>, Source) {
+        match self.sc.app.chord_max_retries {
+            Some(m) => (Some(m), Source::ChordOption),
+            None => (self.unlock_attrs.class.max_retries, self.unlock_attrs.max_retries_source.clone()),
+        }
+    }
+
+    /// chord_unlock's interval: the per-chord `interval`, else `default_retry_delay`, which is
+    /// `result_chord_retry_interval` unless an annotation changed it (§5 step 3).
+    pub fn unlock_interval(&self) -> SimDuration {
+        self.sc.app.chord_interval.unwrap_or(self.unlock_attrs.class.default_retry_delay)
+    }
+
+    /// One chord_unlock run (§5 step 3–5).
+    pub(crate) fn poll(&mut self, now: SimTime, r: ExecRef, e: &Exec, out: &mut Schedule<Event>) {
+        let w = r.worker;
+        let me = Node::Worker(w);
+        let n_poll = e.msg.retries;
+        self.stats.polls = self.stats.polls.max(n_poll + 1);
+        let readable = self.backend_reachable(&me);
+        let not_ready: Vec<(u32, TaskState)> = if readable {
+            (0..self.n() as u32)
+                .map(|i| (i, self.backend.state(i as usize, now)))
+                .filter(|(_, s)| !s.is_ready())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.note(now, Note::Poll { n: n_poll, not_ready: not_ready.iter().take(4).copied().collect(), read_failed: !readable });
+        if !readable || !not_ready.is_empty() {
+            // `self.retry(countdown=interval, max_retries=…)`; with `exc` when ready() raised.
+            let (max, source) = self.unlock_max_retries();
+            let next = e.msg.retries + 1;
+            if max.is_some_and(|m| next > m) {
+                let fails_body = self.cfg().version.unlock_give_up_fails_body();
+                self.note(
+                    now,
+                    Note::UnlockGaveUp { polls: next, max_retries: max.unwrap_or(0), source: source.to_string(), fails_body },
+                );
+                self.finish_exec(now, r, Settle::Ack, out);
+                if fails_body {
+                    // §12 (5.7): the body fails with a ChordError and its errbacks run.
+                    self.chord_error(now, &me, "chord_unlock retries exhausted".into(), out);
+                }
+                self.refresh_unlock_live();
+                return;
+            }
+            let mut msg = Message::new(TaskRef::ChordUnlock);
+            msg.retries = next;
+            msg.eta = Some(now + self.unlock_interval());
+            if !self.send(now, &me, msg, out) {
+                // §12: a failed retry publish is Reject(requeue=False); the poll chain dies.
+                self.note(now, Note::RetriesExhausted { task: TaskRef::ChordUnlock });
+            }
+            self.finish_exec(now, r, Settle::Ack, out);
+            self.refresh_unlock_live();
+            return;
+        }
+        // Ready: join in header order with propagation (§5 step 3).
+        let culprit = (0..self.n() as u32).find(|&i| self.backend.state(i as usize, now).propagates());
+        self.finish_exec(now, r, Settle::Ack, out);
+        match culprit {
+            Some(i) => self.chord_error(now, &me, format!("Dependency test {i} raised"), out),
+            None => {
+                let parts: Vec<Part> = (0..self.n() as u32)
+                    .map(|i| Part { test: i, state: TaskState::Success, value: self.backend.value(i as usize, now) })
+                    .collect();
+                self.send_body(now, &me, parts, out);
+            }
+        }
+        self.refresh_unlock_live();
+    }
+
+    /// `body.delay(values)`; a failed publish is ChordError('Callback error') (§5, §6).
+    fn send_body(&mut self, now: SimTime, from: &Node, parts: Vec<Part>, out: &mut Schedule<Event>) -> bool {
+        self.note(now, Note::BodyCalled { entries: parts.len() as u32 });
+        self.stats.body_payloads.push(parts.clone());
+        let mut msg = Message::new(TaskRef::Body);
+        msg.payload = parts;
+        if self.send(now, from, msg, out) {
+            return true;
+        }
+        self.chord_error(now, from, "Callback error: publishing the body failed".into(), out);
+        false
+    }
+
+    /// `chord_error_from_stack` for a task body (§7): the body's errbacks (new-style inline in
+    /// the process that found the failure, old-style sent as a task), then body FAILURE.
+    pub(crate) fn chord_error(&mut self, now: SimTime, from: &Node, why: String, out: &mut Schedule<Event>) {
+        let errback = self.sc.app.errback != Errback::None;
+        self.note(now, Note::ChordError { why, errback });
+        self.call_errbacks(now, from, out);
+        let op = WriteOp::State {
+            task: TaskRef::Body,
+            state: TaskState::Failure,
+            value: Some(ResultValue::Error(ErrorKind::ChordError)),
+            part_return: false,
+            errbacks: false,
+            skip_store: false,
+        };
+        self.write(out, from.clone(), None, op, 0);
+    }
+
+    /// Call the errback linked to the body (§7).
+    pub(crate) fn call_errbacks(&mut self, now: SimTime, from: &Node, out: &mut Schedule<Event>) {
+        match self.sc.app.errback {
+            Errback::None => {}
+            Errback::Inline => self.errback_runs(now, from.clone()),
+            Errback::Task => {
+                self.send(now, from, Message::new(TaskRef::Errback), out);
+            }
+        }
+    }
+
+    /// `Task.retry` (§3): a new ETA message with the same id and `retries + 1`; RETRY stored
+    /// unless the result is ignored; the old message acked. If the publish fails the task
+    /// raises Reject(requeue=False): 5.7 stores FAILURE, earlier versions nothing (§12).
+    pub(crate) fn retry_task(&mut self, now: SimTime, r: ExecRef, e: &Exec, countdown: SimDuration, out: &mut Schedule<Event>) {
+        let me = Node::Worker(r.worker);
+        let task = e.msg.task;
+        let mut msg = e.msg.clone();
+        msg.retries += 1;
+        msg.eta = Some(now + countdown);
+        msg.redelivered = false;
+        let retries = msg.retries;
+        if self.send(now, &me, msg, out) {
+            self.note(now, Note::RetryScheduled { task, retries, countdown });
+            let skip = self.ignores_result(task);
+            let op = WriteOp::State { task, state: TaskState::Retry, value: None, part_return: false, errbacks: false, skip_store: skip };
+            self.write(out, me, Some(r), op, 0);
+            return;
+        }
+        if self.cfg().version.reject_stores_failure() {
+            self.fail_task(now, r, task, ErrorKind::Raised, out);
+        } else {
+            self.finish_exec(now, r, Settle::Ack, out);
+        }
+    }
+
+    /// Store FAILURE for a finished execution (mark_as_failure): part-return on the native
+    /// path, the task's own errbacks, then the message is settled.
+    pub(crate) fn fail_task(&mut self, now: SimTime, r: ExecRef, task: TaskRef, kind: ErrorKind, out: &mut Schedule<Event>) {
+        let native = self.native_chord() && matches!(task, TaskRef::Header(_));
+        let skip = self.ignores_result(task) && !matches!(task, TaskRef::Header(_) | TaskRef::Body);
+        let op = WriteOp::State {
+            task,
+            state: TaskState::Failure,
+            value: Some(ResultValue::Error(kind)),
+            part_return: native,
+            errbacks: true,
+            skip_store: skip,
+        };
+        self.write(out, Node::Worker(r.worker), Some(r), op, 0);
+    }
+
+    /// Store SUCCESS for a finished execution (mark_as_done): stored unless the result is
+    /// ignored; on the native path part-return runs either way (§8 `ignore_result`).
+    pub(crate) fn succeed_task(&mut self, now: SimTime, r: ExecRef, task: TaskRef, value: ResultValue, out: &mut Schedule<Event>) {
+        let native = self.native_chord() && matches!(task, TaskRef::Header(_));
+        let skip = self.ignores_result(task);
+        if skip && !native {
+            self.finish_exec(now, r, Settle::Ack, out);
+            return;
+        }
+        let op = WriteOp::State { task, state: TaskState::Success, value: Some(value), part_return: native, errbacks: false, skip_store: skip };
+        self.write(out, Node::Worker(r.worker), Some(r), op, 0);
+    }
+
+    /// A result-backend write arrives. If the backend cannot be reached it is retried every
+    /// second until its deadline, then fails: for a task result, mark_as_done raises before
+    /// part-return, so the result is lost and the message is acked as failed (§9).
+    pub(crate) fn write_lands(
+        &mut self,
+        now: SimTime,
+        from: Node,
+        exec: Option<ExecRef>,
+        op: WriteOp,
+        deadline: SimTime,
+        out: &mut Schedule<Event>,
+    ) {
+        if let Some(r) = exec {
+            if self.exec(r).is_none() {
+                return; // the child died before its write completed
+            }
+        }
+        if !self.backend_reachable(&from) {
+            if now < deadline {
+                out.after(SimDuration::from_secs(1), Event::Write { from, exec, op, deadline });
+                return;
+            }
+            let (task, state) = match &op {
+                WriteOp::Started(t) => (*t, TaskState::Started),
+                WriteOp::State { task, state, .. } => (*task, *state),
+            };
+            self.note(now, Note::StoreFailed { task, state });
+            if let (Some(r), WriteOp::State { .. }) = (exec, &op) {
+                self.finish_exec(now, r, Settle::Ack, out);
+            }
+            return;
+        }
+        let n = self.n();
+        match op {
+            WriteOp::Started(task) => {
+                let ttl = self.cfg().result_expires;
+                let kept = self.backend.store(task.slot(n), TaskState::Started, None, now, ttl) == StoreOutcome::KeptSuccess;
+                self.note(now, Note::Stored { task, state: TaskState::Started, kept_success: kept });
+            }
+            WriteOp::State { task, state, value, part_return, errbacks, skip_store } => {
+                if !skip_store {
+                    let ttl = self.cfg().result_expires;
+                    let kept = self.backend.store(task.slot(n), state, value, now, ttl) == StoreOutcome::KeptSuccess;
+                    self.note(now, Note::Stored { task, state, kept_success: kept });
+                    if let (Some(exp), TaskRef::Header(_)) = (self.backend.expires_at(task.slot(n)), task) {
+                        self.app.expiries.push((exp, task));
+                    }
+                }
+                if part_return {
+                    if let TaskRef::Header(i) = task {
+                        self.part_return(now, &from, Part { test: i, state, value }, out);
+                    }
+                }
+                if errbacks && state == TaskState::Failure {
+                    self.task_errbacks(now, &from, task, out);
+                }
+                if let Some(r) = exec {
+                    let settle = match state {
+                        TaskState::Success | TaskState::Retry => Settle::Ack,
+                        // §9: acks_late failures are acked by default (a reject without
+                        // requeue otherwise, which also removes the message).
+                        _ => Settle::Ack,
+                    };
+                    self.finish_exec(now, r, settle, out);
+                }
+            }
+        }
+    }
+
+    /// The failed task's own errbacks: the body's link_error; a header's only with
+    /// `task_allow_error_cb_on_chord_header` (§7 "Header errbacks").
+    fn task_errbacks(&mut self, now: SimTime, from: &Node, task: TaskRef, out: &mut Schedule<Event>) {
+        let linked = match task {
+            TaskRef::Body => true,
+            TaskRef::Header(_) => self.cfg().allow_error_cb_on_chord_header,
+            _ => false,
+        };
+        if linked {
+            self.call_errbacks(now, from, out);
+        }
+    }
+
+    /// §6 step 2–3 on the Redis backend, run by the process that stored the header's state.
+    fn part_return(&mut self, now: SimTime, from: &Node, part: Part, out: &mut Schedule<Event>) {
+        let task = TaskRef::Header(part.test);
+        let ordered = self.cfg().chord_ordered;
+        let ttl = self.cfg().chord_key_ttl();
+        match self.backend.part_return(part, now, ordered, ttl) {
+            PartReturn::Counted { count, size } => self.note(now, Note::PartReturn { task, outcome: PartNote::Counted(count, size) }),
+            PartReturn::Duplicate => self.note(now, Note::PartReturn { task, outcome: PartNote::Duplicate }),
+            PartReturn::NoSizeKey => self.note(now, Note::PartReturn { task, outcome: PartNote::NoSizeKey }),
+            PartReturn::Fire(parts) => {
+                self.note(now, Note::PartReturn { task, outcome: PartNote::Fired });
+                self.send_body(now, from, parts, out);
+                self.backend.finish_chord(true);
+            }
+            PartReturn::ChordError(culprit) => {
+                self.note(now, Note::PartReturn { task, outcome: PartNote::Error });
+                self.chord_error(now, from, format!("Dependency test {} raised", culprit.test), out);
+                self.backend.finish_chord(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! The sans-IO model of Celery chords: broker, result backend, workers, canvas (chord_unlock and
+//! the native counter) and the application, each a plain state machine. [`World::handle`] takes
+//! one event at a time and schedules follow-ups through the engine's [`Schedule`]; it never
+//! reads a clock or touches the network. Every rule cites its section of celery-semantics.md
+//! (§n) or of docs/celery-source-notes.md.
+
+pub mod app;
+pub mod backend;
+pub mod broker;
+pub mod canvas;
+pub mod worker;
+
+use std::fmt;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{AckMode, CeleryConfig, TaskAttrs};
+use crate::scenario::{BackendKind, BrokerKind, Direction, FaultKind, Node, RevokeTarget, Scenario};
+use crate::sim::net::Net;
+use crate::sim::rng::{Stream, stream};
+use crate::sim::{Model, Schedule};
+use crate::time::{SimDuration, SimTime};
+use crate::trace::{Note, Record};
+
+use app::App;
+use backend::{Backend, Part, ResultValue, TaskState};
+use broker::Broker;
+use worker::Worker;
+
+/// A task id of the one chord.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskRef {
+    /// `execute_single_test` number i.
+    Header(u32),
+    /// `collect_results`, the body.
+    Body,
+    /// `celery.chord_unlock` (one id, reused by every poll).
+    ChordUnlock,
+    /// The old-style errback task.
+    Errback,
+}
+
+impl TaskRef {
+    /// Index into per-task tables.
+    pub fn slot(self, tests: usize) -> usize {
+        match self {
+            TaskRef::Header(i) => i as usize,
+            TaskRef::Body => tests,
+            TaskRef::ChordUnlock => tests + 1,
+            TaskRef::Errback => tests + 2,
+        }
+    }
+}
+
+impl fmt::Display for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskRef::Header(i) => write!(f, "test {i}"),
+            TaskRef::Body => f.write_str("collect_results"),
+            TaskRef::ChordUnlock => f.write_str("chord_unlock"),
+            TaskRef::Errback => f.write_str("errback task"),
+        }
+    }
+}
+
+/// A task message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// The task id.
+    pub task: TaskRef,
+    /// `request.retries`.
+    pub retries: u32,
+    /// ETA/countdown.
+    pub eta: Option<SimTime>,
+    /// Redelivered after a restore or requeue.
+    pub redelivered: bool,
+    /// The body's argument: one entry per header result, as delivered.
+    pub payload: Vec<Part>,
+}
+
+impl Message {
+    /// A fresh message.
+    pub fn new(task: TaskRef) -> Self {
+        Message { task, retries: 0, eta: None, redelivered: false, payload: Vec::new() }
+    }
+}
+
+/// A backend write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteOp {
+    /// `task_track_started`.
+    Started(TaskRef),
+    /// A task state, with what follows it.
+    State {
+        /// The task.
+        task: TaskRef,
+        /// The state.
+        state: TaskState,
+        /// The value.
+        value: Option<ResultValue>,
+        /// Run `on_chord_part_return` after storing (Redis native, header tasks).
+        part_return: bool,
+        /// Call the task's own errbacks (a header with `task_allow_error_cb_on_chord_header`).
+        errbacks: bool,
+        /// Skip the store itself (ignore_result) but still do what follows.
+        skip_store: bool,
+    },
+}
+
+/// Which execution a write or timer belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecRef {
+    /// Worker.
+    pub worker: usize,
+    /// Its incarnation.
+    pub inc: u32,
+    /// Pool slot.
+    pub slot: usize,
+    /// Execution id.
+    pub exec: u64,
+}
+
+/// What ends an execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The task body returns or raises.
+    Normal,
+    /// The soft limit fires.
+    Soft,
+    /// The hard limit fires.
+    Hard,
+}
+
+/// Everything that can happen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Apply the chord.
+    Apply,
+    /// A message arrives at the broker.
+    Enqueue(Message),
+    /// A delivery arrives at a worker.
+    Deliver {
+        /// Worker.
+        worker: usize,
+        /// Incarnation it was sent to.
+        inc: u32,
+        /// Delivery tag.
+        tag: u64,
+        /// Message.
+        msg: Message,
+    },
+    /// An ETA comes due in a worker's timer.
+    EtaDue {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+        /// Delivery tag.
+        tag: u64,
+    },
+    /// An execution ends.
+    ExecEnd(ExecRef, Finish),
+    /// A backend write lands (or is retried).
+    Write {
+        /// Writer.
+        from: Node,
+        /// The execution waiting on it, if any.
+        exec: Option<ExecRef>,
+        /// The write.
+        op: WriteOp,
+        /// Give up after this instant.
+        deadline: SimTime,
+    },
+    /// Pool dispatch on a worker (after its main process was busy).
+    Dispatch {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+    },
+    /// kombu's Redis restore sweep on a worker's consumer.
+    Sweep {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+    },
+    /// A worker's reconnect attempt.
+    Reconnect {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+        /// Attempts so far.
+        attempt: u32,
+    },
+    /// Start a worker.
+    WorkerStart(usize),
+    /// A scripted fault begins.
+    Fault(usize),
+    /// A scripted fault ends (heal, restart, outage over).
+    FaultEnd(usize),
+    /// The watchdog's deadline.
+    Watchdog,
+}
+
+/// Counters the verdict and the expectations read.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// `collect_results` executions.
+    pub callback_runs: u64,
+    /// Errback executions (inline calls and task runs).
+    pub errback_runs: u64,
+    /// chord_unlock executions.
+    pub chord_unlock_runs: u64,
+    /// Executions per header task.
+    pub header_runs: Vec<u32>,
+    /// Deliveries per (task slot, retries).
+    pub deliveries: std::collections::BTreeMap<(usize, u32), u32>,
+    /// Each payload the body was called with.
+    pub body_payloads: Vec<Vec<Part>>,
+    /// Whether a chord_unlock message is still live (queued, held or running).
+    pub unlock_live: bool,
+    /// chord_unlock polls made.
+    pub polls: u32,
+}
+
+/// The whole modelled system.
+pub struct World {
+    /// The scenario (configuration, workload, faults).
+    pub sc: Scenario,
+    /// Resolved header-task attributes.
+    pub header_attrs: TaskAttrs,
+    /// Resolved body attributes.
+    pub body_attrs: TaskAttrs,
+    /// Resolved chord_unlock attributes.
+    pub unlock_attrs: TaskAttrs,
+    /// Drawn duration of each header test.
+    pub durations: Vec<SimDuration>,
+    /// The broker.
+    pub broker: Broker,
+    /// The result backend.
+    pub backend: Backend,
+    /// The workers.
+    pub workers: Vec<Worker>,
+    /// The application.
+    pub app: App,
+    /// Links.
+    pub net: Net,
+    /// Counters.
+    pub stats: Stats,
+    /// The trace.
+    pub trace: Vec<Record>,
+    /// When the last scripted fault ended (for the liveness phase).
+    pub last_heal: SimTime,
+    retry_rng: ChaCha8Rng,
+    next_exec: u64,
+    rr: usize,
+}
+
+impl World {
+    /// Build the world and the initial events for a scenario.
+    pub fn new(sc: Scenario) -> (World, Vec<(SimTime, Event)>) {
+        use rand::RngExt;
+        let n = sc.tests.len();
+        let mut wl = stream(sc.seed, Stream::Workload);
+        let durations = sc
+            .tests
+            .iter()
+            .map(|t| match t.duration {
+                crate::scenario::DurationSpec::Fixed(d) => d,
+                crate::scenario::DurationSpec::Range(lo, hi) => SimDuration(wl.random_range(lo.0..=hi.0)),
+            })
+            .collect();
+        let classes = app::task_classes(sc.app.profile, &sc.celery);
+        let header_attrs = sc.celery.resolve(&classes.header);
+        let body_attrs = sc.celery.resolve(&classes.body);
+        let unlock_attrs = sc.celery.resolve(&classes.unlock);
+        let workers = sc
+            .topology
+            .workers
+            .iter()
+            .map(|w| Worker::new(w, sc.celery.prefetch_multiplier))
+            .collect();
+        let mut init = vec![(sc.app.submit_at, Event::Apply)];
+        for (i, w) in sc.topology.workers.iter().enumerate() {
+            if w.start {
+                init.insert(0, (SimTime::ZERO, Event::WorkerStart(i)));
+            }
+        }
+        for (i, f) in sc.faults.iter().enumerate() {
+            init.push((f.at, Event::Fault(i)));
+        }
+        if let Some(d) = sc.app.watchdog {
+            init.push((sc.app.submit_at + d, Event::Watchdog));
+        }
+        let last_heal = sc
+            .faults
+            .iter()
+            .map(|f| f.at + fault_span(&f.kind))
+            .max()
+            .unwrap_or(SimTime::ZERO);
+        let world = World {
+            header_attrs,
+            body_attrs,
+            unlock_attrs,
+            durations,
+            broker: Broker::new(sc.topology.broker),
+            backend: Backend::new(sc.topology.backend, sc.celery.version, n + 3),
+            workers,
+            app: App::new(n),
+            net: Net::default(),
+            stats: Stats { header_runs: vec![0; n], ..Stats::default() },
+            trace: Vec::new(),
+            last_heal,
+            retry_rng: stream(sc.seed, Stream::Retry),
+            next_exec: 1,
+            rr: 0,
+            sc,
+        };
+        (world, init)
+    }
+
+    /// The Celery configuration.
+    pub fn cfg(&self) -> &CeleryConfig {
+        &self.sc.celery
+    }
+
+    /// Number of header tests.
+    pub fn n(&self) -> usize {
+        self.sc.tests.len()
+    }
+
+    pub(crate) fn note(&mut self, at: SimTime, note: Note) {
+        self.trace.push(Record { at, note });
+    }
+
+    pub(crate) fn latency(&self) -> SimDuration {
+        self.sc.topology.latency
+    }
+
+    /// The ack mode of a task: an `acks_late` annotation wins over `task_acks_late`.
+    pub(crate) fn ack_mode(&self, task: TaskRef) -> AckMode {
+        let attrs = match task {
+            TaskRef::Header(_) => &self.header_attrs,
+            TaskRef::Body => &self.body_attrs,
+            TaskRef::ChordUnlock => &self.unlock_attrs,
+            TaskRef::Errback => return self.cfg().acks,
+        };
+        match attrs.acks_late {
+            Some(true) => AckMode::Late,
+            Some(false) => AckMode::Early,
+            None => self.cfg().acks,
+        }
+    }
+
+    /// Whether a node can write to the backend now.
+    pub(crate) fn backend_reachable(&self, from: &Node) -> bool {
+        self.backend.up && self.net.can_send(from, &Node::Backend)
+    }
+
+    /// Whether a node can publish now.
+    pub(crate) fn broker_reachable(&self, from: &Node) -> bool {
+        self.broker.up && self.net.can_send(from, &Node::Broker)
+    }
+
+    /// Publish from `from`. Celery publishes synchronously with `task_publish_retry_policy`
+    /// (3 retries within about 0.6 s); the model decides at once whether the broker can be
+    /// reached, and the caller handles a failure the way Celery handles the raised error.
+    pub(crate) fn send(&mut self, now: SimTime, from: &Node, msg: Message, out: &mut Schedule<Event>) -> bool {
+        if !self.broker_reachable(from) {
+            self.note(now, Note::PublishFailed { task: msg.task, from: from.clone() });
+            return false;
+        }
+        let lat = self.latency();
+        out.after(lat, Event::Enqueue(msg));
+        true
+    }
+
+    /// Issue a backend write from `from`; it lands after `writes_before + 1` write latencies
+    /// (a process that stores twice in a row waits for the first).
+    pub(crate) fn write(&mut self, out: &mut Schedule<Event>, from: Node, exec: Option<ExecRef>, op: WriteOp, writes_before: u64) {
+        let now = out.now();
+        let deadline = now + self.store_patience(&from);
+        let lat = self.sc.topology.backend_write_latency.mul(writes_before + 1);
+        out.after(lat, Event::Write { from, exec, op, deadline });
+    }
+
+    /// How long a result store keeps trying (docs/celery-source-notes.md §7): with
+    /// `result_backend_always_retry` for ever; Redis: a refused connection fails at once, an
+    /// unreachable host after the 120 s connect timeout; the database: 3 immediate attempts up
+    /// to 5.6, 4 attempts with backoff from 10 ms in 5.7 (§12).
+    fn store_patience(&self, from: &Node) -> SimDuration {
+        if self.cfg().backend_always_retry {
+            return SimDuration(u64::MAX / 4);
+        }
+        match self.sc.topology.backend {
+            BackendKind::Redis if self.backend.up && !self.net.can_send(from, &Node::Backend) => {
+                SimDuration::from_secs(120)
+            }
+            BackendKind::Redis => SimDuration::ZERO,
+            BackendKind::Database if self.cfg().version.has_split_ack_settings() => SimDuration::from_millis(150),
+            BackendKind::Database => SimDuration::ZERO,
+        }
+    }
+
+    /// The next execution id.
+    pub(crate) fn exec_id(&mut self) -> u64 {
+        self.next_exec += 1;
+        self.next_exec
+    }
+
+    /// Deliver queued messages to workers with free prefetch, round-robin.
+    pub(crate) fn pump(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        if !self.broker.up {
+            return;
+        }
+        let nw = self.workers.len();
+        while !self.broker.queue.is_empty() {
+            let mut chosen = None;
+            for k in 0..nw {
+                let w = (self.rr + k) % nw;
+                if self.workers[w].can_take(now) && self.net.connected(&Node::Broker, &Node::Worker(w)) {
+                    chosen = Some(w);
+                    break;
+                }
+            }
+            let Some(w) = chosen else { return };
+            self.rr = (w + 1) % nw;
+            let Some((tag, msg)) = self.broker.deliver(w, now) else { return };
+            let slot = msg.task.slot(self.n());
+            *self.stats.deliveries.entry((slot, msg.retries)).or_insert(0) += 1;
+            self.note(now, Note::Delivered { task: msg.task, worker: w, tag, redelivered: msg.redelivered });
+            self.workers[w].in_flight(&msg, now);
+            let inc = self.workers[w].inc;
+            let lat = self.latency();
+            out.after(lat, Event::Deliver { worker: w, inc, tag, msg });
+        }
+    }
+
+    fn fault(&mut self, now: SimTime, i: usize, start: bool, out: &mut Schedule<Event>) {
+        let kind = self.sc.faults[i].kind.clone();
+        let names = |w: usize| format!("w{}", w + 1);
+        match (kind, start) {
+            (FaultKind::KillWorker { worker, restart_after }, true) => {
+                self.note(now, Note::Fault { what: format!("SIGKILL worker {}", names(worker)) });
+                self.kill_worker(now, worker, out);
+                if let Some(d) = restart_after {
+                    out.after(d, Event::FaultEnd(i));
+                }
+            }
+            (FaultKind::KillWorker { worker, .. }, false)
+            | (FaultKind::WarmShutdown { worker, .. }, false)
+            | (FaultKind::ColdShutdown { worker, .. }, false)
+            | (FaultKind::StartWorker { worker }, true) => {
+                self.note(now, Note::Heal { what: format!("start worker {}", names(worker)) });
+                self.start_worker(now, worker, out);
+            }
+            (FaultKind::StartWorker { .. }, false) => {}
+            (FaultKind::KillChild { test }, true) => {
+                self.note(now, Note::Fault { what: format!("SIGKILL the pool child running test {test}") });
+                self.kill_child(now, TaskRef::Header(test as u32), out);
+            }
+            (FaultKind::KillChild { .. }, false) => {}
+            (FaultKind::WarmShutdown { worker, restart_after }, true) => {
+                self.note(now, Note::Fault { what: format!("warm shutdown (TERM) of {}", names(worker)) });
+                self.warm_shutdown(now, worker, restart_after.map(|_| i), out);
+            }
+            (FaultKind::ColdShutdown { worker, restart_after }, true) => {
+                self.note(now, Note::Fault { what: format!("cold shutdown (QUIT) of {}", names(worker)) });
+                self.cold_shutdown(now, worker, out);
+                if let Some(d) = restart_after {
+                    out.after(d, Event::FaultEnd(i));
+                }
+            }
+            (FaultKind::Partition { a, b, direction, heal_after }, true) => {
+                let arrow = if direction == Direction::Both { "<->" } else { "->" };
+                self.note(now, Note::Fault { what: format!("partition {a} {arrow} {b}") });
+                self.net.cut(a.clone(), b.clone());
+                if direction == Direction::Both {
+                    self.net.cut(b.clone(), a.clone());
+                }
+                self.links_changed(now, out);
+                if let Some(d) = heal_after {
+                    out.after(d, Event::FaultEnd(i));
+                }
+            }
+            (FaultKind::Partition { a, b, direction, .. }, false) => {
+                self.note(now, Note::Heal { what: format!("partition {a} / {b} healed") });
+                self.net.heal(a.clone(), b.clone());
+                if direction == Direction::Both {
+                    self.net.heal(b, a);
+                }
+                self.links_changed(now, out);
+            }
+            (FaultKind::BrokerRestart { down_for }, true) => {
+                self.note(now, Note::Fault { what: format!("broker restart, down for {down_for}") });
+                self.broker.up = false;
+                self.links_changed(now, out);
+                out.after(down_for, Event::FaultEnd(i));
+            }
+            (FaultKind::BrokerRestart { .. }, false) => {
+                let persistent = self.sc.topology.broker_persistent;
+                let lost: Vec<TaskRef> = if persistent {
+                    Vec::new()
+                } else {
+                    self.broker.queue.iter().map(|m| m.task).chain(self.broker.unacked.values().map(|u| u.msg.task)).collect()
+                };
+                self.broker.restart(persistent);
+                // AMQP: deliveries of closed connections come back when the broker does.
+                if self.sc.topology.broker == BrokerKind::Amqp {
+                    let tags: Vec<u64> = self.broker.unacked.keys().copied().collect();
+                    let back = self.broker.restore_tags(tags);
+                    if !back.is_empty() {
+                        let tasks = back.iter().map(|(_, m)| m.task).collect();
+                        self.note(now, Note::Restored { tasks, sweep: false });
+                    }
+                }
+                self.broker.up = true;
+                self.note(now, Note::Heal { what: format!("broker up ({})", if persistent { "persistent" } else { "empty" }) });
+                for task in lost {
+                    self.note(now, Note::Lost { task, why: crate::trace::Loss::BrokerWiped });
+                }
+            }
+            (FaultKind::BackendOutage { duration, lose_data }, true) => {
+                self.note(now, Note::Fault { what: format!("result backend outage for {duration}{}", if lose_data { ", data lost" } else { "" }) });
+                self.backend.up = false;
+                if lose_data {
+                    self.backend.wipe();
+                }
+                out.after(duration, Event::FaultEnd(i));
+            }
+            (FaultKind::BackendOutage { .. }, false) => {
+                self.note(now, Note::Heal { what: "result backend up".into() });
+                self.backend.up = true;
+            }
+            (FaultKind::Revoke { target, terminate }, true) => {
+                let task = match target {
+                    RevokeTarget::Test(t) => TaskRef::Header(t as u32),
+                    RevokeTarget::ChordUnlock => TaskRef::ChordUnlock,
+                    RevokeTarget::Body => TaskRef::Body,
+                };
+                self.note(now, Note::Fault { what: format!("revoke {task}{}", if terminate { " (terminate)" } else { "" }) });
+                self.revoke(now, task, terminate, out);
+            }
+            (FaultKind::Revoke { .. }, false) => {}
+        }
+    }
+
+    /// After any change of links or broker state: workers whose broker connection broke lose
+    /// it; the others may reconnect later through their retry loop.
+    fn links_changed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        for w in 0..self.workers.len() {
+            let ok = self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w));
+            if self.workers[w].is_running() && self.workers[w].connected && !ok {
+                self.connection_lost(now, w, out);
+            }
+        }
+        self.pump(now, out);
+    }
+}
+
+/// How long after its start a fault has fully healed (for the liveness phase).
+fn fault_span(kind: &FaultKind) -> SimDuration {
+    match kind {
+        FaultKind::KillWorker { restart_after, .. }
+        | FaultKind::WarmShutdown { restart_after, .. }
+        | FaultKind::ColdShutdown { restart_after, .. } => restart_after.unwrap_or_default(),
+        FaultKind::Partition { heal_after, .. } => heal_after.unwrap_or_default(),
+        FaultKind::BrokerRestart { down_for } => *down_for,
+        FaultKind::BackendOutage { duration, .. } => *duration,
+        _ => SimDuration::ZERO,
+    }
+}
+
+impl Model for World {
+    type Event = Event;
+
+    fn handle(&mut self, now: SimTime, event: Event, out: &mut Schedule<Event>) {
+        match event {
+            Event::Apply => self.apply_chord(now, out),
+            Event::Enqueue(msg) => {
+                if !self.broker.up {
+                    self.note(now, Note::Lost { task: msg.task, why: crate::trace::Loss::BrokerWiped });
+                    return;
+                }
+                self.note(now, Note::Published { task: msg.task, retries: msg.retries, eta: msg.eta, from: Node::Broker });
+                if msg.task == TaskRef::ChordUnlock {
+                    self.stats.unlock_live = true;
+                }
+                self.broker.queue.push_back(msg);
+                self.pump(now, out);
+            }
+            Event::Deliver { worker, inc, tag, msg } => self.receive(now, worker, inc, tag, msg, out),
+            Event::EtaDue { worker, inc, tag } => self.eta_due(now, worker, inc, tag, out),
+            Event::ExecEnd(r, finish) => self.exec_end(now, r, finish, out),
+            Event::Write { from, exec, op, deadline } => self.write_lands(now, from, exec, op, deadline, out),
+            Event::Dispatch { worker, inc } => {
+                if self.workers[worker].inc == inc {
+                    self.dispatch(now, worker, out);
+                }
+            }
+            Event::Sweep { worker, inc } => self.sweep(now, worker, inc, out),
+            Event::Reconnect { worker, inc, attempt } => self.reconnect(now, worker, inc, attempt, out),
+            Event::WorkerStart(w) => self.start_worker(now, w, out),
+            Event::Fault(i) => self.fault(now, i, true, out),
+            Event::FaultEnd(i) => self.fault(now, i, false, out),
+            Event::Watchdog => self.watchdog(now, out),
+        }
+    }
+}

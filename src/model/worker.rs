@@ -1,0 +1,731 @@
+//! Workers: the consumer (prefetch, ETA timer, revoked set, broker connection) and the prefork
+//! pool (slots, time limits, child loss), with ack timing and what each kind of process death
+//! does to running, prefetched and ETA-held messages (celery-semantics §9, §12).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::backend::{ErrorKind, ResultValue, TaskState};
+use super::{Event, ExecRef, Finish, Message, TaskRef, World, WriteOp};
+use crate::config::AckMode;
+use crate::scenario::{BackendKind, BrokerKind, Node, WorkerSpec};
+use crate::sim::Schedule;
+use crate::time::{SimDuration, SimTime};
+use crate::trace::{Ending, Loss, Note};
+
+/// kombu's Redis restore sweep: at consumer start, then every 10th call of a 10 s timer.
+const SWEEP_EVERY: SimDuration = SimDuration::from_secs(100);
+/// Celery's reconnect loop: one attempt every 2 s (`broker_connection_retry`).
+const RECONNECT_EVERY: SimDuration = SimDuration::from_secs(2);
+/// `broker_connection_max_retries`.
+const RECONNECT_MAX: u32 = 100;
+
+/// Whether a worker runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Not running.
+    Down,
+    /// Consuming and executing.
+    Running,
+    /// Warm shutdown: not consuming, finishing running tasks.
+    Draining,
+}
+
+/// A message held in worker memory.
+#[derive(Clone, Debug)]
+struct Held {
+    tag: u64,
+    msg: Message,
+}
+
+/// One execution in a pool child.
+#[derive(Clone, Debug)]
+pub struct Exec {
+    /// Execution id.
+    pub id: u64,
+    /// Delivery tag.
+    pub tag: u64,
+    /// The message.
+    pub msg: Message,
+    /// When the child accepted it.
+    pub accepted: SimTime,
+    /// Whether its message was acked.
+    pub acked: bool,
+}
+
+/// A worker process.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    /// Name.
+    pub name: String,
+    /// Status.
+    pub status: Status,
+    /// Incarnation: bumped by every start and death; stale events are discarded.
+    pub inc: u32,
+    /// Whether its consumer has a broker connection.
+    pub connected: bool,
+    prefetch: Option<usize>,
+    reserved: VecDeque<Held>,
+    eta: BTreeMap<u64, Held>,
+    in_transit: usize,
+    /// Pool slots.
+    pub slots: Vec<Option<Exec>>,
+    /// The in-memory revoked set (lost on restart; copied from peers by mingle).
+    pub revoked: BTreeSet<TaskRef>,
+    /// The main process handles hard limits and child loss; it is busy until then.
+    pub main_busy_until: SimTime,
+    restart: Option<(usize, SimDuration)>,
+}
+
+impl Worker {
+    /// A stopped worker.
+    pub fn new(spec: &WorkerSpec, multiplier: u32) -> Self {
+        // §1: prefetch = concurrency × worker_prefetch_multiplier (0 = no limit).
+        let prefetch = (multiplier > 0).then(|| spec.concurrency as usize * multiplier as usize);
+        Worker {
+            name: spec.name.clone(),
+            status: Status::Down,
+            inc: 0,
+            connected: false,
+            prefetch,
+            reserved: VecDeque::new(),
+            eta: BTreeMap::new(),
+            in_transit: 0,
+            slots: vec![None; spec.concurrency as usize],
+            revoked: BTreeSet::new(),
+            main_busy_until: SimTime::ZERO,
+            restart: None,
+        }
+    }
+
+    /// Running (not draining or down).
+    pub fn is_running(&self) -> bool {
+        self.status == Status::Running
+    }
+
+    /// Whether the broker may hand it another message: prefetch counts reserved and unacked
+    /// running messages; ETA-held ones do not (`qos.increment_eventually`, §1).
+    pub fn can_take(&self, _now: SimTime) -> bool {
+        if !self.is_running() || !self.connected {
+            return false;
+        }
+        let Some(limit) = self.prefetch else { return true };
+        let running_unacked = self.slots.iter().flatten().filter(|e| !e.acked).count();
+        self.reserved.len() + self.in_transit + running_unacked < limit
+    }
+
+    /// A delivery is on its way.
+    pub fn in_flight(&mut self, msg: &Message, now: SimTime) {
+        if msg.eta.is_none_or(|e| e <= now) {
+            self.in_transit += 1;
+        }
+    }
+
+    fn wipe(&mut self) {
+        self.reserved.clear();
+        self.eta.clear();
+        self.in_transit = 0;
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.connected = false;
+        self.inc += 1;
+    }
+
+    /// Which slot runs `task`, if any.
+    pub fn running(&self, task: TaskRef) -> Option<usize> {
+        self.slots.iter().position(|s| s.as_ref().is_some_and(|e| e.msg.task == task))
+    }
+
+    fn held_tags(&self) -> Vec<u64> {
+        self.reserved.iter().map(|h| h.tag).chain(self.eta.keys().copied()).collect()
+    }
+}
+
+/// How a finished execution's message is settled (§9 "Failure handling with acks_late").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// Ack (late ack; a no-op if acked on receipt).
+    Ack,
+    /// Reject, requeue.
+    Requeue,
+}
+
+impl World {
+    pub(crate) fn start_worker(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        if self.workers[w].status != Status::Down {
+            return;
+        }
+        // Mingle: copy the revoked ids of running peers (§9 "Revoke").
+        let peers: BTreeSet<TaskRef> = self
+            .workers
+            .iter()
+            .filter(|p| p.is_running())
+            .flat_map(|p| p.revoked.iter().copied())
+            .collect();
+        let wk = &mut self.workers[w];
+        wk.wipe();
+        wk.status = Status::Running;
+        wk.revoked = peers;
+        wk.main_busy_until = now;
+        let inc = wk.inc;
+        if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
+            self.consumer_started(now, w, out);
+        } else {
+            out.after(RECONNECT_EVERY, Event::Reconnect { worker: w, inc, attempt: 1 });
+        }
+    }
+
+    fn consumer_started(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        self.workers[w].connected = true;
+        self.note(now, Note::ConsumerStarted { worker: w });
+        if self.sc.topology.broker == BrokerKind::Redis {
+            // kombu Redis: restore_visible once at consumer start, then about every 100 s.
+            self.sweep_now(now);
+            let inc = self.workers[w].inc;
+            out.after(SWEEP_EVERY, Event::Sweep { worker: w, inc });
+        }
+        self.pump(now, out);
+    }
+
+    fn sweep_now(&mut self, now: SimTime) {
+        let vt = self.cfg().visibility_timeout;
+        let back = self.broker.restore_visible(now, vt);
+        if !back.is_empty() {
+            let tasks = back.iter().map(|(_, m)| m.task).collect();
+            self.note(now, Note::Restored { tasks, sweep: true });
+        }
+    }
+
+    pub(crate) fn sweep(&mut self, now: SimTime, w: usize, inc: u32, out: &mut Schedule<Event>) {
+        let wk = &self.workers[w];
+        if wk.inc != inc || wk.status == Status::Down {
+            return;
+        }
+        if wk.connected && self.broker.up {
+            self.sweep_now(now);
+            self.pump(now, out);
+        }
+        out.after(SWEEP_EVERY, Event::Sweep { worker: w, inc });
+    }
+
+    pub(crate) fn reconnect(&mut self, now: SimTime, w: usize, inc: u32, attempt: u32, out: &mut Schedule<Event>) {
+        let wk = &self.workers[w];
+        if wk.inc != inc || !wk.is_running() || wk.connected {
+            return;
+        }
+        if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
+            self.consumer_started(now, w, out);
+        } else if attempt >= RECONNECT_MAX {
+            // §9: reconnects up to broker_connection_max_retries, then shuts down.
+            self.note(now, Note::WorkerExited { worker: w });
+            self.kill_worker(now, w, out);
+        } else {
+            out.after(RECONNECT_EVERY, Event::Reconnect { worker: w, inc, attempt: attempt + 1 });
+        }
+    }
+
+    /// §9 "Broker connection lost": the consumer restarts; reserved and ETA-held requests are
+    /// dropped from memory (§12: every modelled version drops them). On AMQP the broker requeues
+    /// the connection's unacked deliveries at once, running acks_late ones included (their
+    /// later ack fails, so they run twice); on Redis they stay in the unacked hash until a
+    /// sweep finds them older than the visibility timeout.
+    pub(crate) fn connection_lost(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        self.note(now, Note::ConnectionLost { worker: w });
+        let wk = &mut self.workers[w];
+        wk.connected = false;
+        let dropped: Vec<Held> = wk.reserved.drain(..).chain(std::mem::take(&mut wk.eta).into_values()).collect();
+        wk.in_transit = 0;
+        let inc = wk.inc;
+        match self.sc.topology.broker {
+            BrokerKind::Amqp if self.broker.up => {
+                let tags: Vec<u64> = self.broker.held_by(w).map(|(t, _)| *t).collect();
+                let back = self.broker.restore_tags(tags);
+                if !back.is_empty() {
+                    let tasks = back.iter().map(|(_, m)| m.task).collect();
+                    self.note(now, Note::Restored { tasks, sweep: false });
+                }
+            }
+            _ => {
+                for h in dropped {
+                    self.note(now, Note::Lost { task: h.msg.task, why: Loss::DroppedHeldUnacked });
+                }
+            }
+        }
+        out.after(RECONNECT_EVERY, Event::Reconnect { worker: w, inc, attempt: 1 });
+    }
+
+    /// SIGKILL of the whole worker: running tasks die without storing anything; messages acked
+    /// on receipt are lost; unacked ones stay with the broker (§9 table, first three rows).
+    pub(crate) fn kill_worker(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        if self.workers[w].status == Status::Down {
+            return;
+        }
+        let execs: Vec<Exec> = self.workers[w].slots.iter().flatten().cloned().collect();
+        for e in &execs {
+            self.note(now, Note::Finished { task: e.msg.task, worker: w, how: Ending::WorkerKilled });
+            if e.acked {
+                self.note(now, Note::Lost { task: e.msg.task, why: Loss::AckedThenKilled });
+            }
+        }
+        let held: Vec<TaskRef> = {
+            let wk = &self.workers[w];
+            wk.reserved.iter().map(|h| h.msg.task).chain(wk.eta.values().map(|h| h.msg.task)).collect()
+        };
+        if self.sc.topology.broker == BrokerKind::Amqp && self.broker.up {
+            let tags: Vec<u64> = self.broker.held_by(w).map(|(t, _)| *t).collect();
+            let back = self.broker.restore_tags(tags);
+            if !back.is_empty() {
+                let tasks = back.iter().map(|(_, m)| m.task).collect();
+                self.note(now, Note::Restored { tasks, sweep: false });
+            }
+        } else {
+            for task in held {
+                self.note(now, Note::Lost { task, why: Loss::DroppedHeldUnacked });
+            }
+        }
+        let wk = &mut self.workers[w];
+        wk.wipe();
+        wk.status = Status::Down;
+        self.refresh_unlock_live();
+        self.pump(now, out);
+    }
+
+    pub(crate) fn receive(&mut self, now: SimTime, w: usize, inc: u32, tag: u64, msg: Message, out: &mut Schedule<Event>) {
+        let wk = &mut self.workers[w];
+        if wk.inc != inc {
+            return;
+        }
+        wk.in_transit = wk.in_transit.saturating_sub(usize::from(msg.eta.is_none_or(|e| e <= now)));
+        if wk.status == Status::Draining {
+            self.broker.restore_tags(vec![tag]);
+            return;
+        }
+        if wk.revoked.contains(&msg.task) {
+            self.drop_revoked(now, w, tag, msg, out);
+            return;
+        }
+        match msg.eta {
+            // Retries and countdowns wait in worker memory, unacked (§9 "Ack timing").
+            Some(eta) if eta > now => {
+                wk.eta.insert(tag, Held { tag, msg });
+                out.at(eta, Event::EtaDue { worker: w, inc, tag });
+            }
+            _ => {
+                wk.reserved.push_back(Held { tag, msg });
+                self.dispatch(now, w, out);
+            }
+        }
+    }
+
+    pub(crate) fn eta_due(&mut self, now: SimTime, w: usize, inc: u32, tag: u64, out: &mut Schedule<Event>) {
+        let wk = &mut self.workers[w];
+        if wk.inc != inc {
+            return;
+        }
+        let Some(h) = wk.eta.remove(&tag) else { return };
+        wk.reserved.push_back(h);
+        self.dispatch(now, w, out);
+    }
+
+    /// A revoked message is dropped when received or before it runs: REVOKED stored with the
+    /// request, so part-return runs, and acked (§9 "Revoke"; source notes §5). No errbacks.
+    fn drop_revoked(&mut self, now: SimTime, w: usize, tag: u64, msg: Message, out: &mut Schedule<Event>) {
+        self.note(now, Note::RevokedDropped { task: msg.task, worker: w });
+        self.ack(now, w, tag, msg.task, false);
+        if let TaskRef::Header(_) | TaskRef::Body = msg.task {
+            let native = self.native_chord() && matches!(msg.task, TaskRef::Header(_));
+            let op = WriteOp::State {
+                task: msg.task,
+                state: TaskState::Revoked,
+                value: Some(ResultValue::Error(ErrorKind::Revoked)),
+                part_return: native,
+                errbacks: false,
+                skip_store: false,
+            };
+            self.write(out, Node::Worker(w), None, op, 0);
+        }
+        if msg.task == TaskRef::ChordUnlock {
+            self.refresh_unlock_live();
+        }
+    }
+
+    /// Hand reserved requests to free pool slots.
+    pub(crate) fn dispatch(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        let wk = &self.workers[w];
+        if wk.main_busy_until > now {
+            let (at, inc) = (wk.main_busy_until, wk.inc);
+            out.at(at, Event::Dispatch { worker: w, inc });
+            return;
+        }
+        loop {
+            let wk = &mut self.workers[w];
+            let Some(slot) = wk.slots.iter().position(Option::is_none) else { return };
+            let Some(h) = wk.reserved.pop_front() else { return };
+            if wk.revoked.contains(&h.msg.task) {
+                self.drop_revoked(now, w, h.tag, h.msg, out);
+                continue;
+            }
+            self.start_exec(now, w, slot, h.tag, h.msg, out);
+        }
+    }
+
+    fn start_exec(&mut self, now: SimTime, w: usize, slot: usize, tag: u64, msg: Message, out: &mut Schedule<Event>) {
+        let task = msg.task;
+        let early = self.ack_mode(task) == AckMode::Early;
+        let id = self.exec_id();
+        let inc = self.workers[w].inc;
+        self.workers[w].slots[slot] = Some(Exec { id, tag, msg: msg.clone(), accepted: now, acked: false });
+        self.note(now, Note::Started { task, worker: w, retries: msg.retries });
+        // §9: acks_late False → acked when the pool child accepts the job.
+        if early {
+            self.ack(now, w, tag, task, true);
+        }
+        let r = ExecRef { worker: w, inc, slot, exec: id };
+        let mut start = now + self.sc.topology.task_overhead;
+        let (run, soft, hard) = match task {
+            TaskRef::Header(i) => {
+                self.stats.header_runs[i as usize] += 1;
+                if self.cfg().track_started {
+                    self.write(out, Node::Worker(w), Some(r), WriteOp::Started(task), 0);
+                    start += self.sc.topology.backend_write_latency;
+                }
+                let spec = &self.sc.tests[i as usize];
+                let run = if spec.outcome == crate::scenario::Outcome::Hang { None } else { Some(self.durations[i as usize]) };
+                let (soft, hard) = self.limits(task);
+                (run, soft, hard)
+            }
+            TaskRef::ChordUnlock => {
+                self.stats.chord_unlock_runs += 1;
+                (Some(self.latency().mul(2)), None, None)
+            }
+            TaskRef::Body => {
+                self.stats.callback_runs += 1;
+                let (soft, hard) = self.limits(task);
+                (Some(self.sc.app.callback_duration), soft, hard)
+            }
+            TaskRef::Errback => (Some(SimDuration::from_millis(1)), None, None),
+        };
+        // Time limits count from the child's acceptance (§9 "Soft limit").
+        let end = run.map(|d| start + d);
+        let soft_at = soft.map(|s| now + s);
+        let hard_at = hard.map(|h| now + h);
+        let mut first = (end.unwrap_or(SimTime::NEVER), Finish::Normal);
+        if let Some(s) = soft_at {
+            if s < first.0 {
+                first = (s, Finish::Soft);
+            }
+        }
+        if let Some(h) = hard_at {
+            if h < first.0 {
+                first = (h, Finish::Hard);
+            }
+        }
+        if first.0 != SimTime::NEVER {
+            out.at(first.0, Event::ExecEnd(r, first.1));
+        }
+    }
+
+    /// Effective (soft, hard) limits: the signature's option, else the task's annotation,
+    /// else `task_soft_time_limit` / `task_time_limit`.
+    fn limits(&self, task: TaskRef) -> (Option<SimDuration>, Option<SimDuration>) {
+        let attrs = match task {
+            TaskRef::Header(_) => &self.header_attrs,
+            _ => &self.body_attrs,
+        };
+        let mut soft = attrs.soft_time_limit.unwrap_or(self.cfg().soft_time_limit);
+        let mut hard = attrs.time_limit.unwrap_or(self.cfg().time_limit);
+        if let TaskRef::Header(i) = task {
+            let spec = &self.sc.tests[i as usize];
+            soft = spec.soft_time_limit.or(soft);
+            hard = spec.time_limit.or(hard);
+        }
+        (soft, hard)
+    }
+
+    /// The execution `r`, if it is still the one in its slot.
+    pub(crate) fn exec(&self, r: ExecRef) -> Option<&Exec> {
+        let wk = &self.workers[r.worker];
+        if wk.inc != r.inc {
+            return None;
+        }
+        wk.slots[r.slot].as_ref().filter(|e| e.id == r.exec)
+    }
+
+    pub(crate) fn exec_end(&mut self, now: SimTime, r: ExecRef, finish: Finish, out: &mut Schedule<Event>) {
+        let Some(e) = self.exec(r).cloned() else { return };
+        match (finish, e.msg.task) {
+            (Finish::Hard, _) => self.hard_limit(now, r, e, out),
+            (_, TaskRef::Header(_)) => self.header_end(now, r, &e, finish, out),
+            (_, TaskRef::ChordUnlock) => self.poll(now, r, &e, out),
+            (_, TaskRef::Body) => self.body_end(now, r, &e, finish, out),
+            (_, TaskRef::Errback) => self.errback_task_end(now, r, out),
+        }
+    }
+
+    /// Ack a delivery from worker `w`; it fails while the worker cannot reach the broker.
+    pub(crate) fn ack(&mut self, now: SimTime, w: usize, tag: u64, task: TaskRef, early: bool) {
+        if let Some(e) = self.workers[w].slots.iter_mut().flatten().find(|e| e.tag == tag) {
+            e.acked = true;
+        }
+        if self.workers[w].connected && self.broker_reachable(&Node::Worker(w)) {
+            if self.broker.ack(tag) {
+                self.note(now, Note::Acked { task, worker: w, early });
+            }
+        } else {
+            self.note(now, Note::AckLost { task, worker: w });
+        }
+    }
+
+    /// Free the slot and settle the message, then take more work.
+    pub(crate) fn finish_exec(&mut self, now: SimTime, r: ExecRef, settle: Settle, out: &mut Schedule<Event>) {
+        let Some(e) = self.exec(r).cloned() else { return };
+        self.workers[r.worker].slots[r.slot] = None;
+        self.settle(now, r.worker, &e, settle);
+        self.after_slot_freed(now, r.worker, out);
+    }
+
+    fn settle(&mut self, now: SimTime, w: usize, e: &Exec, settle: Settle) {
+        match settle {
+            Settle::Ack => {
+                if !e.acked {
+                    self.ack(now, w, e.tag, e.msg.task, false);
+                }
+            }
+            Settle::Requeue => {
+                if self.workers[w].connected && self.broker_reachable(&Node::Worker(w)) && self.broker.requeue(e.tag) {
+                    self.note(now, Note::Requeued { task: e.msg.task, why: "reject(requeue=True)" });
+                } else {
+                    self.note(now, Note::AckLost { task: e.msg.task, worker: w });
+                }
+            }
+        }
+    }
+
+    fn after_slot_freed(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        let wk = &mut self.workers[w];
+        if wk.status == Status::Draining && wk.slots.iter().all(Option::is_none) {
+            let restart = wk.restart.take();
+            wk.wipe();
+            wk.status = Status::Down;
+            self.note(now, Note::Heal { what: format!("w{} finished its tasks and exited (warm shutdown)", w + 1) });
+            if let Some((fault, after)) = restart {
+                out.after(after, Event::FaultEnd(fault));
+            }
+            return;
+        }
+        self.dispatch(now, w, out);
+        self.pump(now, out);
+    }
+
+    /// §9 "Hard limit": billiard fails the job with TimeLimitExceeded → `Request.on_failure`,
+    /// then `Request.on_timeout(hard)`, both in the main process; both call mark_as_failure,
+    /// so errbacks run twice and the part returns twice (the Redis counter dedups only in 5.7,
+    /// inside `part_return`). The child is replaced. With acks_late and ack-on-timeout off,
+    /// on_failure requeues instead of storing, but on_timeout still stores (source notes §3).
+    fn hard_limit(&mut self, now: SimTime, r: ExecRef, e: Exec, out: &mut Schedule<Event>) {
+        let w = r.worker;
+        let task = e.msg.task;
+        self.note(now, Note::Finished { task, worker: w, how: Ending::HardLimit });
+        self.workers[w].slots[r.slot] = None;
+        let late = self.ack_mode(task) == AckMode::Late;
+        let acks_on_timeout = self.cfg().acks_on_timeout;
+        let failure = |n: bool| WriteOp::State {
+            task,
+            state: TaskState::Failure,
+            value: Some(ResultValue::Error(ErrorKind::TimeLimit)),
+            part_return: n,
+            errbacks: true,
+            skip_store: false,
+        };
+        let native = self.native_chord() && matches!(task, TaskRef::Header(_));
+        let mut writes = 0;
+        if late && !acks_on_timeout {
+            self.settle(now, w, &e, Settle::Requeue);
+        } else {
+            self.settle(now, w, &e, Settle::Ack);
+            self.write(out, Node::Worker(w), None, failure(native), writes);
+            writes += 1;
+        }
+        self.write(out, Node::Worker(w), None, failure(native), writes);
+        writes += 1;
+        let busy = now + self.sc.topology.backend_write_latency.mul(writes);
+        let wk = &mut self.workers[w];
+        wk.main_busy_until = wk.main_busy_until.max(busy);
+        self.after_slot_freed(now, w, out);
+    }
+
+    /// SIGKILL of the pool child running `task` (§9 "Pool child killed"): WorkerLostError,
+    /// handled in the main process.
+    pub(crate) fn kill_child(&mut self, now: SimTime, task: TaskRef, out: &mut Schedule<Event>) {
+        let found = (0..self.workers.len()).find_map(|w| self.workers[w].running(task).map(|s| (w, s)));
+        let Some((w, slot)) = found else {
+            self.note(now, Note::Fault { what: format!("no pool child is running {task}; nothing killed") });
+            return;
+        };
+        let e = self.workers[w].slots[slot].take().expect("running slot");
+        self.note(now, Note::Finished { task, worker: w, how: Ending::ChildKilled });
+        let late = self.ack_mode(task) == AckMode::Late;
+        let cfg = self.cfg();
+        let version = cfg.version;
+        let slot_idx = task.slot(self.n());
+        let native = self.native_chord() && matches!(task, TaskRef::Header(_));
+        if version.worker_lost_checks_stored_success() && self.backend.state(slot_idx, now) == TaskState::Success {
+            // §12 (5.7): SUCCESS already stored → ack, no FAILURE.
+            self.settle(now, w, &e, Settle::Ack);
+        } else if version.has_retry_on_worker_lost() && cfg.retry_on_worker_lost {
+            // §12 (5.7) task_retry_on_worker_lost: re-sent like Task.retry.
+            let r = ExecRef { worker: w, inc: self.workers[w].inc, slot, exec: e.id };
+            self.workers[w].slots[slot] = Some(e.clone());
+            let countdown = self.header_attrs.class.default_retry_delay;
+            self.retry_task(now, r, &e, countdown, out);
+            return;
+        } else if late && cfg.reject_on_worker_lost {
+            // §9: acks_late + reject_on_worker_lost ⇒ requeue on child death, nothing stored.
+            self.settle(now, w, &e, Settle::Requeue);
+        } else {
+            self.settle(now, w, &e, Settle::Ack);
+            let op = WriteOp::State {
+                task,
+                state: TaskState::Failure,
+                value: Some(ResultValue::Error(ErrorKind::WorkerLost)),
+                part_return: native,
+                errbacks: true,
+                skip_store: false,
+            };
+            self.write(out, Node::Worker(w), None, op, 0);
+        }
+        self.after_slot_freed(now, w, out);
+    }
+
+    /// Warm shutdown (TERM): stop consuming; closing the channel pushes prefetched and
+    /// ETA-held messages back at once (§9; source notes §4); running tasks finish.
+    pub(crate) fn warm_shutdown(&mut self, now: SimTime, w: usize, restart_fault: Option<usize>, out: &mut Schedule<Event>) {
+        if !self.workers[w].is_running() {
+            return;
+        }
+        let tags = self.workers[w].held_tags();
+        let back = self.broker.restore_tags(tags);
+        if !back.is_empty() {
+            let tasks = back.iter().map(|(_, m)| m.task).collect();
+            self.note(now, Note::Restored { tasks, sweep: false });
+        }
+        let restart = restart_fault.and_then(|i| match &self.sc.faults[i].kind {
+            crate::scenario::FaultKind::WarmShutdown { restart_after: Some(d), .. } => Some((i, *d)),
+            _ => None,
+        });
+        let wk = &mut self.workers[w];
+        wk.reserved.clear();
+        wk.eta.clear();
+        wk.status = Status::Draining;
+        wk.restart = restart;
+        self.after_slot_freed(now, w, out);
+    }
+
+    /// Cold shutdown (QUIT): running tasks are cancelled. Tasks acked on receipt are stored
+    /// RETRY with no new message (stuck); acks_late ones are redelivered, and 5.5 also stores
+    /// RETRY for them (§9, §12). Held messages go back to the queue.
+    pub(crate) fn cold_shutdown(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        if self.workers[w].status == Status::Down {
+            return;
+        }
+        let execs: Vec<Exec> = self.workers[w].slots.iter().flatten().cloned().collect();
+        let mut tags = self.workers[w].held_tags();
+        let retry_for_late = self.cfg().version.cold_shutdown_retry_for_acks_late();
+        for e in &execs {
+            self.note(now, Note::Finished { task: e.msg.task, worker: w, how: Ending::Cancelled });
+            if !e.acked {
+                tags.push(e.tag);
+            }
+            if e.acked || retry_for_late {
+                let op = WriteOp::State {
+                    task: e.msg.task,
+                    state: TaskState::Retry,
+                    value: None,
+                    part_return: false,
+                    errbacks: false,
+                    skip_store: false,
+                };
+                self.write(out, Node::Worker(w), None, op, 0);
+            }
+        }
+        let back = self.broker.restore_tags(tags);
+        if !back.is_empty() {
+            let tasks = back.iter().map(|(_, m)| m.task).collect();
+            self.note(now, Note::Restored { tasks, sweep: false });
+        }
+        let wk = &mut self.workers[w];
+        wk.wipe();
+        wk.status = Status::Down;
+        self.refresh_unlock_live();
+        self.pump(now, out);
+    }
+
+    /// `app.control.revoke(id, terminate)` (§9 "Revoke", §12): every running worker adds the
+    /// id to its revoked set; from 5.6 it also stores REVOKED at once (no part-return; 5.7 only
+    /// while not started or finished, and not active there); with terminate the child running
+    /// it is signalled and REVOKED('terminated') is stored with part-return.
+    pub(crate) fn revoke(&mut self, now: SimTime, task: TaskRef, terminate: bool, out: &mut Schedule<Event>) {
+        if !self.broker_reachable(&Node::Producer) {
+            self.note(now, Note::Fault { what: format!("revoke of {task} not delivered: producer cannot reach the broker") });
+            return;
+        }
+        let version = self.cfg().version;
+        let slot_idx = task.slot(self.n());
+        for w in 0..self.workers.len() {
+            if !self.workers[w].is_running() || !self.workers[w].connected || !self.net.can_send(&Node::Broker, &Node::Worker(w)) {
+                continue;
+            }
+            self.workers[w].revoked.insert(task);
+            let active_here = self.workers[w].running(task);
+            if version.revoke_stores_revoked_at_once() && matches!(task, TaskRef::Header(_) | TaskRef::Body) {
+                let state = self.backend.state(slot_idx, now);
+                let allowed = !version.revoke_store_only_if_not_started()
+                    || (matches!(state, TaskState::Pending | TaskState::Retry) && active_here.is_none());
+                if allowed {
+                    let op = WriteOp::State {
+                        task,
+                        state: TaskState::Revoked,
+                        value: Some(ResultValue::Error(ErrorKind::Revoked)),
+                        part_return: false,
+                        errbacks: false,
+                        skip_store: false,
+                    };
+                    self.write(out, Node::Worker(w), None, op, 0);
+                }
+            }
+            if let (true, Some(slot)) = (terminate, active_here) {
+                let e = self.workers[w].slots[slot].take().expect("running slot");
+                self.note(now, Note::Finished { task, worker: w, how: Ending::Terminated });
+                self.settle(now, w, &e, Settle::Ack);
+                let native = self.native_chord() && matches!(task, TaskRef::Header(_));
+                let op = WriteOp::State {
+                    task,
+                    state: TaskState::Revoked,
+                    value: Some(ResultValue::Error(ErrorKind::Revoked)),
+                    part_return: native,
+                    errbacks: false,
+                    skip_store: false,
+                };
+                self.write(out, Node::Worker(w), None, op, 0);
+                self.after_slot_freed(now, w, out);
+            }
+        }
+    }
+
+    /// Whether this chord joins through the Redis native counter (§4).
+    pub(crate) fn native_chord(&self) -> bool {
+        self.sc.topology.backend == BackendKind::Redis
+    }
+
+    /// Recompute whether a chord_unlock message is still anywhere.
+    pub(crate) fn refresh_unlock_live(&mut self) {
+        let is = |m: &Message| m.task == TaskRef::ChordUnlock;
+        let live = self.broker.queue.iter().any(is)
+            || self.broker.unacked.values().any(|u| is(&u.msg))
+            || self.workers.iter().any(|w| {
+                w.status != Status::Down
+                    && (w.reserved.iter().any(|h| is(&h.msg))
+                        || w.eta.values().any(|h| is(&h.msg))
+                        || w.running(TaskRef::ChordUnlock).is_some())
+            });
+        self.stats.unlock_live = live;
+    }
+}

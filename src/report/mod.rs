@@ -1,0 +1,111 @@
+//! Renderers: the `chordsim run` table, JSON Lines, and the `chordsim replay` timeline.
+
+pub mod json;
+
+use std::fmt::Write;
+
+use crate::check::{Ending, Verdict};
+use crate::scenario::{ExpectedStatus, Scenario};
+use crate::trace::Record;
+
+/// One row of the results table.
+pub struct Row {
+    /// Scenario file.
+    pub file: String,
+    /// Outcome text.
+    pub outcome: String,
+    /// Expected text.
+    pub expected: String,
+    /// Whether the expectation held.
+    pub ok: bool,
+    /// Why not.
+    pub misses: Vec<String>,
+}
+
+/// Outcome as a short cell: `Completed at 3.145s`, `stuck`.
+pub fn outcome_cell(v: &Verdict) -> String {
+    let mut s = match v.ending {
+        Ending::Terminal { status, at } => format!("{} at {at}", status.name()),
+        Ending::Stuck => "stuck".to_string(),
+    };
+    if !v.violations.is_empty() {
+        let names: Vec<&str> = v.violations.keys().map(|p| p.name()).collect();
+        let _ = write!(s, " [{}]", names.join(", "));
+    }
+    s
+}
+
+/// Expected as a short cell.
+pub fn expected_cell(sc: &Scenario) -> String {
+    let mut s = match sc.expect.status {
+        ExpectedStatus::Terminal(st) => st.name().to_string(),
+        ExpectedStatus::Stuck => "stuck".to_string(),
+    };
+    if let Some(w) = sc.expect.within {
+        let _ = write!(s, " within {w}");
+    }
+    s
+}
+
+/// The results table, aligned.
+pub fn table(rows: &[Row]) -> String {
+    let w0 = rows.iter().map(|r| r.file.len()).max().unwrap_or(8).max(8);
+    let w1 = rows.iter().map(|r| r.outcome.len()).max().unwrap_or(7).max(7);
+    let w2 = rows.iter().map(|r| r.expected.len()).max().unwrap_or(8).max(8);
+    let mut out = format!("{:w0$}  {:w1$}  {:w2$}  ok\n", "scenario", "outcome", "expected");
+    for r in rows {
+        let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {}", r.file, r.outcome, r.expected, if r.ok { "yes" } else { "NO" });
+        for m in &r.misses {
+            let _ = writeln!(out, "    - {m}");
+        }
+    }
+    let failed = rows.iter().filter(|r| !r.ok).count();
+    let _ = writeln!(out, "\n{} passed, {} failed", rows.len() - failed, failed);
+    out
+}
+
+/// The verdict as readable text: status, counts, cause chain, violations.
+pub fn verdict_text(sc: &Scenario, seed: u64, v: &Verdict) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario: {} ({})", sc.name, sc.file);
+    let _ = writeln!(out, "seed: {seed}   celery {}   preset {}", sc.celery.version, sc.preset.name());
+    let _ = writeln!(out, "outcome: {}", outcome_cell(v));
+    let _ = writeln!(out, "final status: {}", v.final_status.name());
+    let _ = writeln!(
+        out,
+        "counts: collect_results {}, errback {}, chord_unlock {}; body {}",
+        v.callback_runs,
+        v.errback_runs,
+        v.chord_unlock_runs,
+        v.body_state.name()
+    );
+    let states: Vec<String> =
+        v.header_states.iter().zip(&v.header_runs).enumerate().map(|(i, (s, r))| format!("t{i} {} x{r}", s.name())).collect();
+    let _ = writeln!(out, "header: {}", states.join(", "));
+    let _ = writeln!(out, "stopped: {:?} at {}", v.stop, v.stopped_at);
+    if !v.cause.is_empty() {
+        let _ = writeln!(out, "cause:");
+        for c in &v.cause {
+            let _ = writeln!(out, "  - {c}");
+        }
+    }
+    for (p, why) in &v.violations {
+        let _ = writeln!(out, "violated {}: {why}", p.name());
+    }
+    if !sc.celery.inert.is_empty() {
+        let _ = writeln!(out, "settings with no effect:");
+        for i in &sc.celery.inert {
+            let _ = writeln!(out, "  - {} = {}: {}", i.name, i.value, i.why);
+        }
+    }
+    out
+}
+
+/// The timeline, up to `until` when given.
+pub fn timeline(trace: &[Record], until: Option<crate::time::SimTime>) -> String {
+    let mut out = String::new();
+    for r in trace.iter().take_while(|r| until.is_none_or(|u| r.at <= u)) {
+        let _ = writeln!(out, "{r}");
+    }
+    out
+}

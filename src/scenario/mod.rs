@@ -1,0 +1,414 @@
+//! The input language: a scenario file (TOML) names a preset, overrides Celery settings, and
+//! describes the topology, the workload, the application, scripted faults and the expected
+//! verdict. This module owns the domain types; `read` walks TOML with spans, `validate` builds
+//! the types and collects every problem, `presets` holds the shipped starting configurations and
+//! `diagnostic` renders problems as `file:line:col` messages.
+
+pub mod diagnostic;
+pub mod presets;
+pub mod read;
+mod validate;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+pub use diagnostic::ScenarioError;
+pub use presets::Preset;
+
+use crate::config::CeleryConfig;
+use crate::time::{SimDuration, SimTime};
+
+/// A parsed and validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Short name.
+    pub name: String,
+    /// Why it matters and which semantics rule predicts its outcome.
+    pub about: String,
+    /// The file it came from (for messages).
+    pub file: String,
+    /// The master seed.
+    pub seed: u64,
+    /// The preset it starts from.
+    pub preset: Preset,
+    /// When the run stops if nothing else stops it.
+    pub horizon: SimDuration,
+    /// Celery settings.
+    pub celery: CeleryConfig,
+    /// Broker, backend, workers, latencies.
+    pub topology: Topology,
+    /// The application: callback profile, errback, watchdog.
+    pub app: AppConfig,
+    /// The chord's header, one entry per test.
+    pub tests: Vec<TestSpec>,
+    /// Scripted faults, in time order.
+    pub faults: Vec<Fault>,
+    /// What the run is expected to do.
+    pub expect: Expect,
+}
+
+/// Which broker transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// kombu's Redis transport: unacked hash + visibility timeout.
+    Redis,
+    /// AMQP (RabbitMQ): unacked deliveries requeued when the connection closes.
+    Amqp,
+}
+
+/// Which result backend, and so which chord path (§4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Redis: the native sorted-set/list counter; chord_unlock never runs.
+    Redis,
+    /// SQLAlchemy database: chord_unlock polling.
+    Database,
+}
+
+/// One worker process (a consumer plus a prefork pool).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerSpec {
+    /// `w1`, `w2`, …
+    pub name: String,
+    /// Pool processes.
+    pub concurrency: u32,
+    /// Whether it is running when the chord is applied.
+    pub start: bool,
+}
+
+/// Where things run and how long the wires are.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// Broker transport.
+    pub broker: BrokerKind,
+    /// Result backend.
+    pub backend: BackendKind,
+    /// Whether the broker keeps its queues across a restart.
+    pub broker_persistent: bool,
+    /// The workers.
+    pub workers: Vec<WorkerSpec>,
+    /// One-way latency of every link.
+    pub latency: SimDuration,
+    /// How long a result-backend write takes to commit.
+    pub backend_write_latency: SimDuration,
+    /// Pool dispatch overhead before a task body starts.
+    pub task_overhead: SimDuration,
+}
+
+/// How `collect_results` turns the header into a status (rhesis-model §c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Era A / the docs: classify the payload (None, `[id, result]` pairs, `status: failed`).
+    Doc,
+    /// Era C: count stored TestResult rows with the four-step rule.
+    Rhesis,
+}
+
+/// An error callback linked to the body with `link_error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Errback {
+    /// None linked.
+    None,
+    /// New-style `(request, exc, traceback)`: called inline in the worker that found the failure.
+    Inline,
+    /// Old-style (task id only): sent as a task.
+    Task,
+}
+
+/// What `collect_results` does when it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackBehaviour {
+    /// Computes and writes the status.
+    Ok,
+    /// Raises before writing (observation 13).
+    RaiseBeforeWrite,
+}
+
+/// The application around the chord.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// `collect_results` profile.
+    pub profile: Profile,
+    /// Error callback on the body.
+    pub errback: Errback,
+    /// Callback behaviour.
+    pub callback: CallbackBehaviour,
+    /// How long `collect_results` runs.
+    pub callback_duration: SimDuration,
+    /// Skip the write when the run is already terminal (the guard of rhesis #1597).
+    pub callback_guard: bool,
+    /// Mark the run Failed and revoke the chord after this long, if not terminal.
+    pub watchdog: Option<SimDuration>,
+    /// Per-chord `max_retries` call option (`chord(...).apply_async(max_retries=N)`).
+    pub chord_max_retries: Option<u32>,
+    /// Per-chord `interval` call option.
+    pub chord_interval: Option<SimDuration>,
+    /// When the chord is applied.
+    pub submit_at: SimTime,
+}
+
+/// What one attempt of a header task does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Returns a passing result.
+    Pass,
+    /// Returns `{"status": "failed"}` (a failed test, stored as SUCCESS).
+    FailStatus,
+    /// Returns None.
+    ReturnNone,
+    /// Returns something that is not a dict.
+    Malformed,
+    /// Raises every time.
+    Raise,
+    /// Raises on the first `fails` attempts, then passes.
+    RaiseTransient {
+        /// Attempts that raise.
+        fails: u32,
+    },
+    /// Never returns.
+    Hang,
+    /// Catches SoftTimeLimitExceeded and returns a failure dict; otherwise passes.
+    SoftCatch,
+}
+
+impl Outcome {
+    /// Scenario-file names.
+    pub const NAMES: &'static [&'static str] = &[
+        "pass", "fail_status", "return_none", "malformed", "raise", "raise_transient", "hang", "soft_catch",
+    ];
+}
+
+/// A test's duration: fixed or drawn uniformly from a range by the workload stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurationSpec {
+    /// Always this long.
+    Fixed(SimDuration),
+    /// Uniform in `[lo, hi]`.
+    Range(SimDuration, SimDuration),
+}
+
+/// One header task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestSpec {
+    /// Run time of each attempt.
+    pub duration: DurationSpec,
+    /// What it does.
+    pub outcome: Outcome,
+    /// `ignore_result=True` on this signature.
+    pub ignore_result: bool,
+    /// Per-signature `time_limit`.
+    pub time_limit: Option<SimDuration>,
+    /// Per-signature `soft_time_limit`.
+    pub soft_time_limit: Option<SimDuration>,
+}
+
+/// A node of the topology, for partitions.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Node {
+    /// The process that applies the chord (the API / parent task).
+    Producer,
+    /// The broker.
+    Broker,
+    /// The result backend.
+    Backend,
+    /// A worker, by index.
+    Worker(usize),
+}
+
+/// Partition direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Both ways.
+    Both,
+    /// Only from the first node to the second.
+    OneWay,
+}
+
+/// What a revoke names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// A header task, by index.
+    Test(usize),
+    /// The chord_unlock task id (reused by every poll).
+    ChordUnlock,
+    /// The body (`collect_results`).
+    Body,
+}
+
+/// A scripted fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// SIGKILL the whole worker; optionally start it again later.
+    KillWorker {
+        /// Worker index.
+        worker: usize,
+        /// Restart delay.
+        restart_after: Option<SimDuration>,
+    },
+    /// Start a worker that is not running.
+    StartWorker {
+        /// Worker index.
+        worker: usize,
+    },
+    /// SIGKILL the pool child running a test (nothing if it is not running then).
+    KillChild {
+        /// Test index.
+        test: usize,
+    },
+    /// TERM: stop consuming, finish running tasks, then exit.
+    WarmShutdown {
+        /// Worker index.
+        worker: usize,
+        /// Restart delay after it exits.
+        restart_after: Option<SimDuration>,
+    },
+    /// QUIT: cancel running tasks and exit.
+    ColdShutdown {
+        /// Worker index.
+        worker: usize,
+        /// Restart delay.
+        restart_after: Option<SimDuration>,
+    },
+    /// Cut the link between two nodes.
+    Partition {
+        /// One end.
+        a: Node,
+        /// The other end.
+        b: Node,
+        /// Both ways, or only a → b.
+        direction: Direction,
+        /// When it heals (never if None).
+        heal_after: Option<SimDuration>,
+    },
+    /// Restart the broker.
+    BrokerRestart {
+        /// Down time.
+        down_for: SimDuration,
+    },
+    /// The result backend is unreachable for a while.
+    BackendOutage {
+        /// How long.
+        duration: SimDuration,
+        /// Whether it comes back empty.
+        lose_data: bool,
+    },
+    /// `app.control.revoke(id, terminate=…)`.
+    Revoke {
+        /// What to revoke.
+        target: RevokeTarget,
+        /// Signal the running child.
+        terminate: bool,
+    },
+}
+
+/// A fault at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// When, from the start.
+    pub at: SimTime,
+    /// What.
+    pub kind: FaultKind,
+}
+
+/// The run record's status (rhesis-model §b, plus Cancelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum RunStatus {
+    /// Created.
+    Queued,
+    /// Running.
+    Progress,
+    /// Every test passed (or no errors, rhesis).
+    Completed,
+    /// Some failed.
+    Partial,
+    /// All failed, or an error handler ran.
+    Failed,
+    /// Cancelled by an operator.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Terminal statuses.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Progress)
+    }
+    /// As written in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "Queued",
+            RunStatus::Progress => "Progress",
+            RunStatus::Completed => "Completed",
+            RunStatus::Partial => "Partial",
+            RunStatus::Failed => "Failed",
+            RunStatus::Cancelled => "Cancelled",
+        }
+    }
+}
+
+/// An expected count: exact or an inclusive range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountRange {
+    /// Lowest allowed.
+    pub lo: u64,
+    /// Highest allowed.
+    pub hi: u64,
+}
+
+impl CountRange {
+    /// Whether `n` is allowed.
+    pub fn contains(self, n: u64) -> bool {
+        (self.lo..=self.hi).contains(&n)
+    }
+}
+
+impl std::fmt::Display for CountRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lo == self.hi { write!(f, "{}", self.lo) } else { write!(f, "{}..{}", self.lo, self.hi) }
+    }
+}
+
+/// The expected status: terminal, or stuck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedStatus {
+    /// Reaches this terminal status.
+    Terminal(RunStatus),
+    /// Never reaches a terminal status.
+    Stuck,
+}
+
+/// The `[expect]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// Status or stuck.
+    pub status: ExpectedStatus,
+    /// Terminal no later than this.
+    pub within: Option<SimDuration>,
+    /// `collect_results` executions.
+    pub callback_runs: Option<CountRange>,
+    /// Errback executions.
+    pub errback_runs: Option<CountRange>,
+    /// chord_unlock executions.
+    pub chord_unlock_runs: Option<CountRange>,
+    /// The body's final state in the result backend.
+    pub body_state: Option<crate::model::backend::TaskState>,
+    /// Safety properties expected to break.
+    pub violations: BTreeSet<crate::check::Property>,
+}
+
+impl Scenario {
+    /// Read and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parse and validate scenario text; `file` names it in messages.
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        validate::scenario(file, text)
+    }
+
+    /// The index of a worker by name.
+    pub fn worker_index(&self, name: &str) -> Option<usize> {
+        self.topology.workers.iter().position(|w| w.name == name)
+    }
+}

@@ -1,0 +1,540 @@
+//! Building a [`Scenario`] from TOML text: merge the file over its preset, read every table,
+//! check cross-references (worker names, test indices), and collect every problem before
+//! failing, so one run of `chordsim run` shows all that is wrong with a file.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::read::{Problem, Table, Value, keep};
+use super::*;
+use crate::check::Property;
+use crate::config::CeleryConfig;
+use crate::model::backend::TaskState;
+use crate::time::parse_duration;
+
+const TOP: &[&str] =
+    &["name", "about", "seed", "preset", "horizon", "celery", "topology", "run", "app", "fault", "expect"];
+
+pub(super) fn scenario(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let parsed = DeTable::parse(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        ScenarioError::new(
+            file,
+            text,
+            vec![Problem { span, field: "(toml)".into(), message: format!("not valid TOML: {}", e.message().trim()) }],
+        )
+    })?;
+    let mut problems = Vec::new();
+    let root_span = parsed.span();
+    let mut root = parsed.into_inner();
+
+    // The preset: merged under the file, its values re-spanned to the `preset` field so that a
+    // message about one of them points at the line that brought it in.
+    let (preset, preset_span) = match root.get("preset") {
+        Some(v) => {
+            let value = Value { path: "preset".into(), value: v };
+            let names: Vec<(&str, Preset)> = Preset::ALL.iter().map(|p| (p.name(), *p)).collect();
+            (keep(value.one_of(&names), &mut problems).unwrap_or(Preset::CeleryDefaults), v.span())
+        }
+        None => (Preset::CeleryDefaults, 0..0),
+    };
+    let preset_table = DeTable::parse(preset.toml()).expect("shipped presets are valid TOML").into_inner();
+    for (k, v) in preset_table {
+        let v = respan(v.into_inner(), &preset_span);
+        merge_under(&mut root, k, v);
+    }
+
+    let mut t = Table::new("", root_span, &root);
+    let name = t.require("name", "a string", &mut problems).and_then(|v| keep(v.str(), &mut problems));
+    let about = t.require("about", "a string saying which rule predicts the outcome", &mut problems)
+        .and_then(|v| keep(v.str(), &mut problems));
+    let seed = t.get("seed").and_then(|v| keep(v.count(0, i64::MAX as u64), &mut problems)).unwrap_or(1);
+    t.get("preset");
+    let horizon = t
+        .get("horizon")
+        .and_then(|v| keep(v.positive_duration(), &mut problems))
+        .unwrap_or(SimDuration::from_secs(3600));
+
+    let celery = match t.get("celery") {
+        Some(v) => match keep(v.table(), &mut problems) {
+            Some(table) => CeleryConfig::read(table, &mut problems),
+            None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
+        },
+        None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
+    };
+    let topology = read_topology(t.get("topology"), &mut problems);
+    let app = read_app(t.get("app"), &mut problems);
+    let tests = read_run(t.get("run"), t.span(), &mut problems);
+    let faults = match t.get("fault") {
+        Some(v) => keep(v.array(), &mut problems)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| read_fault(f, &topology, tests.len(), &mut problems))
+            .collect(),
+        None => Vec::new(),
+    };
+    let expect = read_expect(t.get("expect"), t.span(), &mut problems);
+    t.finish(TOP, &mut problems);
+
+    if !problems.is_empty() {
+        return Err(ScenarioError::new(file, text, problems));
+    }
+    let mut faults: Vec<Fault> = faults;
+    faults.sort_by_key(|f| f.at);
+    Ok(Scenario {
+        name: name.unwrap_or_default().to_string(),
+        about: about.unwrap_or_default().to_string(),
+        file: file.to_string(),
+        seed,
+        preset,
+        horizon,
+        celery,
+        topology,
+        app,
+        tests,
+        faults,
+        expect,
+    })
+}
+
+/// Put a preset entry under the file's: tables merge key by key, anything else the file wins.
+fn merge_under<'i>(root: &mut DeTable<'i>, key: Spanned<std::borrow::Cow<'i, str>>, value: Spanned<DeValue<'i>>) {
+    match root.get_mut(key.get_ref().as_ref()) {
+        None => {
+            root.insert(key, value);
+        }
+        Some(existing) => {
+            let span = existing.span();
+            if let (DeValue::Table(mine), DeValue::Table(theirs)) = (existing.get_mut(), value.into_inner()) {
+                for (k, v) in theirs {
+                    merge_under(mine, k, v);
+                }
+                let _ = span;
+            }
+        }
+    }
+}
+
+fn respan<'i>(value: DeValue<'i>, span: &Range<usize>) -> Spanned<DeValue<'i>> {
+    let value = match value {
+        DeValue::Table(t) => DeValue::Table(
+            t.into_iter().map(|(k, v)| (Spanned::new(span.clone(), k.into_inner()), respan(v.into_inner(), span))).collect(),
+        ),
+        other => other,
+    };
+    Spanned::new(span.clone(), value)
+}
+
+fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topology {
+    const FIELDS: &[&str] = &[
+        "broker", "backend", "broker_persistent", "workers", "concurrency", "latency",
+        "backend_write_latency", "task_overhead",
+    ];
+    let mut topo = Topology {
+        broker: BrokerKind::Redis,
+        backend: BackendKind::Redis,
+        broker_persistent: true,
+        workers: Vec::new(),
+        latency: SimDuration::from_millis(1),
+        backend_write_latency: SimDuration::ZERO,
+        task_overhead: SimDuration::from_millis(2),
+    };
+    let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
+        topo.workers = vec![WorkerSpec { name: "w1".into(), concurrency: 4, start: true }];
+        topo.backend_write_latency = SimDuration::from_millis(1);
+        return topo;
+    };
+    if let Some(v) = t.get("broker") {
+        topo.broker = keep(v.one_of(&[("redis", BrokerKind::Redis), ("amqp", BrokerKind::Amqp)]), problems)
+            .unwrap_or(BrokerKind::Redis);
+    }
+    if let Some(v) = t.get("backend") {
+        topo.backend =
+            keep(v.one_of(&[("redis", BackendKind::Redis), ("database", BackendKind::Database)]), problems)
+                .unwrap_or(BackendKind::Redis);
+    }
+    if let Some(v) = t.get("broker_persistent") {
+        topo.broker_persistent = keep(v.bool(), problems).unwrap_or(true);
+    }
+    let concurrency = t.get("concurrency").and_then(|v| keep(v.count(1, 10_000), problems)).unwrap_or(4) as u32;
+    match t.get("workers") {
+        Some(v) if matches!(v.value.get_ref(), DeValue::Array(_)) => {
+            // Workers are named w1, w2, … by position; each entry sets its own pool.
+            for (i, w) in keep(v.array(), problems).unwrap_or_default().into_iter().enumerate() {
+                let Some(mut wt) = keep(w.table(), problems) else { continue };
+                let c = wt.get("concurrency").and_then(|c| keep(c.count(1, 10_000), problems)).unwrap_or(concurrency as u64);
+                let start = wt.get("start").and_then(|s| keep(s.bool(), problems)).unwrap_or(true);
+                topo.workers.push(WorkerSpec { name: format!("w{}", i + 1), concurrency: c as u32, start });
+                wt.finish(&["concurrency", "start"], problems);
+            }
+        }
+        Some(v) => {
+            let n = keep(v.count(1, 1_000), problems).unwrap_or(1);
+            topo.workers = (1..=n).map(|i| WorkerSpec { name: format!("w{i}"), concurrency, start: true }).collect();
+        }
+        None => topo.workers = vec![WorkerSpec { name: "w1".into(), concurrency, start: true }],
+    }
+    if topo.workers.is_empty() {
+        problems.push(Problem { span: t.span(), field: t.field("workers"), message: "expected at least one worker".into() });
+    }
+    if let Some(v) = t.get("latency") {
+        topo.latency = keep(v.duration(), problems).unwrap_or(topo.latency);
+    }
+    // Calibration (docs/calibration.md): a SQLite commit with task_track_started is about 80 ms
+    // in the observations of variant B; a Redis SET about 1 ms.
+    topo.backend_write_latency = match topo.backend {
+        BackendKind::Redis => SimDuration::from_millis(1),
+        BackendKind::Database => SimDuration::from_millis(80),
+    };
+    if let Some(v) = t.get("backend_write_latency") {
+        topo.backend_write_latency = keep(v.duration(), problems).unwrap_or(topo.backend_write_latency);
+    }
+    if let Some(v) = t.get("task_overhead") {
+        topo.task_overhead = keep(v.duration(), problems).unwrap_or(topo.task_overhead);
+    }
+    t.finish(FIELDS, problems);
+    topo
+}
+
+fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig {
+    const FIELDS: &[&str] = &[
+        "profile", "errback", "callback", "callback_duration", "callback_guard", "watchdog",
+        "chord_max_retries", "chord_interval", "submit_at",
+    ];
+    let mut app = AppConfig {
+        profile: Profile::Doc,
+        errback: Errback::None,
+        callback: CallbackBehaviour::Ok,
+        callback_duration: SimDuration::from_millis(10),
+        callback_guard: false,
+        watchdog: None,
+        chord_max_retries: None,
+        chord_interval: None,
+        submit_at: SimTime::ZERO,
+    };
+    let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else { return app };
+    if let Some(v) = t.get("profile") {
+        app.profile = keep(v.one_of(&[("doc", Profile::Doc), ("rhesis", Profile::Rhesis)]), problems).unwrap_or(app.profile);
+    }
+    if let Some(v) = t.get("errback") {
+        app.errback = keep(
+            v.one_of(&[("none", Errback::None), ("inline", Errback::Inline), ("task", Errback::Task)]),
+            problems,
+        )
+        .unwrap_or(app.errback);
+    }
+    if let Some(v) = t.get("callback") {
+        app.callback = keep(
+            v.one_of(&[("ok", CallbackBehaviour::Ok), ("raise_before_write", CallbackBehaviour::RaiseBeforeWrite)]),
+            problems,
+        )
+        .unwrap_or(app.callback);
+    }
+    if let Some(v) = t.get("callback_duration") {
+        app.callback_duration = keep(v.duration(), problems).unwrap_or(app.callback_duration);
+    }
+    if let Some(v) = t.get("callback_guard") {
+        app.callback_guard = keep(v.bool(), problems).unwrap_or(false);
+    }
+    if let Some(v) = t.get("watchdog") {
+        app.watchdog = if v.str().ok() == Some("none") { None } else { keep(v.positive_duration(), problems) };
+    }
+    if let Some(v) = t.get("chord_max_retries") {
+        app.chord_max_retries = keep(v.count(0, 1_000_000), problems).map(|n| n as u32);
+    }
+    if let Some(v) = t.get("chord_interval") {
+        app.chord_interval = keep(v.positive_duration(), problems);
+    }
+    if let Some(v) = t.get("submit_at") {
+        app.submit_at = SimTime::ZERO + keep(v.duration(), problems).unwrap_or_default();
+    }
+    t.finish(FIELDS, problems);
+    app
+}
+
+fn outcome(v: &Value<'_, '_>, fails: Option<u32>) -> Result<Outcome, Problem> {
+    let names: Vec<(&str, usize)> = Outcome::NAMES.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    Ok(match Outcome::NAMES[v.one_of(&names)?] {
+        "pass" => Outcome::Pass,
+        "fail_status" => Outcome::FailStatus,
+        "return_none" => Outcome::ReturnNone,
+        "malformed" => Outcome::Malformed,
+        "raise" => Outcome::Raise,
+        "raise_transient" => Outcome::RaiseTransient { fails: fails.unwrap_or(1) },
+        "hang" => Outcome::Hang,
+        _ => Outcome::SoftCatch,
+    })
+}
+
+fn duration_spec(v: &Value<'_, '_>) -> Result<DurationSpec, Problem> {
+    let s = v.str()?;
+    match s.split_once("..") {
+        Some((lo, hi)) => {
+            let bad = |_| v.problem(format!("\"{s}\" is not a duration range; expected \"LOW..HIGH\" such as \"5s..30s\""));
+            let lo = parse_duration(lo).map_err(bad)?;
+            let hi = parse_duration(hi).map_err(bad)?;
+            if lo > hi {
+                return Err(v.problem(format!("\"{s}\": the low end is above the high end")));
+            }
+            Ok(DurationSpec::Range(lo, hi))
+        }
+        None => v.duration().map(DurationSpec::Fixed),
+    }
+}
+
+fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Problem>) -> Vec<TestSpec> {
+    const FIELDS: &[&str] =
+        &["tests", "duration", "outcome", "fails", "ignore_result", "time_limit", "soft_time_limit", "override"];
+    const OVERRIDE: &[&str] =
+        &["test", "duration", "outcome", "fails", "ignore_result", "time_limit", "soft_time_limit"];
+    let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
+        problems.push(Problem { span: root, field: "run".into(), message: "missing; expected a [run] table with `tests`".into() });
+        return Vec::new();
+    };
+    let n = t.require("tests", "the number of header tests (0 to 100000)", problems)
+        .and_then(|v| keep(v.count(0, 100_000), problems))
+        .unwrap_or(0) as usize;
+    let mut base = TestSpec {
+        duration: DurationSpec::Fixed(SimDuration::from_secs(1)),
+        outcome: Outcome::Pass,
+        ignore_result: false,
+        time_limit: None,
+        soft_time_limit: None,
+    };
+    apply_test_fields(&mut t, &mut base, problems);
+    let mut tests = vec![base; n];
+    if let Some(list) = t.get("override") {
+        for o in keep(list.array(), problems).unwrap_or_default() {
+            let Some(mut ot) = keep(o.table(), problems) else { continue };
+            let Some(i) = ot.require("test", "a test index", problems) else { continue };
+            let max = n.saturating_sub(1) as u64;
+            let Some(idx) = keep(
+                i.count(0, u64::MAX).and_then(|x| {
+                    if (x as usize) < n {
+                        Ok(x as usize)
+                    } else {
+                        Err(i.problem(format!("test index {x} is out of range; this run has tests 0 to {max}")))
+                    }
+                }),
+                problems,
+            ) else {
+                continue;
+            };
+            let mut spec = tests[idx].clone();
+            apply_test_fields(&mut ot, &mut spec, problems);
+            tests[idx] = spec;
+            ot.finish(OVERRIDE, problems);
+        }
+    }
+    t.finish(FIELDS, problems);
+    tests
+}
+
+fn apply_test_fields(t: &mut Table<'_, '_>, spec: &mut TestSpec, problems: &mut Vec<Problem>) {
+    let fails = t.get("fails").and_then(|v| keep(v.count(1, 1_000), problems)).map(|n| n as u32);
+    if let Some(v) = t.get("duration") {
+        spec.duration = keep(duration_spec(&v), problems).unwrap_or(spec.duration);
+    }
+    if let Some(v) = t.get("outcome") {
+        spec.outcome = keep(outcome(&v, fails), problems).unwrap_or(spec.outcome);
+    } else if let (Some(f), Outcome::RaiseTransient { .. }) = (fails, spec.outcome) {
+        spec.outcome = Outcome::RaiseTransient { fails: f };
+    }
+    if let Some(v) = t.get("ignore_result") {
+        spec.ignore_result = keep(v.bool(), problems).unwrap_or(false);
+    }
+    if let Some(v) = t.get("time_limit") {
+        spec.time_limit = keep(v.positive_duration(), problems);
+    }
+    if let Some(v) = t.get("soft_time_limit") {
+        spec.soft_time_limit = keep(v.positive_duration(), problems);
+    }
+}
+
+fn node(v: &Value<'_, '_>, topo: &Topology) -> Result<Node, Problem> {
+    let s = v.str()?;
+    match s {
+        "producer" => Ok(Node::Producer),
+        "broker" => Ok(Node::Broker),
+        "backend" => Ok(Node::Backend),
+        w => topo.workers.iter().position(|x| x.name == w).map(Node::Worker).ok_or_else(|| {
+            let mut names = vec!["producer".to_string(), "broker".into(), "backend".into()];
+            names.extend(topo.workers.iter().map(|w| w.name.clone()));
+            v.problem(format!("unknown node \"{w}\"; expected one of: {}", names.join(", ")))
+        }),
+    }
+}
+
+fn worker(t: &mut Table<'_, '_>, topo: &Topology, problems: &mut Vec<Problem>) -> Option<usize> {
+    let v = t.require("worker", "a worker name", problems)?;
+    let s = keep(v.str(), problems)?;
+    let found = topo.workers.iter().position(|w| w.name == s);
+    if found.is_none() {
+        let names: Vec<&str> = topo.workers.iter().map(|w| w.name.as_str()).collect();
+        problems.push(v.problem(format!("unknown worker \"{s}\"; expected one of: {}", names.join(", "))));
+    }
+    found
+}
+
+fn test_index(t: &mut Table<'_, '_>, n: usize, problems: &mut Vec<Problem>) -> Option<usize> {
+    let v = t.require("test", "a test index", problems)?;
+    let x = keep(v.count(0, u64::MAX), problems)? as usize;
+    if x >= n {
+        problems.push(v.problem(format!(
+            "test index {x} is out of range; this run has {}",
+            if n == 0 { "no tests".to_string() } else { format!("tests 0 to {}", n - 1) }
+        )));
+        return None;
+    }
+    Some(x)
+}
+
+fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut Vec<Problem>) -> Option<Fault> {
+    const KINDS: &[&str] = &[
+        "kill_worker", "start_worker", "kill_child", "warm_shutdown", "cold_shutdown", "partition",
+        "broker_restart", "backend_outage", "revoke",
+    ];
+    let mut t = keep(v.table(), problems)?;
+    let at = t.require("at", "a time such as \"10s\"", problems).and_then(|a| keep(a.duration(), problems));
+    let kind_v = t.require("kind", "a fault kind", problems)?;
+    let kind_names: Vec<(&str, usize)> = KINDS.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let kind = KINDS[keep(kind_v.one_of(&kind_names), problems)?];
+    let restart = |t: &mut Table<'_, '_>, problems: &mut Vec<Problem>| {
+        t.get("restart_after").and_then(|r| keep(r.duration(), problems))
+    };
+    let (fields, kind): (&[&str], Option<FaultKind>) = match kind {
+        "kill_worker" | "warm_shutdown" | "cold_shutdown" => {
+            let w = worker(&mut t, topo, problems);
+            let r = restart(&mut t, problems);
+            (
+                &["at", "kind", "worker", "restart_after"],
+                w.map(|worker| match kind {
+                    "kill_worker" => FaultKind::KillWorker { worker, restart_after: r },
+                    "warm_shutdown" => FaultKind::WarmShutdown { worker, restart_after: r },
+                    _ => FaultKind::ColdShutdown { worker, restart_after: r },
+                }),
+            )
+        }
+        "start_worker" => (&["at", "kind", "worker"], worker(&mut t, topo, problems).map(|worker| FaultKind::StartWorker { worker })),
+        "kill_child" => (&["at", "kind", "test"], test_index(&mut t, n_tests, problems).map(|test| FaultKind::KillChild { test })),
+        "partition" => {
+            let between = t.require("between", "two node names, e.g. [\"w1\", \"broker\"]", problems);
+            let nodes = between.and_then(|b| {
+                let items = keep(b.array(), problems)?;
+                if items.len() != 2 {
+                    problems.push(b.problem(format!("expected exactly two node names, found {}", items.len())));
+                    return None;
+                }
+                let a = keep(node(&items[0], topo), problems)?;
+                let c = keep(node(&items[1], topo), problems)?;
+                if a == c {
+                    problems.push(b.problem("a partition needs two different nodes"));
+                    return None;
+                }
+                Some((a, c))
+            });
+            let direction = t
+                .get("direction")
+                .and_then(|d| keep(d.one_of(&[("both", Direction::Both), ("one_way", Direction::OneWay)]), problems))
+                .unwrap_or(Direction::Both);
+            let heal_after = t.get("heal_after").and_then(|h| keep(h.positive_duration(), problems));
+            (
+                &["at", "kind", "between", "direction", "heal_after"],
+                nodes.map(|(a, b)| FaultKind::Partition { a, b, direction, heal_after }),
+            )
+        }
+        "broker_restart" => {
+            let d = t.require("down_for", "a duration", problems).and_then(|d| keep(d.duration(), problems));
+            (&["at", "kind", "down_for"], d.map(|down_for| FaultKind::BrokerRestart { down_for }))
+        }
+        "backend_outage" => {
+            let d = t.require("duration", "a duration", problems).and_then(|d| keep(d.positive_duration(), problems));
+            let lose = t.get("lose_data").and_then(|l| keep(l.bool(), problems)).unwrap_or(false);
+            (&["at", "kind", "duration", "lose_data"], d.map(|duration| FaultKind::BackendOutage { duration, lose_data: lose }))
+        }
+        _ => {
+            let target = t.require("target", "\"test\", \"chord_unlock\" or \"body\"", problems).and_then(|x| {
+                keep(x.one_of(&[("test", 0), ("chord_unlock", 1), ("body", 2)]), problems)
+            });
+            let test = if target == Some(0) { test_index(&mut t, n_tests, problems) } else { None };
+            let terminate = t.get("terminate").and_then(|x| keep(x.bool(), problems)).unwrap_or(false);
+            let target = match target {
+                Some(0) => test.map(RevokeTarget::Test),
+                Some(1) => Some(RevokeTarget::ChordUnlock),
+                Some(2) => Some(RevokeTarget::Body),
+                _ => None,
+            };
+            (&["at", "kind", "target", "test", "terminate"], target.map(|target| FaultKind::Revoke { target, terminate }))
+        }
+    };
+    t.finish(fields, problems);
+    Some(Fault { at: SimTime::ZERO + at?, kind: kind? })
+}
+
+fn count_range(v: &Value<'_, '_>) -> Result<CountRange, Problem> {
+    if let Ok(s) = v.str() {
+        let bad = || v.problem(format!("\"{s}\" is not a count range; expected \"LOW..HIGH\" such as \"1..3\""));
+        let (lo, hi) = s.split_once("..").ok_or_else(bad)?;
+        let lo: u64 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u64 = hi.trim().parse().map_err(|_| bad())?;
+        if lo > hi {
+            return Err(bad());
+        }
+        return Ok(CountRange { lo, hi });
+    }
+    let n = v.count(0, u64::MAX).map_err(|_| v.problem("expected a count (0 or more) or a range \"LOW..HIGH\""))?;
+    Ok(CountRange { lo: n, hi: n })
+}
+
+fn read_expect(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Problem>) -> Expect {
+    const FIELDS: &[&str] =
+        &["status", "within", "callback_runs", "errback_runs", "chord_unlock_runs", "body_state", "violations"];
+    let mut e = Expect {
+        status: ExpectedStatus::Stuck,
+        within: None,
+        callback_runs: None,
+        errback_runs: None,
+        chord_unlock_runs: None,
+        body_state: None,
+        violations: BTreeSet::new(),
+    };
+    let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
+        problems.push(Problem { span: root, field: "expect".into(), message: "missing; expected an [expect] table with `status`".into() });
+        return e;
+    };
+    if let Some(s) = t.require("status", "a status", problems) {
+        e.status = keep(
+            s.one_of(&[
+                ("Completed", ExpectedStatus::Terminal(RunStatus::Completed)),
+                ("Partial", ExpectedStatus::Terminal(RunStatus::Partial)),
+                ("Failed", ExpectedStatus::Terminal(RunStatus::Failed)),
+                ("Cancelled", ExpectedStatus::Terminal(RunStatus::Cancelled)),
+                ("stuck", ExpectedStatus::Stuck),
+            ]),
+            problems,
+        )
+        .unwrap_or(ExpectedStatus::Stuck);
+    }
+    if let Some(w) = t.get("within") {
+        e.within = keep(w.duration(), problems);
+    }
+    e.callback_runs = t.get("callback_runs").and_then(|c| keep(count_range(&c), problems));
+    e.errback_runs = t.get("errback_runs").and_then(|c| keep(count_range(&c), problems));
+    e.chord_unlock_runs = t.get("chord_unlock_runs").and_then(|c| keep(count_range(&c), problems));
+    if let Some(b) = t.get("body_state") {
+        e.body_state = keep(b.one_of(&TaskState::NAMED), problems);
+    }
+    if let Some(list) = t.get("violations") {
+        for item in keep(list.array(), problems).unwrap_or_default() {
+            let names: Vec<(&str, Property)> = Property::ALL.iter().map(|p| (p.name(), *p)).collect();
+            if let Some(p) = keep(item.one_of(&names), problems) {
+                e.violations.insert(p);
+            }
+        }
+    }
+    t.finish(FIELDS, problems);
+    e
+}

@@ -1,0 +1,173 @@
+//! Virtual time: [`SimTime`] (an instant) and [`SimDuration`] (a span), both integer
+//! microseconds. Nothing here reads a clock; durations in scenario files read like `250ms`,
+//! `1.5s`, `2h` and Celery's own settings are seconds as numbers.
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub};
+
+/// An instant of virtual time, in microseconds since the scenario started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimTime(pub u64);
+
+/// A span of virtual time, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimDuration(pub u64);
+
+impl SimDuration {
+    /// Zero.
+    pub const ZERO: SimDuration = SimDuration(0);
+    /// `n` milliseconds.
+    pub const fn from_millis(n: u64) -> Self {
+        SimDuration(n * 1_000)
+    }
+    /// `n` whole seconds.
+    pub const fn from_secs(n: u64) -> Self {
+        SimDuration(n * 1_000_000)
+    }
+    /// Seconds as Celery writes them (a float), rounded to the microsecond.
+    pub fn from_secs_f64(s: f64) -> Self {
+        SimDuration((s * 1e6).round() as u64)
+    }
+    /// As fractional seconds.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+    /// `self * n`, saturating.
+    pub fn mul(self, n: u64) -> Self {
+        SimDuration(self.0.saturating_mul(n))
+    }
+}
+
+impl SimTime {
+    /// The start of every run.
+    pub const ZERO: SimTime = SimTime(0);
+    /// Far beyond any horizon.
+    pub const NEVER: SimTime = SimTime(u64::MAX);
+    /// Seconds since start.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+    /// The span since `earlier` (zero if `earlier` is later).
+    pub fn since(self, earlier: SimTime) -> SimDuration {
+        SimDuration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<SimDuration> for SimTime {
+    type Output = SimTime;
+    fn add(self, d: SimDuration) -> SimTime {
+        SimTime(self.0.saturating_add(d.0))
+    }
+}
+impl AddAssign<SimDuration> for SimTime {
+    fn add_assign(&mut self, d: SimDuration) {
+        *self = *self + d;
+    }
+}
+impl Add for SimDuration {
+    type Output = SimDuration;
+    fn add(self, d: SimDuration) -> SimDuration {
+        SimDuration(self.0.saturating_add(d.0))
+    }
+}
+impl Sub for SimDuration {
+    type Output = SimDuration;
+    fn sub(self, d: SimDuration) -> SimDuration {
+        SimDuration(self.0.saturating_sub(d.0))
+    }
+}
+
+impl fmt::Display for SimTime {
+    /// Seconds with millisecond precision: `12.004s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_secs(f, self.0)
+    }
+}
+impl fmt::Display for SimDuration {
+    /// The shortest exact form: `250ms`, `1.5s`, `2h`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0;
+        if us == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in [("h", 3_600_000_000u64), ("m", 60_000_000), ("s", 1_000_000)] {
+            if us % size == 0 {
+                return write!(f, "{}{unit}", us / size);
+            }
+        }
+        if us >= 1_000_000 {
+            return write_secs(f, us);
+        }
+        if us % 1_000 == 0 {
+            write!(f, "{}ms", us / 1_000)
+        } else {
+            write!(f, "{us}us")
+        }
+    }
+}
+
+fn write_secs(f: &mut fmt::Formatter<'_>, us: u64) -> fmt::Result {
+    let whole = us / 1_000_000;
+    let frac = us % 1_000_000;
+    if frac % 1_000 == 0 {
+        write!(f, "{whole}.{:03}s", frac / 1_000)
+    } else {
+        write!(f, "{whole}.{frac:06}s")
+    }
+}
+
+/// Parse `250ms`, `1.5s`, `30m`, `2h`, `100us`. Returns the allowed forms on error.
+pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: f64 = match unit.trim() {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" | "min" => 60e6,
+        "h" => 3600e6,
+        "d" => 86_400e6,
+        _ => return Err(DURATION_FORMS.to_string()),
+    };
+    let value: f64 = num.parse().map_err(|_| DURATION_FORMS.to_string())?;
+    if !value.is_finite() || value < 0.0 || value * scale > 1e17 {
+        return Err(DURATION_FORMS.to_string());
+    }
+    Ok(SimDuration((value * scale).round() as u64))
+}
+
+/// What a duration may look like, for error messages.
+pub const DURATION_FORMS: &str =
+    "a duration such as \"250ms\", \"1.5s\", \"30m\", \"2h\" (units: us, ms, s, m, h, d)";
+
+impl serde::Serialize for SimTime {
+    /// Seconds, as a number.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(SimDuration(250_000)));
+        assert_eq!(parse_duration("1.5s"), Ok(SimDuration(1_500_000)));
+        assert_eq!(parse_duration("2h"), Ok(SimDuration::from_secs(7200)));
+        assert_eq!(parse_duration("30m"), Ok(SimDuration::from_secs(1800)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn durations_display_in_their_shortest_exact_form() {
+        assert_eq!(SimDuration::from_millis(250).to_string(), "250ms");
+        assert_eq!(SimDuration::from_millis(1500).to_string(), "1.500s");
+        assert_eq!(SimDuration::from_secs(7200).to_string(), "2h");
+        assert_eq!(SimTime(12_004_000).to_string(), "12.004s");
+    }
+}

@@ -1,0 +1,473 @@
+//! The trace: what happened, when, where, and which rule made it happen. Records are structured
+//! so the checker can compute cause chains from them; `Display` renders the timeline an engineer
+//! reads in `chordsim replay`.
+
+use std::fmt;
+
+use crate::model::TaskRef;
+use crate::model::backend::{ResultValue, TaskState};
+use crate::scenario::{Node, RunStatus};
+use crate::time::{SimDuration, SimTime};
+
+/// One line of the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// When.
+    pub at: SimTime,
+    /// What.
+    pub note: Note,
+}
+
+/// Who wrote a run status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// The parent task / API.
+    Parent,
+    /// `collect_results`.
+    Callback,
+    /// The error callback.
+    Errback,
+    /// The watchdog.
+    Watchdog,
+}
+
+/// Why a message was lost for good or left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Acked on receipt, then the process died.
+    AckedThenKilled,
+    /// Dropped from worker memory; still in the broker's unacked hash.
+    DroppedHeldUnacked,
+    /// The broker restarted without persistence.
+    BrokerWiped,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Note {
+    /// The chord was applied.
+    ChordApplied {
+        /// Header size.
+        tests: u32,
+        /// Polling (chord_unlock) or native.
+        polling: bool,
+    },
+    /// Applying the chord raised.
+    ApplyFailed {
+        /// Why.
+        why: &'static str,
+    },
+    /// A message reached the broker's queue.
+    Published {
+        /// Task.
+        task: TaskRef,
+        /// Retry number.
+        retries: u32,
+        /// ETA, if any.
+        eta: Option<SimTime>,
+        /// Sender.
+        from: Node,
+    },
+    /// A publish failed after the publish retry policy.
+    PublishFailed {
+        /// Task.
+        task: TaskRef,
+        /// Sender.
+        from: Node,
+    },
+    /// Delivered to a worker.
+    Delivered {
+        /// Task.
+        task: TaskRef,
+        /// Worker.
+        worker: usize,
+        /// Delivery tag.
+        tag: u64,
+        /// Redelivered after a restore or requeue.
+        redelivered: bool,
+    },
+    /// Acked.
+    Acked {
+        /// Task.
+        task: TaskRef,
+        /// Worker.
+        worker: usize,
+        /// On receipt (early) or after the task (late).
+        early: bool,
+    },
+    /// An ack could not reach the broker.
+    AckLost {
+        /// Task.
+        task: TaskRef,
+        /// Worker.
+        worker: usize,
+    },
+    /// Requeued by reject(requeue=True).
+    Requeued {
+        /// Task.
+        task: TaskRef,
+        /// Why.
+        why: &'static str,
+    },
+    /// An execution started in a pool child.
+    Started {
+        /// Task.
+        task: TaskRef,
+        /// Worker.
+        worker: usize,
+        /// Attempt (request.retries).
+        retries: u32,
+    },
+    /// An execution ended.
+    Finished {
+        /// Task.
+        task: TaskRef,
+        /// Worker.
+        worker: usize,
+        /// How.
+        how: Ending,
+    },
+    /// A state was written to the backend.
+    Stored {
+        /// Task.
+        task: TaskRef,
+        /// State.
+        state: TaskState,
+        /// Whether the write was skipped because SUCCESS was kept.
+        kept_success: bool,
+    },
+    /// A backend write failed.
+    StoreFailed {
+        /// Task.
+        task: TaskRef,
+        /// State it tried to write.
+        state: TaskState,
+    },
+    /// Redis part-return.
+    PartReturn {
+        /// Header task.
+        task: TaskRef,
+        /// Outcome.
+        outcome: PartNote,
+    },
+    /// A chord_unlock poll.
+    Poll {
+        /// Poll number (0-based).
+        n: u32,
+        /// Header tasks not ready, first few.
+        not_ready: Vec<(u32, TaskState)>,
+        /// Whether the read failed.
+        read_failed: bool,
+    },
+    /// chord_unlock ran out of retries.
+    UnlockGaveUp {
+        /// Polls made.
+        polls: u32,
+        /// The limit.
+        max_retries: u32,
+        /// Where the limit came from.
+        source: String,
+        /// Whether this version fails the body.
+        fails_body: bool,
+    },
+    /// A ChordError was raised and delivered (§7).
+    ChordError {
+        /// Why.
+        why: String,
+        /// Errback linked.
+        errback: bool,
+    },
+    /// The body was published with these entries.
+    BodyCalled {
+        /// Number of entries.
+        entries: u32,
+    },
+    /// An errback ran.
+    ErrbackRan {
+        /// Where.
+        node: Node,
+    },
+    /// The run status changed.
+    Status {
+        /// New status.
+        status: RunStatus,
+        /// Who wrote it.
+        by: Writer,
+    },
+    /// collect_results skipped its write (guard).
+    CallbackSkipped,
+    /// A task retry was scheduled.
+    RetryScheduled {
+        /// Task.
+        task: TaskRef,
+        /// New retries count.
+        retries: u32,
+        /// Countdown.
+        countdown: SimDuration,
+    },
+    /// A task ran out of retries.
+    RetriesExhausted {
+        /// Task.
+        task: TaskRef,
+    },
+    /// A message was dropped because its id is revoked.
+    RevokedDropped {
+        /// Task.
+        task: TaskRef,
+        /// Worker.
+        worker: usize,
+    },
+    /// Unacked messages were restored to the queue.
+    Restored {
+        /// Tasks.
+        tasks: Vec<TaskRef>,
+        /// Visibility-timeout sweep or connection close.
+        sweep: bool,
+    },
+    /// A message is gone for good or left behind.
+    Lost {
+        /// Task.
+        task: TaskRef,
+        /// Why.
+        why: Loss,
+    },
+    /// A fault began.
+    Fault {
+        /// Description.
+        what: String,
+    },
+    /// A fault ended.
+    Heal {
+        /// Description.
+        what: String,
+    },
+    /// A worker lost its broker connection.
+    ConnectionLost {
+        /// Worker.
+        worker: usize,
+    },
+    /// A worker (re)connected and started consuming.
+    ConsumerStarted {
+        /// Worker.
+        worker: usize,
+    },
+    /// A worker gave up reconnecting and exited.
+    WorkerExited {
+        /// Worker.
+        worker: usize,
+    },
+    /// A result expired.
+    ResultExpired {
+        /// Task.
+        task: TaskRef,
+    },
+    /// The watchdog fired.
+    WatchdogFired,
+}
+
+/// How an execution ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Returned a value.
+    Returned(ResultValue),
+    /// Raised.
+    Raised,
+    /// Soft limit raised inside the task.
+    SoftLimit,
+    /// Hard limit killed the child.
+    HardLimit,
+    /// The child was killed.
+    ChildKilled,
+    /// The whole worker died.
+    WorkerKilled,
+    /// Terminated by revoke.
+    Terminated,
+    /// Cancelled by a cold shutdown.
+    Cancelled,
+}
+
+/// A part-return's outcome, for the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartNote {
+    /// Counted.
+    Counted(u32, u32),
+    /// Identical member or already reported.
+    Duplicate,
+    /// The size key is gone.
+    NoSizeKey,
+    /// Fired the body.
+    Fired,
+    /// Raised ChordError.
+    Error,
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>11}  {}", self.at.to_string(), self.note)
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::ChordApplied { tests, polling } => write!(
+                f,
+                "chord applied: {tests} header tasks, {}",
+                if *polling { "chord_unlock polling (§5)" } else { "Redis native counter (§6)" }
+            ),
+            Note::ApplyFailed { why } => write!(f, "applying the chord raised: {why}"),
+            Note::Published { task, retries, eta, from } => {
+                write!(f, "{task} published by {}", node(from))?;
+                if *retries > 0 {
+                    write!(f, " (retry {retries})")?;
+                }
+                if let Some(e) = eta {
+                    write!(f, ", eta {e}")?;
+                }
+                Ok(())
+            }
+            Note::PublishFailed { task, from } => {
+                write!(f, "{task}: publish from {} failed after the publish retry policy", node(from))
+            }
+            Note::Delivered { task, worker, tag, redelivered } => write!(
+                f,
+                "{task} delivered to w{} (tag {tag}{})",
+                worker + 1,
+                if *redelivered { ", redelivered" } else { "" }
+            ),
+            Note::Acked { task, worker, early } => write!(
+                f,
+                "{task} acked by w{} {}",
+                worker + 1,
+                if *early { "on receipt (task_acks_late=false)" } else { "after the task (task_acks_late=true)" }
+            ),
+            Note::AckLost { task, worker } => {
+                write!(f, "{task}: ack from w{} cannot reach the broker; the message stays unacked", worker + 1)
+            }
+            Note::Requeued { task, why } => write!(f, "{task} requeued ({why})"),
+            Note::Started { task, worker, retries } => {
+                write!(f, "{task} started on w{}", worker + 1)?;
+                if *retries > 0 {
+                    write!(f, " (attempt {})", retries + 1)?;
+                }
+                Ok(())
+            }
+            Note::Finished { task, worker, how } => write!(f, "{task} on w{}: {how}", worker + 1),
+            Note::Stored { task, state, kept_success } => {
+                if *kept_success {
+                    write!(f, "{task}: {} not stored, SUCCESS kept (§2)", state.name())
+                } else {
+                    write!(f, "{task} stored {}", state.name())
+                }
+            }
+            Note::StoreFailed { task, state } => {
+                write!(f, "{task}: storing {} failed, result backend unreachable", state.name())
+            }
+            Note::PartReturn { task, outcome } => match outcome {
+                PartNote::Counted(c, s) => write!(f, "{task} part-return: {c} of {s}"),
+                PartNote::Duplicate => write!(f, "{task} part-return: duplicate, not counted"),
+                PartNote::NoSizeKey => write!(f, "{task} part-return: size key missing, nothing happens (§6)"),
+                PartNote::Fired => write!(f, "{task} part-return: count reached the size, body published"),
+                PartNote::Error => write!(f, "{task} part-return: count reached the size, a part failed"),
+            },
+            Note::Poll { n, not_ready, read_failed } => {
+                write!(f, "chord_unlock poll {}: ", n + 1)?;
+                if *read_failed {
+                    return f.write_str("reading the group raised (backend unreachable)");
+                }
+                if not_ready.is_empty() {
+                    return f.write_str("all header results ready");
+                }
+                let list: Vec<String> =
+                    not_ready.iter().map(|(t, s)| format!("test {t} {}", s.name())).collect();
+                write!(f, "not ready ({})", list.join(", "))
+            }
+            Note::UnlockGaveUp { polls, max_retries, source, fails_body } => write!(
+                f,
+                "chord_unlock gave up after {polls} polls: MaxRetriesExceededError, max_retries={max_retries} from {source}; {}",
+                if *fails_body { "5.7 fails the body with a ChordError" } else { "body left PENDING, no errback (§5.4)" }
+            ),
+            Note::ChordError { why, errback } => write!(
+                f,
+                "ChordError({why}): {}",
+                if *errback { "errbacks called, body stored FAILURE (§7)" } else { "no errback linked, body stored FAILURE (§7)" }
+            ),
+            Note::BodyCalled { entries } => write!(f, "collect_results called with {entries} entries"),
+            Note::ErrbackRan { node: n } => write!(f, "errback ran on {}", node(n)),
+            Note::Status { status, by } => write!(f, "run status -> {} (by {by:?})", status.name()),
+            Note::CallbackSkipped => f.write_str("collect_results: run already terminal, write skipped (guard)"),
+            Note::RetryScheduled { task, retries, countdown } => {
+                write!(f, "{task}: retry {retries} in {countdown}")
+            }
+            Note::RetriesExhausted { task } => write!(f, "{task}: retries exhausted"),
+            Note::RevokedDropped { task, worker } => {
+                write!(f, "{task}: revoked, dropped by w{} (REVOKED stored, part-return)", worker + 1)
+            }
+            Note::Restored { tasks, sweep } => {
+                let list: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
+                write!(
+                    f,
+                    "restored to the queue ({}): {}",
+                    if *sweep { "visibility timeout passed" } else { "channel closed" },
+                    list.join(", ")
+                )
+            }
+            Note::Lost { task, why } => match why {
+                Loss::AckedThenKilled => write!(f, "{task}: acked on receipt and its process died: lost"),
+                Loss::DroppedHeldUnacked => {
+                    write!(f, "{task}: dropped from worker memory; the broker holds it unacked")
+                }
+                Loss::BrokerWiped => write!(f, "{task}: lost with the broker's data"),
+            },
+            Note::Fault { what } => write!(f, "FAULT {what}"),
+            Note::Heal { what } => write!(f, "HEAL {what}"),
+            Note::ConnectionLost { worker } => write!(f, "w{} lost its broker connection", worker + 1),
+            Note::ConsumerStarted { worker } => write!(f, "w{} consumer started", worker + 1),
+            Note::WorkerExited { worker } => write!(f, "w{} gave up reconnecting and exited", worker + 1),
+            Note::ResultExpired { task } => write!(f, "{task}: result expired"),
+            Note::WatchdogFired => f.write_str("watchdog: run not terminal by its deadline"),
+        }
+    }
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Returned(v) => write!(f, "returned {}", value_name(*v)),
+            Ending::Raised => f.write_str("raised"),
+            Ending::SoftLimit => f.write_str("SoftTimeLimitExceeded"),
+            Ending::HardLimit => f.write_str("TimeLimitExceeded (hard limit), child replaced"),
+            Ending::ChildKilled => f.write_str("pool child killed (WorkerLostError)"),
+            Ending::WorkerKilled => f.write_str("killed with its worker"),
+            Ending::Terminated => f.write_str("terminated by revoke"),
+            Ending::Cancelled => f.write_str("cancelled by cold shutdown"),
+        }
+    }
+}
+
+/// A short name for a result value.
+pub fn value_name(v: ResultValue) -> &'static str {
+    match v {
+        ResultValue::Pass => "a passing result",
+        ResultValue::FailDict => "a failure dict",
+        ResultValue::None => "None",
+        ResultValue::Malformed => "a malformed value",
+        ResultValue::Summary => "its summary",
+        ResultValue::Error(_) => "an error",
+    }
+}
+
+fn node(n: &Node) -> String {
+    match n {
+        Node::Producer => "producer".into(),
+        Node::Broker => "broker".into(),
+        Node::Backend => "backend".into(),
+        Node::Worker(w) => format!("w{}", w + 1),
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&node(self))
+    }
+}
