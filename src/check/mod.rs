@@ -30,7 +30,8 @@ pub enum Property {
     StatusFollowsRule,
     /// The body receives exactly one entry per header task, in header order.
     BodyOneEntryPerHeader,
-    /// chord_unlock is not still polling when the run ends.
+    /// chord_unlock does not poll without a limit once the run has ended: a poll message is
+    /// still alive (queued, held, or unacked in the broker) and `max_retries` is None.
     PollingBounded,
     /// No message is delivered more than twice for the same attempt.
     RedeliveryBounded,
@@ -150,10 +151,18 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
             break;
         }
     }
-    if world.stats.unlock_live && !world.native_chord() && world.stats.body_payloads.is_empty() {
+    if world.stats.unlock_live
+        && !world.native_chord()
+        && world.stats.body_payloads.is_empty()
+        && world.unlock_max_retries().0.is_none()
+    {
         violations.insert(
             Property::PollingBounded,
-            format!("chord_unlock was still polling after {} polls when the run ended", world.stats.polls),
+            format!(
+                "chord_unlock was still polling after {} polls when the run ended, with max_retries=None from {}",
+                world.stats.polls,
+                world.unlock_max_retries().1
+            ),
         );
     }
     if let Some(((slot, retries), count)) = world.stats.deliveries.iter().find(|(_, c)| **c > 2) {

@@ -218,7 +218,7 @@ impl World {
             }
             self.note(now, Note::RetriesExhausted { task: e.msg.task });
         }
-        self.fail_task(now, r, e.msg.task, kind, out);
+        self.fail_task(r, e.msg.task, kind, out);
     }
 
     /// collect_results runs (rhesis-model §c; observations README "collect_results").

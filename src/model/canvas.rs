@@ -184,7 +184,7 @@ impl World {
             return;
         }
         if self.cfg().version.reject_stores_failure() {
-            self.fail_task(now, r, task, ErrorKind::Raised, out);
+            self.fail_task(r, task, ErrorKind::Raised, out);
         } else {
             self.finish_exec(now, r, Settle::Ack, out);
         }
@@ -192,7 +192,7 @@ impl World {
 
     /// Store FAILURE for a finished execution (mark_as_failure): part-return on the native
     /// path, the task's own errbacks, then the message is settled.
-    pub(crate) fn fail_task(&mut self, now: SimTime, r: ExecRef, task: TaskRef, kind: ErrorKind, out: &mut Schedule<Event>) {
+    pub(crate) fn fail_task(&mut self, r: ExecRef, task: TaskRef, kind: ErrorKind, out: &mut Schedule<Event>) {
         let native = self.native_chord() && matches!(task, TaskRef::Header(_));
         let skip = self.ignores_result(task) && !matches!(task, TaskRef::Header(_) | TaskRef::Body);
         let op = WriteOp::State {

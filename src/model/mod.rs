@@ -137,7 +137,12 @@ pub enum Event {
     /// Apply the chord.
     Apply,
     /// A message arrives at the broker.
-    Enqueue(Message),
+    Enqueue {
+        /// Sender.
+        from: Node,
+        /// Message.
+        msg: Message,
+    },
     /// A delivery arrives at a worker.
     Deliver {
         /// Worker.
@@ -373,7 +378,7 @@ impl World {
             return false;
         }
         let lat = self.latency();
-        out.after(lat, Event::Enqueue(msg));
+        out.after(lat, Event::Enqueue { from: from.clone(), msg });
         true
     }
 
@@ -579,12 +584,12 @@ impl Model for World {
     fn handle(&mut self, now: SimTime, event: Event, out: &mut Schedule<Event>) {
         match event {
             Event::Apply => self.apply_chord(now, out),
-            Event::Enqueue(msg) => {
+            Event::Enqueue { from, msg } => {
                 if !self.broker.up {
                     self.note(now, Note::Lost { task: msg.task, why: crate::trace::Loss::BrokerWiped });
                     return;
                 }
-                self.note(now, Note::Published { task: msg.task, retries: msg.retries, eta: msg.eta, from: Node::Broker });
+                self.note(now, Note::Published { task: msg.task, retries: msg.retries, eta: msg.eta, from });
                 if msg.task == TaskRef::ChordUnlock {
                     self.stats.unlock_live = true;
                 }
