@@ -169,8 +169,12 @@ fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool) -> u8 {
     }
     let failed = rows.iter().filter(|r| !r.ok).count();
     let printed = if as_json {
-        let summary =
-            json::Summary { format_version: json::FORMAT_VERSION, scenarios: rows.len(), passed: rows.len() - failed, failed };
+        let summary = json::Summary {
+            format_version: json::FORMAT_VERSION,
+            scenarios: rows.len(),
+            passed: rows.len() - failed,
+            failed,
+        };
         writeln!(outh, "{}", json::line("summary", &summary))
     } else {
         write!(outh, "{}", report::table(&rows))

@@ -309,10 +309,10 @@ impl CeleryConfig {
 
     /// The TTL of chord keys: `result_chord_expires` in 5.7, else `result_expires` (§6, §12).
     pub fn chord_key_ttl(&self) -> Option<SimDuration> {
-        if self.version.has_result_chord_expires() {
-            if let Some(d) = self.result_chord_expires {
-                return Some(d).filter(|d| d.0 > 0);
-            }
+        if self.version.has_result_chord_expires()
+            && let Some(d) = self.result_chord_expires
+        {
+            return Some(d).filter(|d| d.0 > 0);
         }
         self.result_expires
     }
@@ -320,12 +320,28 @@ impl CeleryConfig {
 
 fn inert_reason(name: &str) -> String {
     const REAL_BUT_UNMODELLED: &[&str] = &[
-        "accept_content", "broker_url", "result_backend", "result_serializer", "task_serializer",
-        "timezone", "enable_utc", "result_compression", "broker_connection_retry_on_startup",
-        "broker_connection_max_retries", "task_publish_retry", "task_publish_retry_policy",
-        "task_routes", "task_default_queue", "worker_max_tasks_per_child", "result_persistent",
-        "worker_send_task_events", "task_send_sent_event", "result_extended",
-        "broker_connection_timeout", "redis_socket_timeout", "redis_socket_connect_timeout",
+        "accept_content",
+        "broker_url",
+        "result_backend",
+        "result_serializer",
+        "task_serializer",
+        "timezone",
+        "enable_utc",
+        "result_compression",
+        "broker_connection_retry_on_startup",
+        "broker_connection_max_retries",
+        "task_publish_retry",
+        "task_publish_retry_policy",
+        "task_routes",
+        "task_default_queue",
+        "worker_max_tasks_per_child",
+        "result_persistent",
+        "worker_send_task_events",
+        "task_send_sent_event",
+        "result_extended",
+        "broker_connection_timeout",
+        "redis_socket_timeout",
+        "redis_socket_connect_timeout",
     ];
     if REAL_BUT_UNMODELLED.contains(&name) {
         "a Celery setting that does not change chord termination in this model".to_string()
@@ -336,10 +352,10 @@ fn inert_reason(name: &str) -> String {
 
 fn read_broker_options(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<Problem>) -> Result<(), Problem> {
     let mut t = v.table()?;
-    if let Some(x) = t.get("visibility_timeout") {
-        if let Some(d) = keep(x.seconds(), problems) {
-            c.visibility_timeout = d;
-        }
+    if let Some(x) = t.get("visibility_timeout")
+        && let Some(d) = keep(x.seconds(), problems)
+    {
+        c.visibility_timeout = d;
     }
     t.finish(&["visibility_timeout"], problems);
     Ok(())
@@ -347,10 +363,10 @@ fn read_broker_options(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut V
 
 fn read_backend_options(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<Problem>) -> Result<(), Problem> {
     let mut t = v.table()?;
-    if let Some(x) = t.get("result_chord_ordered") {
-        if let Some(b) = keep(x.bool(), problems) {
-            c.chord_ordered = b;
-        }
+    if let Some(x) = t.get("result_chord_ordered")
+        && let Some(b) = keep(x.bool(), problems)
+    {
+        c.chord_ordered = b;
     }
     t.finish(&["result_chord_ordered"], problems);
     Ok(())

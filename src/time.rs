@@ -33,7 +33,7 @@ impl SimDuration {
         self.0 as f64 / 1e6
     }
     /// `self * n`, saturating.
-    pub fn mul(self, n: u64) -> Self {
+    pub fn times(self, n: u64) -> Self {
         SimDuration(self.0.saturating_mul(n))
     }
 }
@@ -91,29 +91,21 @@ impl fmt::Display for SimDuration {
             return f.write_str("0s");
         }
         for (unit, size) in [("h", 3_600_000_000u64), ("m", 60_000_000), ("s", 1_000_000)] {
-            if us % size == 0 {
+            if us.is_multiple_of(size) {
                 return write!(f, "{}{unit}", us / size);
             }
         }
         if us >= 1_000_000 {
             return write_secs(f, us);
         }
-        if us % 1_000 == 0 {
-            write!(f, "{}ms", us / 1_000)
-        } else {
-            write!(f, "{us}us")
-        }
+        if us.is_multiple_of(1_000) { write!(f, "{}ms", us / 1_000) } else { write!(f, "{us}us") }
     }
 }
 
 fn write_secs(f: &mut fmt::Formatter<'_>, us: u64) -> fmt::Result {
     let whole = us / 1_000_000;
     let frac = us % 1_000_000;
-    if frac % 1_000 == 0 {
-        write!(f, "{whole}.{:03}s", frac / 1_000)
-    } else {
-        write!(f, "{whole}.{frac:06}s")
-    }
+    if frac.is_multiple_of(1_000) { write!(f, "{whole}.{:03}s", frac / 1_000) } else { write!(f, "{whole}.{frac:06}s") }
 }
 
 /// Parse `250ms`, `1.5s`, `30m`, `2h`, `100us`. Returns the allowed forms on error.
@@ -138,8 +130,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
 }
 
 /// What a duration may look like, for error messages.
-pub const DURATION_FORMS: &str =
-    "a duration such as \"250ms\", \"1.5s\", \"30m\", \"2h\" (units: us, ms, s, m, h, d)";
+pub const DURATION_FORMS: &str = "a duration such as \"250ms\", \"1.5s\", \"30m\", \"2h\" (units: us, ms, s, m, h, d)";
 
 impl serde::Serialize for SimTime {
     /// Seconds, as a number.

@@ -378,19 +378,26 @@ impl fmt::Display for Note {
                 if not_ready.is_empty() {
                     return f.write_str("all header results ready");
                 }
-                let list: Vec<String> =
-                    not_ready.iter().map(|(t, s)| format!("test {t} {}", s.name())).collect();
+                let list: Vec<String> = not_ready.iter().map(|(t, s)| format!("test {t} {}", s.name())).collect();
                 write!(f, "not ready ({})", list.join(", "))
             }
             Note::UnlockGaveUp { polls, max_retries, source, fails_body } => write!(
                 f,
                 "chord_unlock gave up after {polls} polls: MaxRetriesExceededError, max_retries={max_retries} from {source}; {}",
-                if *fails_body { "5.7 fails the body with a ChordError" } else { "body left PENDING, no errback (§5.4)" }
+                if *fails_body {
+                    "5.7 fails the body with a ChordError"
+                } else {
+                    "body left PENDING, no errback (§5.4)"
+                }
             ),
             Note::ChordError { why, errback } => write!(
                 f,
                 "ChordError({why}): {}",
-                if *errback { "errbacks called, body stored FAILURE (§7)" } else { "no errback linked, body stored FAILURE (§7)" }
+                if *errback {
+                    "errbacks called, body stored FAILURE (§7)"
+                } else {
+                    "no errback linked, body stored FAILURE (§7)"
+                }
             ),
             Note::BodyCalled { entries } => write!(f, "collect_results called with {entries} entries"),
             Note::ErrbackRan { node: n } => write!(f, "errback ran on {}", node(n)),

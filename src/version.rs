@@ -101,7 +101,6 @@ impl CeleryVersion {
     pub fn reject_stores_failure(self) -> bool {
         self >= Self::V5_7
     }
-
 }
 
 impl fmt::Display for CeleryVersion {

@@ -36,10 +36,12 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
             world.unlock_interval(),
             max.map_or("None".to_string(), |m| m.to_string()),
         ));
-    } else if !world.native_chord() && world.stats.body_payloads.is_empty() && !trace.iter().any(|r| matches!(r.note, Note::ChordError { .. })) {
-        if let Some(r) = trace.iter().rev().find(|r| note_task(&r.note) == Some(TaskRef::ChordUnlock)) {
-            out.push(format!("chord_unlock's poll chain ended: last seen at {}: {}", r.at, r.note));
-        }
+    } else if !world.native_chord()
+        && world.stats.body_payloads.is_empty()
+        && !trace.iter().any(|r| matches!(r.note, Note::ChordError { .. }))
+        && let Some(r) = trace.iter().rev().find(|r| note_task(&r.note) == Some(TaskRef::ChordUnlock))
+    {
+        out.push(format!("chord_unlock's poll chain ended: last seen at {}: {}", r.at, r.note));
     }
     if world.native_chord() && world.stats.body_payloads.is_empty() {
         let last = trace.iter().rev().find_map(|r| match &r.note {
@@ -47,12 +49,19 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
             _ => None,
         });
         match last {
-            Some((at, c, s)) => out.push(format!("Redis chord counter at {c} of {s} since {at}: the body fires only when every part returns (§6)")),
-            None if body == TaskState::Pending => out.push("no header task ever reached the Redis chord counter (§6)".to_string()),
+            Some((at, c, s)) => out.push(format!(
+                "Redis chord counter at {c} of {s} since {at}: the body fires only when every part returns (§6)"
+            )),
+            None if body == TaskState::Pending => {
+                out.push("no header task ever reached the Redis chord counter (§6)".to_string())
+            }
             None => {}
         }
     }
-    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::Finished { task: TaskRef::Body, how: crate::trace::Ending::Raised, .. })) {
+    if let Some(r) = trace
+        .iter()
+        .find(|r| matches!(r.note, Note::Finished { task: TaskRef::Body, how: crate::trace::Ending::Raised, .. }))
+    {
         out.push(format!("{}: collect_results raised before writing the status", r.at));
     }
     let stuck: Vec<u32> = (0..n as u32).filter(|&i| !world.backend.state(i as usize, end).is_ready()).collect();
@@ -115,7 +124,11 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
                 parts.push(what);
             }
             Note::StoreFailed { task: t, state: s } if *t == task => {
-                parts.push(format!("storing {} failed at {} (backend unreachable): the result is lost", s.name(), r.at));
+                parts.push(format!(
+                    "storing {} failed at {} (backend unreachable): the result is lost",
+                    s.name(),
+                    r.at
+                ));
             }
             Note::Stored { task: t, state: TaskState::Success, kept_success: false } if *t == task => {
                 if let Some(exp) = world.backend.expires_at(i as usize).filter(|e| *e <= end) {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::model::backend::TaskState;
 use crate::model::{TaskRef, World};
-use crate::scenario::{ExpectedStatus, Expect, RunStatus};
+use crate::scenario::{Expect, ExpectedStatus, RunStatus};
 use crate::sim::StopReason;
 use crate::time::SimTime;
 use crate::trace::Writer;
@@ -125,15 +125,15 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
     if world.stats.errback_runs > 1 {
         violations.insert(Property::ErrbackAtMostOnce, format!("the errback ran {} times", world.stats.errback_runs));
     }
-    if let Some((at, first)) = world.app.terminal_at() {
-        if let Some(w) = world.app.writes.iter().find(|w| w.at >= at && w.from.is_terminal() && w.to != w.from) {
-            violations.insert(
-                Property::TerminalNeverOverwritten,
-                format!("{} at {} was overwritten with {} by {:?} at {}", first.name(), at, w.to.name(), w.by, w.at),
-            );
-        }
+    if let Some((at, first)) = world.app.terminal_at()
+        && let Some(w) = world.app.writes.iter().find(|w| w.at >= at && w.from.is_terminal() && w.to != w.from)
+    {
+        violations.insert(
+            Property::TerminalNeverOverwritten,
+            format!("{} at {} was overwritten with {} by {:?} at {}", first.name(), at, w.to.name(), w.by, w.at),
+        );
     }
-    let rule = world.rule_status();
+    let rule = world.rule_status(stopped_at);
     if let Some(w) = callback_writes.iter().find(|w| w.to != rule) {
         violations.insert(
             Property::StatusFollowsRule,
@@ -207,10 +207,10 @@ pub fn misses(v: &Verdict, e: &Expect) -> Vec<String> {
             if want != status {
                 out.push(format!("expected {}, got {}", want.name(), status.name()));
             }
-            if let Some(within) = e.within {
-                if at > SimTime::ZERO + within {
-                    out.push(format!("expected terminal within {within}, reached at {at}"));
-                }
+            if let Some(within) = e.within
+                && at > SimTime::ZERO + within
+            {
+                out.push(format!("expected terminal within {within}, reached at {at}"));
             }
         }
         (ExpectedStatus::Stuck, Ending::Terminal { status, at }) => {
@@ -223,16 +223,16 @@ pub fn misses(v: &Verdict, e: &Expect) -> Vec<String> {
         ("errback_runs", e.errback_runs, v.errback_runs),
         ("chord_unlock_runs", e.chord_unlock_runs, v.chord_unlock_runs),
     ] {
-        if let Some(range) = want {
-            if !range.contains(got) {
-                out.push(format!("expected {name} {range}, got {got}"));
-            }
+        if let Some(range) = want
+            && !range.contains(got)
+        {
+            out.push(format!("expected {name} {range}, got {got}"));
         }
     }
-    if let Some(b) = e.body_state {
-        if b != v.body_state {
-            out.push(format!("expected body {}, got {}", b.name(), v.body_state.name()));
-        }
+    if let Some(b) = e.body_state
+        && b != v.body_state
+    {
+        out.push(format!("expected body {}, got {}", b.name(), v.body_state.name()));
     }
     for p in v.violations.keys() {
         if !e.violations.contains(p) {

@@ -156,6 +156,8 @@ impl World {
             (Outcome::Raise, false) | (Outcome::Hang, false) => Verdict::Raise(ErrorKind::Raised),
             (Outcome::RaiseTransient { fails }, false) if attempt < fails => Verdict::Raise(ErrorKind::Raised),
             (Outcome::RaiseTransient { .. }, false) => Verdict::Return(ResultValue::Pass),
+            (Outcome::Flaky, false) if e.run % 2 == 1 => Verdict::Return(ResultValue::Pass),
+            (Outcome::Flaky, false) => Verdict::Return(ResultValue::FailDict),
         };
         let w = r.worker;
         match (self.sc.app.profile, verdict) {
@@ -257,14 +259,14 @@ impl World {
         }
     }
 
-    /// The status the application's rule gives from the header tasks' true final outcomes.
-    pub fn rule_status(&self) -> RunStatus {
+    /// The status the application's rule gives from the header tasks' outcomes: each test's
+    /// stored result (the first SUCCESS on a key-value backend, §2), or the value its last
+    /// execution returned when nothing is stored (ignore_result, expiry).
+    pub fn rule_status(&self, at: SimTime) -> RunStatus {
         match self.sc.app.profile {
             Profile::Doc => {
-                let failed = self
-                    .app
-                    .last_value
-                    .iter()
+                let failed = (0..self.n())
+                    .map(|i| self.backend.value(i, at).or(self.app.last_value[i]))
                     .filter(|v| matches!(v, None | Some(ResultValue::None | ResultValue::FailDict)))
                     .count();
                 doc_rule(failed, self.n())
@@ -353,7 +355,8 @@ mod tests {
 
     #[test]
     fn autoretry_backoff_doubles_up_to_its_cap() {
-        let mut class = task_classes(Profile::Rhesis, &CeleryConfig::defaults(crate::version::CeleryVersion::V5_7)).body;
+        let mut class =
+            task_classes(Profile::Rhesis, &CeleryConfig::defaults(crate::version::CeleryVersion::V5_7)).body;
         class.retry_jitter = false;
         class.retry_backoff_max = SimDuration::from_secs(5);
         let mut rng = crate::sim::rng::stream(1, crate::sim::rng::Stream::Retry);

@@ -396,7 +396,10 @@ mod tests {
         let mut b = backend(CeleryVersion::V5_5);
         let t = SimTime::ZERO;
         b.part_return(part(0, ResultValue::Pass), t, false, None);
-        assert_eq!(b.part_return(part(0, ResultValue::Pass), t, false, None), PartReturn::Counted { count: 2, size: 3 });
+        assert_eq!(
+            b.part_return(part(0, ResultValue::Pass), t, false, None),
+            PartReturn::Counted { count: 2, size: 3 }
+        );
     }
 
     #[test]

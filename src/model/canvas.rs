@@ -79,7 +79,10 @@ impl World {
         } else {
             Vec::new()
         };
-        self.note(now, Note::Poll { n: n_poll, not_ready: not_ready.iter().take(4).copied().collect(), read_failed: !readable });
+        self.note(
+            now,
+            Note::Poll { n: n_poll, not_ready: not_ready.iter().take(4).copied().collect(), read_failed: !readable },
+        );
         if !readable || !not_ready.is_empty() {
             // `self.retry(countdown=interval, max_retries=…)`; with `exc` when ready() raised.
             let (max, source) = self.unlock_max_retries();
@@ -88,7 +91,12 @@ impl World {
                 let fails_body = self.cfg().version.unlock_give_up_fails_body();
                 self.note(
                     now,
-                    Note::UnlockGaveUp { polls: next, max_retries: max.unwrap_or(0), source: source.to_string(), fails_body },
+                    Note::UnlockGaveUp {
+                        polls: next,
+                        max_retries: max.unwrap_or(0),
+                        source: source.to_string(),
+                        fails_body,
+                    },
                 );
                 self.finish_exec(now, r, Settle::Ack, out);
                 if fails_body {
@@ -168,7 +176,14 @@ impl World {
     /// `Task.retry` (§3): a new ETA message with the same id and `retries + 1`; RETRY stored
     /// unless the result is ignored; the old message acked. If the publish fails the task
     /// raises Reject(requeue=False): 5.7 stores FAILURE, earlier versions nothing (§12).
-    pub(crate) fn retry_task(&mut self, now: SimTime, r: ExecRef, e: &Exec, countdown: SimDuration, out: &mut Schedule<Event>) {
+    pub(crate) fn retry_task(
+        &mut self,
+        now: SimTime,
+        r: ExecRef,
+        e: &Exec,
+        countdown: SimDuration,
+        out: &mut Schedule<Event>,
+    ) {
         let me = Node::Worker(r.worker);
         let task = e.msg.task;
         let mut msg = e.msg.clone();
@@ -179,7 +194,14 @@ impl World {
         if self.send(now, &me, msg, out) {
             self.note(now, Note::RetryScheduled { task, retries, countdown });
             let skip = self.ignores_result(task);
-            let op = WriteOp::State { task, state: TaskState::Retry, value: None, part_return: false, errbacks: false, skip_store: skip };
+            let op = WriteOp::State {
+                task,
+                state: TaskState::Retry,
+                value: None,
+                part_return: false,
+                errbacks: false,
+                skip_store: skip,
+            };
             self.write(out, me, Some(r), op, 0);
             return;
         }
@@ -208,14 +230,28 @@ impl World {
 
     /// Store SUCCESS for a finished execution (mark_as_done): stored unless the result is
     /// ignored; on the native path part-return runs either way (§8 `ignore_result`).
-    pub(crate) fn succeed_task(&mut self, now: SimTime, r: ExecRef, task: TaskRef, value: ResultValue, out: &mut Schedule<Event>) {
+    pub(crate) fn succeed_task(
+        &mut self,
+        now: SimTime,
+        r: ExecRef,
+        task: TaskRef,
+        value: ResultValue,
+        out: &mut Schedule<Event>,
+    ) {
         let native = self.native_chord() && matches!(task, TaskRef::Header(_));
         let skip = self.ignores_result(task);
         if skip && !native {
             self.finish_exec(now, r, Settle::Ack, out);
             return;
         }
-        let op = WriteOp::State { task, state: TaskState::Success, value: Some(value), part_return: native, errbacks: false, skip_store: skip };
+        let op = WriteOp::State {
+            task,
+            state: TaskState::Success,
+            value: Some(value),
+            part_return: native,
+            errbacks: false,
+            skip_store: skip,
+        };
         self.write(out, Node::Worker(r.worker), Some(r), op, 0);
     }
 
@@ -231,10 +267,10 @@ impl World {
         deadline: SimTime,
         out: &mut Schedule<Event>,
     ) {
-        if let Some(r) = exec {
-            if self.exec(r).is_none() {
-                return; // the child died before its write completed
-            }
+        if let Some(r) = exec
+            && self.exec(r).is_none()
+        {
+            return; // the child died before its write completed
         }
         if !self.backend_reachable(&from) {
             if now < deadline {
@@ -255,7 +291,8 @@ impl World {
         match op {
             WriteOp::Started(task) => {
                 let ttl = self.cfg().result_expires;
-                let kept = self.backend.store(task.slot(n), TaskState::Started, None, now, ttl) == StoreOutcome::KeptSuccess;
+                let kept =
+                    self.backend.store(task.slot(n), TaskState::Started, None, now, ttl) == StoreOutcome::KeptSuccess;
                 self.note(now, Note::Stored { task, state: TaskState::Started, kept_success: kept });
             }
             WriteOp::State { task, state, value, part_return, errbacks, skip_store } => {
@@ -267,10 +304,8 @@ impl World {
                         self.app.expiries.push((exp, task));
                     }
                 }
-                if part_return {
-                    if let TaskRef::Header(i) = task {
-                        self.part_return(now, &from, Part { test: i, state, value }, out);
-                    }
+                if part_return && let TaskRef::Header(i) = task {
+                    self.part_return(now, &from, Part { test: i, state, value }, out);
                 }
                 if errbacks && state == TaskState::Failure {
                     self.task_errbacks(now, &from, task, out);
@@ -307,7 +342,9 @@ impl World {
         let ordered = self.cfg().chord_ordered;
         let ttl = self.cfg().chord_key_ttl();
         match self.backend.part_return(part, now, ordered, ttl) {
-            PartReturn::Counted { count, size } => self.note(now, Note::PartReturn { task, outcome: PartNote::Counted(count, size) }),
+            PartReturn::Counted { count, size } => {
+                self.note(now, Note::PartReturn { task, outcome: PartNote::Counted(count, size) })
+            }
             PartReturn::Duplicate => self.note(now, Note::PartReturn { task, outcome: PartNote::Duplicate }),
             PartReturn::NoSizeKey => self.note(now, Note::PartReturn { task, outcome: PartNote::NoSizeKey }),
             PartReturn::Fire(parts) => {

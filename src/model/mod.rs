@@ -281,12 +281,7 @@ impl World {
         let header_attrs = sc.celery.resolve(&classes.header);
         let body_attrs = sc.celery.resolve(&classes.body);
         let unlock_attrs = sc.celery.resolve(&classes.unlock);
-        let workers = sc
-            .topology
-            .workers
-            .iter()
-            .map(|w| Worker::new(w, sc.celery.prefetch_multiplier))
-            .collect();
+        let workers = sc.topology.workers.iter().map(|w| Worker::new(w, sc.celery.prefetch_multiplier)).collect();
         let mut init = vec![(sc.app.submit_at, Event::Apply)];
         for (i, w) in sc.topology.workers.iter().enumerate() {
             if w.start {
@@ -299,12 +294,7 @@ impl World {
         if let Some(d) = sc.app.watchdog {
             init.push((sc.app.submit_at + d, Event::Watchdog));
         }
-        let last_heal = sc
-            .faults
-            .iter()
-            .map(|f| f.at + fault_span(&f.kind))
-            .max()
-            .unwrap_or(SimTime::ZERO);
+        let last_heal = sc.faults.iter().map(|f| f.at + fault_span(&f.kind)).max().unwrap_or(SimTime::ZERO);
         let world = World {
             header_attrs,
             body_attrs,
@@ -384,10 +374,17 @@ impl World {
 
     /// Issue a backend write from `from`; it lands after `writes_before + 1` write latencies
     /// (a process that stores twice in a row waits for the first).
-    pub(crate) fn write(&mut self, out: &mut Schedule<Event>, from: Node, exec: Option<ExecRef>, op: WriteOp, writes_before: u64) {
+    pub(crate) fn write(
+        &mut self,
+        out: &mut Schedule<Event>,
+        from: Node,
+        exec: Option<ExecRef>,
+        op: WriteOp,
+        writes_before: u64,
+    ) {
         let now = out.now();
         let deadline = now + self.store_patience(&from);
-        let lat = self.sc.topology.backend_write_latency.mul(writes_before + 1);
+        let lat = self.sc.topology.backend_write_latency.times(writes_before + 1);
         out.after(lat, Event::Write { from, exec, op, deadline });
     }
 
@@ -509,7 +506,12 @@ impl World {
                 let lost: Vec<TaskRef> = if persistent {
                     Vec::new()
                 } else {
-                    self.broker.queue.iter().map(|m| m.task).chain(self.broker.unacked.values().map(|u| u.msg.task)).collect()
+                    self.broker
+                        .queue
+                        .iter()
+                        .map(|m| m.task)
+                        .chain(self.broker.unacked.values().map(|u| u.msg.task))
+                        .collect()
                 };
                 self.broker.restart(persistent);
                 // AMQP: deliveries of closed connections come back when the broker does.
@@ -522,13 +524,24 @@ impl World {
                     }
                 }
                 self.broker.up = true;
-                self.note(now, Note::Heal { what: format!("broker up ({})", if persistent { "persistent" } else { "empty" }) });
+                self.note(
+                    now,
+                    Note::Heal { what: format!("broker up ({})", if persistent { "persistent" } else { "empty" }) },
+                );
                 for task in lost {
                     self.note(now, Note::Lost { task, why: crate::trace::Loss::BrokerWiped });
                 }
             }
             (FaultKind::BackendOutage { duration, lose_data }, true) => {
-                self.note(now, Note::Fault { what: format!("result backend outage for {duration}{}", if lose_data { ", data lost" } else { "" }) });
+                self.note(
+                    now,
+                    Note::Fault {
+                        what: format!(
+                            "result backend outage for {duration}{}",
+                            if lose_data { ", data lost" } else { "" }
+                        ),
+                    },
+                );
                 self.backend.up = false;
                 if lose_data {
                     self.backend.wipe();
@@ -545,7 +558,10 @@ impl World {
                     RevokeTarget::ChordUnlock => TaskRef::ChordUnlock,
                     RevokeTarget::Body => TaskRef::Body,
                 };
-                self.note(now, Note::Fault { what: format!("revoke {task}{}", if terminate { " (terminate)" } else { "" }) });
+                self.note(
+                    now,
+                    Note::Fault { what: format!("revoke {task}{}", if terminate { " (terminate)" } else { "" }) },
+                );
                 self.revoke(now, task, terminate, out);
             }
             (FaultKind::Revoke { .. }, false) => {}

@@ -46,10 +46,10 @@ pub struct Exec {
     pub tag: u64,
     /// The message.
     pub msg: Message,
-    /// When the child accepted it.
-    pub accepted: SimTime,
     /// Whether its message was acked.
     pub acked: bool,
+    /// Which execution of this task it is (1 = first).
+    pub run: u32,
 }
 
 /// A worker process.
@@ -154,12 +154,8 @@ impl World {
             return;
         }
         // Mingle: copy the revoked ids of running peers (§9 "Revoke").
-        let peers: BTreeSet<TaskRef> = self
-            .workers
-            .iter()
-            .filter(|p| p.is_running())
-            .flat_map(|p| p.revoked.iter().copied())
-            .collect();
+        let peers: BTreeSet<TaskRef> =
+            self.workers.iter().filter(|p| p.is_running()).flat_map(|p| p.revoked.iter().copied()).collect();
         let wk = &mut self.workers[w];
         wk.wipe();
         wk.status = Status::Running;
@@ -288,7 +284,15 @@ impl World {
         self.pump(now, out);
     }
 
-    pub(crate) fn receive(&mut self, now: SimTime, w: usize, inc: u32, tag: u64, msg: Message, out: &mut Schedule<Event>) {
+    pub(crate) fn receive(
+        &mut self,
+        now: SimTime,
+        w: usize,
+        inc: u32,
+        tag: u64,
+        msg: Message,
+        out: &mut Schedule<Event>,
+    ) {
         let wk = &mut self.workers[w];
         if wk.inc != inc {
             return;
@@ -372,7 +376,14 @@ impl World {
         let early = self.ack_mode(task) == AckMode::Early;
         let id = self.exec_id();
         let inc = self.workers[w].inc;
-        self.workers[w].slots[slot] = Some(Exec { id, tag, msg: msg.clone(), accepted: now, acked: false });
+        let run = match task {
+            TaskRef::Header(i) => {
+                self.stats.header_runs[i as usize] += 1;
+                self.stats.header_runs[i as usize]
+            }
+            _ => 1,
+        };
+        self.workers[w].slots[slot] = Some(Exec { id, tag, msg: msg.clone(), acked: false, run });
         self.note(now, Note::Started { task, worker: w, retries: msg.retries });
         // §9: acks_late False → acked when the pool child accepts the job.
         if early {
@@ -382,19 +393,22 @@ impl World {
         let mut start = now + self.sc.topology.task_overhead;
         let (run, soft, hard) = match task {
             TaskRef::Header(i) => {
-                self.stats.header_runs[i as usize] += 1;
                 if self.cfg().track_started {
                     self.write(out, Node::Worker(w), Some(r), WriteOp::Started(task), 0);
                     start += self.sc.topology.backend_write_latency;
                 }
                 let spec = &self.sc.tests[i as usize];
-                let run = if spec.outcome == crate::scenario::Outcome::Hang { None } else { Some(self.durations[i as usize]) };
+                let run = if spec.outcome == crate::scenario::Outcome::Hang {
+                    None
+                } else {
+                    Some(self.durations[i as usize])
+                };
                 let (soft, hard) = self.limits(task);
                 (run, soft, hard)
             }
             TaskRef::ChordUnlock => {
                 self.stats.chord_unlock_runs += 1;
-                (Some(self.latency().mul(2)), None, None)
+                (Some(self.latency().times(2)), None, None)
             }
             TaskRef::Body => {
                 self.stats.callback_runs += 1;
@@ -408,15 +422,15 @@ impl World {
         let soft_at = soft.map(|s| now + s);
         let hard_at = hard.map(|h| now + h);
         let mut first = (end.unwrap_or(SimTime::NEVER), Finish::Normal);
-        if let Some(s) = soft_at {
-            if s < first.0 {
-                first = (s, Finish::Soft);
-            }
+        if let Some(s) = soft_at
+            && s < first.0
+        {
+            first = (s, Finish::Soft);
         }
-        if let Some(h) = hard_at {
-            if h < first.0 {
-                first = (h, Finish::Hard);
-            }
+        if let Some(h) = hard_at
+            && h < first.0
+        {
+            first = (h, Finish::Hard);
         }
         if first.0 != SimTime::NEVER {
             out.at(first.0, Event::ExecEnd(r, first.1));
@@ -546,7 +560,7 @@ impl World {
         }
         self.write(out, Node::Worker(w), None, failure(native), writes);
         writes += 1;
-        let busy = now + self.sc.topology.backend_write_latency.mul(writes);
+        let busy = now + self.sc.topology.backend_write_latency.times(writes);
         let wk = &mut self.workers[w];
         wk.main_busy_until = wk.main_busy_until.max(busy);
         self.after_slot_freed(now, w, out);
@@ -597,7 +611,13 @@ impl World {
 
     /// Warm shutdown (TERM): stop consuming; closing the channel pushes prefetched and
     /// ETA-held messages back at once (§9; source notes §4); running tasks finish.
-    pub(crate) fn warm_shutdown(&mut self, now: SimTime, w: usize, restart_fault: Option<usize>, out: &mut Schedule<Event>) {
+    pub(crate) fn warm_shutdown(
+        &mut self,
+        now: SimTime,
+        w: usize,
+        restart_fault: Option<usize>,
+        out: &mut Schedule<Event>,
+    ) {
         if !self.workers[w].is_running() {
             return;
         }
@@ -664,13 +684,19 @@ impl World {
     /// it is signalled and REVOKED('terminated') is stored with part-return.
     pub(crate) fn revoke(&mut self, now: SimTime, task: TaskRef, terminate: bool, out: &mut Schedule<Event>) {
         if !self.broker_reachable(&Node::Producer) {
-            self.note(now, Note::Fault { what: format!("revoke of {task} not delivered: producer cannot reach the broker") });
+            self.note(
+                now,
+                Note::Fault { what: format!("revoke of {task} not delivered: producer cannot reach the broker") },
+            );
             return;
         }
         let version = self.cfg().version;
         let slot_idx = task.slot(self.n());
         for w in 0..self.workers.len() {
-            if !self.workers[w].is_running() || !self.workers[w].connected || !self.net.can_send(&Node::Broker, &Node::Worker(w)) {
+            if !self.workers[w].is_running()
+                || !self.workers[w].connected
+                || !self.net.can_send(&Node::Broker, &Node::Worker(w))
+            {
                 continue;
             }
             self.workers[w].revoked.insert(task);

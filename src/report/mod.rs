@@ -54,7 +54,8 @@ pub fn table(rows: &[Row]) -> String {
     let w2 = rows.iter().map(|r| r.expected.len()).max().unwrap_or(8).max(8);
     let mut out = format!("{:w0$}  {:w1$}  {:w2$}  ok\n", "scenario", "outcome", "expected");
     for r in rows {
-        let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {}", r.file, r.outcome, r.expected, if r.ok { "yes" } else { "NO" });
+        let _ =
+            writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {}", r.file, r.outcome, r.expected, if r.ok { "yes" } else { "NO" });
         for m in &r.misses {
             let _ = writeln!(out, "    - {m}");
         }
@@ -79,8 +80,13 @@ pub fn verdict_text(sc: &Scenario, seed: u64, v: &Verdict) -> String {
         v.chord_unlock_runs,
         v.body_state.name()
     );
-    let states: Vec<String> =
-        v.header_states.iter().zip(&v.header_runs).enumerate().map(|(i, (s, r))| format!("t{i} {} x{r}", s.name())).collect();
+    let states: Vec<String> = v
+        .header_states
+        .iter()
+        .zip(&v.header_runs)
+        .enumerate()
+        .map(|(i, (s, r))| format!("t{i} {} x{r}", s.name()))
+        .collect();
     let _ = writeln!(out, "header: {}", states.join(", "));
     let _ = writeln!(out, "stopped: {:?} at {}", v.stop, v.stopped_at);
     if !v.cause.is_empty() {

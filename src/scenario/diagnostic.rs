@@ -52,9 +52,9 @@ impl ScenarioError {
             let end = p.span.end.clamp(start, text.len());
             let (line, col) = line_col(text, start);
             let title = format!("{}: {}", p.field, p.message);
-            let report = [Level::ERROR.primary_title(&title).element(
-                Snippet::source(text).path(file).annotation(AnnotationKind::Primary.span(start..end)),
-            )];
+            let report = [Level::ERROR
+                .primary_title(&title)
+                .element(Snippet::source(text).path(file).annotation(AnnotationKind::Primary.span(start..end)))];
             if !rendered.is_empty() {
                 rendered.push('\n');
             }

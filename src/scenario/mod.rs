@@ -169,13 +169,15 @@ pub enum Outcome {
     Hang,
     /// Catches SoftTimeLimitExceeded and returns a failure dict; otherwise passes.
     SoftCatch,
+    /// Passes on odd executions and fails (`{"status": "failed"}`) on even ones, like a test
+    /// judged by a non-deterministic model: a re-run reports a different result.
+    Flaky,
 }
 
 impl Outcome {
     /// Scenario-file names.
-    pub const NAMES: &'static [&'static str] = &[
-        "pass", "fail_status", "return_none", "malformed", "raise", "raise_transient", "hang", "soft_catch",
-    ];
+    pub const NAMES: &'static [&'static str] =
+        &["pass", "fail_status", "return_none", "malformed", "raise", "raise_transient", "hang", "soft_catch", "flaky"];
 }
 
 /// A test's duration: fixed or drawn uniformly from a range by the workload stream.

@@ -89,11 +89,8 @@ impl<'a, 'i> Table<'a, 'i> {
 
     /// Report keys that were not read, naming the allowed ones.
     pub fn finish(self, allowed: &[&str], problems: &mut Vec<Problem>) {
-        let mut unknown: Vec<_> = self
-            .table
-            .iter()
-            .filter(|(k, _)| !self.used.contains(k.get_ref().as_ref()))
-            .collect();
+        let mut unknown: Vec<_> =
+            self.table.iter().filter(|(k, _)| !self.used.contains(k.get_ref().as_ref())).collect();
         unknown.sort_by_key(|(k, _)| k.span().start);
         for (k, _) in unknown {
             problems.push(Problem {
@@ -167,11 +164,7 @@ impl<'a, 'i> Value<'a, 'i> {
     pub fn number(&self) -> Result<f64, Problem> {
         match self.value.get_ref() {
             DeValue::Integer(_) => self.int().map(|v| v as f64),
-            DeValue::Float(f) => f
-                .as_str()
-                .replace('_', "")
-                .parse::<f64>()
-                .map_err(|_| self.problem("not a number")),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().map_err(|_| self.problem("not a number")),
             _ => Err(self.problem(format!("expected a number, found {}", self.found()))),
         }
     }
@@ -214,9 +207,9 @@ impl<'a, 'i> Value<'a, 'i> {
     /// One of a closed set of names.
     pub fn one_of<T: Copy>(&self, choices: &[(&str, T)]) -> Result<T, Problem> {
         let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-        let s = self.str().map_err(|_| {
-            self.problem(format!("expected one of: {}, found {}", names.join(", "), self.found()))
-        })?;
+        let s = self
+            .str()
+            .map_err(|_| self.problem(format!("expected one of: {}, found {}", names.join(", "), self.found())))?;
         choices
             .iter()
             .find(|(n, _)| *n == s)
@@ -235,11 +228,9 @@ impl<'a, 'i> Value<'a, 'i> {
     /// An array of values, each with an indexed path.
     pub fn array(&self) -> Result<Vec<Value<'a, 'i>>, Problem> {
         match self.value.get_ref() {
-            DeValue::Array(a) => Ok(a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| Value { path: format!("{}[{i}]", self.path), value: v })
-                .collect()),
+            DeValue::Array(a) => {
+                Ok(a.iter().enumerate().map(|(i, v)| Value { path: format!("{}[{i}]", self.path), value: v }).collect())
+            }
             _ => Err(self.problem(format!("expected an array, found {}", self.found()))),
         }
     }

@@ -49,7 +49,8 @@ pub(super) fn scenario(file: &str, text: &str) -> Result<Scenario, ScenarioError
 
     let mut t = Table::new("", root_span, &root);
     let name = t.require("name", "a string", &mut problems).and_then(|v| keep(v.str(), &mut problems));
-    let about = t.require("about", "a string saying which rule predicts the outcome", &mut problems)
+    let about = t
+        .require("about", "a string saying which rule predicts the outcome", &mut problems)
         .and_then(|v| keep(v.str(), &mut problems));
     let seed = t.get("seed").and_then(|v| keep(v.count(0, i64::MAX as u64), &mut problems)).unwrap_or(1);
     t.get("preset");
@@ -121,7 +122,9 @@ fn merge_under<'i>(root: &mut DeTable<'i>, key: Spanned<std::borrow::Cow<'i, str
 fn respan<'i>(value: DeValue<'i>, span: &Range<usize>) -> Spanned<DeValue<'i>> {
     let value = match value {
         DeValue::Table(t) => DeValue::Table(
-            t.into_iter().map(|(k, v)| (Spanned::new(span.clone(), k.into_inner()), respan(v.into_inner(), span))).collect(),
+            t.into_iter()
+                .map(|(k, v)| (Spanned::new(span.clone(), k.into_inner()), respan(v.into_inner(), span)))
+                .collect(),
         ),
         other => other,
     };
@@ -130,8 +133,14 @@ fn respan<'i>(value: DeValue<'i>, span: &Range<usize>) -> Spanned<DeValue<'i>> {
 
 fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topology {
     const FIELDS: &[&str] = &[
-        "broker", "backend", "broker_persistent", "workers", "concurrency", "latency",
-        "backend_write_latency", "task_overhead",
+        "broker",
+        "backend",
+        "broker_persistent",
+        "workers",
+        "concurrency",
+        "latency",
+        "backend_write_latency",
+        "task_overhead",
     ];
     let mut topo = Topology {
         broker: BrokerKind::Redis,
@@ -152,9 +161,8 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
             .unwrap_or(BrokerKind::Redis);
     }
     if let Some(v) = t.get("backend") {
-        topo.backend =
-            keep(v.one_of(&[("redis", BackendKind::Redis), ("database", BackendKind::Database)]), problems)
-                .unwrap_or(BackendKind::Redis);
+        topo.backend = keep(v.one_of(&[("redis", BackendKind::Redis), ("database", BackendKind::Database)]), problems)
+            .unwrap_or(BackendKind::Redis);
     }
     if let Some(v) = t.get("broker_persistent") {
         topo.broker_persistent = keep(v.bool(), problems).unwrap_or(true);
@@ -165,7 +173,10 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
             // Workers are named w1, w2, … by position; each entry sets its own pool.
             for (i, w) in keep(v.array(), problems).unwrap_or_default().into_iter().enumerate() {
                 let Some(mut wt) = keep(w.table(), problems) else { continue };
-                let c = wt.get("concurrency").and_then(|c| keep(c.count(1, 10_000), problems)).unwrap_or(concurrency as u64);
+                let c = wt
+                    .get("concurrency")
+                    .and_then(|c| keep(c.count(1, 10_000), problems))
+                    .unwrap_or(concurrency as u64);
                 let start = wt.get("start").and_then(|s| keep(s.bool(), problems)).unwrap_or(true);
                 topo.workers.push(WorkerSpec { name: format!("w{}", i + 1), concurrency: c as u32, start });
                 wt.finish(&["concurrency", "start"], problems);
@@ -178,7 +189,11 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
         None => topo.workers = vec![WorkerSpec { name: "w1".into(), concurrency, start: true }],
     }
     if topo.workers.is_empty() {
-        problems.push(Problem { span: t.span(), field: t.field("workers"), message: "expected at least one worker".into() });
+        problems.push(Problem {
+            span: t.span(),
+            field: t.field("workers"),
+            message: "expected at least one worker".into(),
+        });
     }
     if let Some(v) = t.get("latency") {
         topo.latency = keep(v.duration(), problems).unwrap_or(topo.latency);
@@ -201,8 +216,15 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
 
 fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig {
     const FIELDS: &[&str] = &[
-        "profile", "errback", "callback", "callback_duration", "callback_guard", "watchdog",
-        "chord_max_retries", "chord_interval", "submit_at",
+        "profile",
+        "errback",
+        "callback",
+        "callback_duration",
+        "callback_guard",
+        "watchdog",
+        "chord_max_retries",
+        "chord_interval",
+        "submit_at",
     ];
     let mut app = AppConfig {
         profile: Profile::Doc,
@@ -217,14 +239,13 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
     };
     let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else { return app };
     if let Some(v) = t.get("profile") {
-        app.profile = keep(v.one_of(&[("doc", Profile::Doc), ("rhesis", Profile::Rhesis)]), problems).unwrap_or(app.profile);
+        app.profile =
+            keep(v.one_of(&[("doc", Profile::Doc), ("rhesis", Profile::Rhesis)]), problems).unwrap_or(app.profile);
     }
     if let Some(v) = t.get("errback") {
-        app.errback = keep(
-            v.one_of(&[("none", Errback::None), ("inline", Errback::Inline), ("task", Errback::Task)]),
-            problems,
-        )
-        .unwrap_or(app.errback);
+        app.errback =
+            keep(v.one_of(&[("none", Errback::None), ("inline", Errback::Inline), ("task", Errback::Task)]), problems)
+                .unwrap_or(app.errback);
     }
     if let Some(v) = t.get("callback") {
         app.callback = keep(
@@ -265,7 +286,8 @@ fn outcome(v: &Value<'_, '_>, fails: Option<u32>) -> Result<Outcome, Problem> {
         "raise" => Outcome::Raise,
         "raise_transient" => Outcome::RaiseTransient { fails: fails.unwrap_or(1) },
         "hang" => Outcome::Hang,
-        _ => Outcome::SoftCatch,
+        "soft_catch" => Outcome::SoftCatch,
+        _ => Outcome::Flaky,
     })
 }
 
@@ -273,7 +295,8 @@ fn duration_spec(v: &Value<'_, '_>) -> Result<DurationSpec, Problem> {
     let s = v.str()?;
     match s.split_once("..") {
         Some((lo, hi)) => {
-            let bad = |_| v.problem(format!("\"{s}\" is not a duration range; expected \"LOW..HIGH\" such as \"5s..30s\""));
+            let bad =
+                |_| v.problem(format!("\"{s}\" is not a duration range; expected \"LOW..HIGH\" such as \"5s..30s\""));
             let lo = parse_duration(lo).map_err(bad)?;
             let hi = parse_duration(hi).map_err(bad)?;
             if lo > hi {
@@ -291,10 +314,15 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
     const OVERRIDE: &[&str] =
         &["test", "duration", "outcome", "fails", "ignore_result", "time_limit", "soft_time_limit"];
     let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
-        problems.push(Problem { span: root, field: "run".into(), message: "missing; expected a [run] table with `tests`".into() });
+        problems.push(Problem {
+            span: root,
+            field: "run".into(),
+            message: "missing; expected a [run] table with `tests`".into(),
+        });
         return Vec::new();
     };
-    let n = t.require("tests", "the number of header tests (0 to 100000)", problems)
+    let n = t
+        .require("tests", "the number of header tests (0 to 100000)", problems)
         .and_then(|v| keep(v.count(0, 100_000), problems))
         .unwrap_or(0) as usize;
     let mut base = TestSpec {
@@ -394,8 +422,15 @@ fn test_index(t: &mut Table<'_, '_>, n: usize, problems: &mut Vec<Problem>) -> O
 
 fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut Vec<Problem>) -> Option<Fault> {
     const KINDS: &[&str] = &[
-        "kill_worker", "start_worker", "kill_child", "warm_shutdown", "cold_shutdown", "partition",
-        "broker_restart", "backend_outage", "revoke",
+        "kill_worker",
+        "start_worker",
+        "kill_child",
+        "warm_shutdown",
+        "cold_shutdown",
+        "partition",
+        "broker_restart",
+        "backend_outage",
+        "revoke",
     ];
     let mut t = keep(v.table(), problems)?;
     let at = t.require("at", "a time such as \"10s\"", problems).and_then(|a| keep(a.duration(), problems));
@@ -418,8 +453,12 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
                 }),
             )
         }
-        "start_worker" => (&["at", "kind", "worker"], worker(&mut t, topo, problems).map(|worker| FaultKind::StartWorker { worker })),
-        "kill_child" => (&["at", "kind", "test"], test_index(&mut t, n_tests, problems).map(|test| FaultKind::KillChild { test })),
+        "start_worker" => {
+            (&["at", "kind", "worker"], worker(&mut t, topo, problems).map(|worker| FaultKind::StartWorker { worker }))
+        }
+        "kill_child" => {
+            (&["at", "kind", "test"], test_index(&mut t, n_tests, problems).map(|test| FaultKind::KillChild { test }))
+        }
         "partition" => {
             let between = t.require("between", "two node names, e.g. [\"w1\", \"broker\"]", problems);
             let nodes = between.and_then(|b| {
@@ -453,12 +492,15 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         "backend_outage" => {
             let d = t.require("duration", "a duration", problems).and_then(|d| keep(d.positive_duration(), problems));
             let lose = t.get("lose_data").and_then(|l| keep(l.bool(), problems)).unwrap_or(false);
-            (&["at", "kind", "duration", "lose_data"], d.map(|duration| FaultKind::BackendOutage { duration, lose_data: lose }))
+            (
+                &["at", "kind", "duration", "lose_data"],
+                d.map(|duration| FaultKind::BackendOutage { duration, lose_data: lose }),
+            )
         }
         _ => {
-            let target = t.require("target", "\"test\", \"chord_unlock\" or \"body\"", problems).and_then(|x| {
-                keep(x.one_of(&[("test", 0), ("chord_unlock", 1), ("body", 2)]), problems)
-            });
+            let target = t
+                .require("target", "\"test\", \"chord_unlock\" or \"body\"", problems)
+                .and_then(|x| keep(x.one_of(&[("test", 0), ("chord_unlock", 1), ("body", 2)]), problems));
             let test = if target == Some(0) { test_index(&mut t, n_tests, problems) } else { None };
             let terminate = t.get("terminate").and_then(|x| keep(x.bool(), problems)).unwrap_or(false);
             let target = match target {
@@ -467,7 +509,10 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
                 Some(2) => Some(RevokeTarget::Body),
                 _ => None,
             };
-            (&["at", "kind", "target", "test", "terminate"], target.map(|target| FaultKind::Revoke { target, terminate }))
+            (
+                &["at", "kind", "target", "test", "terminate"],
+                target.map(|target| FaultKind::Revoke { target, terminate }),
+            )
         }
     };
     t.finish(fields, problems);
@@ -502,7 +547,11 @@ fn read_expect(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<
         violations: BTreeSet::new(),
     };
     let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
-        problems.push(Problem { span: root, field: "expect".into(), message: "missing; expected an [expect] table with `status`".into() });
+        problems.push(Problem {
+            span: root,
+            field: "expect".into(),
+            message: "missing; expected an [expect] table with `status`".into(),
+        });
         return e;
     };
     if let Some(s) = t.require("status", "a status", problems) {
