@@ -90,10 +90,16 @@ impl fmt::Display for SimDuration {
         if us == 0 {
             return f.write_str("0s");
         }
-        for (unit, size) in [("h", 3_600_000_000u64), ("m", 60_000_000), ("s", 1_000_000)] {
-            if us.is_multiple_of(size) {
-                return write!(f, "{}{unit}", us / size);
+        if us.is_multiple_of(1_000_000) {
+            // Whole seconds: the shortest sum of units, e.g. `1h5m`, `2m30s`.
+            let mut rest = us / 1_000_000;
+            for (unit, size) in [("h", 3600u64), ("m", 60), ("s", 1)] {
+                if rest >= size {
+                    write!(f, "{}{unit}", rest / size)?;
+                    rest %= size;
+                }
             }
+            return Ok(());
         }
         if us >= 1_000_000 {
             return write_secs(f, us);
@@ -108,29 +114,40 @@ fn write_secs(f: &mut fmt::Formatter<'_>, us: u64) -> fmt::Result {
     if frac.is_multiple_of(1_000) { write!(f, "{whole}.{:03}s", frac / 1_000) } else { write!(f, "{whole}.{frac:06}s") }
 }
 
-/// Parse `250ms`, `1.5s`, `30m`, `2h`, `100us`. Returns the allowed forms on error.
+/// Parse `250ms`, `1.5s`, `30m`, `2h`, `100us`, or a sum such as `1h5m` or `2m30s`.
+/// Returns the allowed forms on error.
 pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale: f64 = match unit.trim() {
-        "us" => 1.0,
-        "ms" => 1e3,
-        "s" => 1e6,
-        "m" | "min" => 60e6,
-        "h" => 3600e6,
-        "d" => 86_400e6,
-        _ => return Err(DURATION_FORMS.to_string()),
-    };
-    let value: f64 = num.parse().map_err(|_| DURATION_FORMS.to_string())?;
-    if !value.is_finite() || value < 0.0 || value * scale > 1e17 {
-        return Err(DURATION_FORMS.to_string());
+    let bad = || DURATION_FORMS.to_string();
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
     }
-    Ok(SimDuration((value * scale).round() as u64))
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let unit_end = rest[num_end..].find(|c: char| c.is_ascii_digit() || c == '.').map_or(rest.len(), |i| num_end + i);
+        let (num, unit) = (&rest[..num_end], &rest[num_end..unit_end]);
+        let scale: f64 = match unit {
+            "us" => 1.0,
+            "ms" => 1e3,
+            "s" => 1e6,
+            "m" | "min" => 60e6,
+            "h" => 3600e6,
+            "d" => 86_400e6,
+            _ => return Err(bad()),
+        };
+        let value: f64 = num.parse().map_err(|_| bad())?;
+        total += value * scale;
+        rest = &rest[unit_end..];
+    }
+    if !total.is_finite() || total > 1e17 {
+        return Err(bad());
+    }
+    Ok(SimDuration(total.round() as u64))
 }
 
 /// What a duration may look like, for error messages.
-pub const DURATION_FORMS: &str = "a duration such as \"250ms\", \"1.5s\", \"30m\", \"2h\" (units: us, ms, s, m, h, d)";
+pub const DURATION_FORMS: &str = "a duration such as \"250ms\", \"1.5s\", \"30m\", \"1h5m\" (units: us, ms, s, m, h, d)";
 
 impl serde::Serialize for SimTime {
     /// Seconds, as a number.
@@ -149,7 +166,11 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(SimDuration(1_500_000)));
         assert_eq!(parse_duration("2h"), Ok(SimDuration::from_secs(7200)));
         assert_eq!(parse_duration("30m"), Ok(SimDuration::from_secs(1800)));
+        assert_eq!(parse_duration("1h5m"), Ok(SimDuration::from_secs(3900)));
+        assert_eq!(parse_duration("2m30s"), Ok(SimDuration::from_secs(150)));
         assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("s").is_err());
     }
@@ -159,6 +180,8 @@ mod tests {
         assert_eq!(SimDuration::from_millis(250).to_string(), "250ms");
         assert_eq!(SimDuration::from_millis(1500).to_string(), "1.500s");
         assert_eq!(SimDuration::from_secs(7200).to_string(), "2h");
+        assert_eq!(SimDuration::from_secs(3900).to_string(), "1h5m");
+        assert_eq!(SimDuration::from_secs(7201).to_string(), "2h1s");
         assert_eq!(SimTime(12_004_000).to_string(), "12.004s");
     }
 }

@@ -58,7 +58,6 @@ impl ScenarioError {
             if !rendered.is_empty() {
                 rendered.push('\n');
             }
-            rendered.push_str(&format!("{file}:{line}:{col}: {title}\n"));
             rendered.push_str(&renderer.render(&report));
             rendered.push('\n');
             located.push(Located { line, col, problem: p });

@@ -125,11 +125,13 @@ profile = "rhesis"
 errback = "none"
 "#;
 
-// Each line is justified by a shipped scenario (scenarios/hardened-*.toml):
-// acks_late + reject_on_worker_lost bring a killed task back; a hard time limit below the
-// visibility timeout stops duplicate runs of long tasks; the errback turns a ChordError into a
-// terminal status; the callback guard keeps a terminal status from being overwritten; the
-// watchdog ends runs whose messages are lost for good.
+// Each line is justified by a shipped scenario in scenarios/hardened/:
+// acks_late + reject_on_worker_lost bring a killed task back (worker-killed, child-killed); a
+// hard time limit below the visibility timeout stops duplicate runs of long tasks and ends hung
+// ones (test-hangs); result_backend_always_retry keeps a result through a backend outage or
+// partition (partition-worker-backend, backend-outage); the errback turns a ChordError into a
+// terminal status (revoke-queued-header); the callback guard keeps a terminal status from being
+// overwritten; the watchdog ends runs whose messages are lost for good (broker-restart-empty).
 const HARDENED: &str = r#"
 [celery]
 task_acks_late = true
@@ -139,6 +141,7 @@ task_track_started = true
 result_expires = 86400
 task_time_limit = 1800
 task_soft_time_limit = 1500
+result_backend_always_retry = true
 broker_transport_options = { visibility_timeout = 3600 }
 
 [topology]
