@@ -50,7 +50,8 @@ impl<'a, 'i> Table<'a, 'i> {
 
     /// The field path of `key` inside this table.
     pub fn field(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        let key = if key.contains('.') || key.contains(' ') { format!("\"{key}\"") } else { key.to_string() };
+        if self.path.is_empty() { key } else { format!("{}.{key}", self.path) }
     }
 
     /// Look a key up and mark it used.

@@ -1,0 +1,1 @@
+//! One focused test per model rule, each a small scenario whose outcome the cited rule predicts.
