@@ -125,7 +125,8 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     let mut total = 0f64;
     while !rest.is_empty() {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let unit_end = rest[num_end..].find(|c: char| c.is_ascii_digit() || c == '.').map_or(rest.len(), |i| num_end + i);
+        let unit_end =
+            rest[num_end..].find(|c: char| c.is_ascii_digit() || c == '.').map_or(rest.len(), |i| num_end + i);
         let (num, unit) = (&rest[..num_end], &rest[num_end..unit_end]);
         let scale: f64 = match unit {
             "us" => 1.0,
@@ -147,7 +148,8 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
 }
 
 /// What a duration may look like, for error messages.
-pub const DURATION_FORMS: &str = "a duration such as \"250ms\", \"1.5s\", \"30m\", \"1h5m\" (units: us, ms, s, m, h, d)";
+pub const DURATION_FORMS: &str =
+    "a duration such as \"250ms\", \"1.5s\", \"30m\", \"1h5m\" (units: us, ms, s, m, h, d)";
 
 impl serde::Serialize for SimTime {
     /// Seconds, as a number.

@@ -68,6 +68,15 @@ impl CeleryVersion {
         self >= Self::V5_7
     }
 
+    /// §12 "DB backend retries": how a database result store retries.
+    pub fn database_store_retries(self) -> DatabaseRetries {
+        match self {
+            Self::V5_5 => DatabaseRetries::Immediate,
+            Self::V5_6 => DatabaseRetries::AlwaysRetryHonoured,
+            Self::V5_7 => DatabaseRetries::FourWithBackoff,
+        }
+    }
+
     /// §12 acks: 5.7 splits `task_acks_on_failure_or_timeout` into `task_acks_on_failure` and
     /// `task_acks_on_timeout`.
     pub fn has_split_ack_settings(self) -> bool {
@@ -101,6 +110,17 @@ impl CeleryVersion {
     pub fn reject_stores_failure(self) -> bool {
         self >= Self::V5_7
     }
+}
+
+/// How the database backend retries a failed store (§12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseRetries {
+    /// 3 immediate attempts; `result_backend_always_retry` has no effect (5.5).
+    Immediate,
+    /// 3 immediate attempts, or for ever with `result_backend_always_retry` (5.6.3).
+    AlwaysRetryHonoured,
+    /// always_retry on, 3 retries with jittered backoff from 10 ms (5.7).
+    FourWithBackoff,
 }
 
 impl fmt::Display for CeleryVersion {

@@ -21,6 +21,7 @@ use crate::sim::rng::{Stream, stream};
 use crate::sim::{Model, Schedule};
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Note, Record};
+use crate::version::DatabaseRetries;
 
 use app::App;
 use backend::{Backend, Part, ResultValue, TaskState};
@@ -388,21 +389,26 @@ impl World {
         out.after(lat, Event::Write { from, exec, op, deadline });
     }
 
-    /// How long a result store keeps trying (docs/celery-source-notes.md §7): with
-    /// `result_backend_always_retry` for ever; Redis: a refused connection fails at once, an
-    /// unreachable host after the 120 s connect timeout; the database: 3 immediate attempts up
-    /// to 5.6, 4 attempts with backoff from 10 ms in 5.7 (§12).
+    /// How long a result store keeps trying (docs/celery-source-notes.md §7; celery-semantics
+    /// §12 "DB backend retries"). Redis: a refused connection fails at once, an unreachable host
+    /// after the 120 s connect timeout, and `result_backend_always_retry` retries for ever. The
+    /// database: 3 immediate attempts up to 5.6, where 5.5 ignores always_retry and 5.6.3
+    /// honours it; 5.7 always makes 4 attempts with backoff from 10 ms.
     fn store_patience(&self, from: &Node) -> SimDuration {
-        if self.cfg().backend_always_retry {
-            return SimDuration(u64::MAX / 4);
-        }
+        const FOREVER: SimDuration = SimDuration(u64::MAX / 4);
+        let cfg = self.cfg();
         match self.sc.topology.backend {
+            BackendKind::Redis if cfg.backend_always_retry => FOREVER,
             BackendKind::Redis if self.backend.up && !self.net.can_send(from, &Node::Backend) => {
                 SimDuration::from_secs(120)
             }
             BackendKind::Redis => SimDuration::ZERO,
-            BackendKind::Database if self.cfg().version.has_split_ack_settings() => SimDuration::from_millis(150),
-            BackendKind::Database => SimDuration::ZERO,
+            BackendKind::Database => match cfg.version.database_store_retries() {
+                DatabaseRetries::Immediate => SimDuration::ZERO,
+                DatabaseRetries::AlwaysRetryHonoured if cfg.backend_always_retry => FOREVER,
+                DatabaseRetries::AlwaysRetryHonoured => SimDuration::ZERO,
+                DatabaseRetries::FourWithBackoff => SimDuration::from_millis(150),
+            },
         }
     }
 

@@ -77,8 +77,10 @@ fn every_problem_in_a_file_is_reported_at_once() {
 }
 
 fn valid() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalogue/f29-revoke-queued-header.toml"))
-        .unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalogue/f29-revoke-queued-header.toml"),
+    )
+    .unwrap()
 }
 
 proptest! {
@@ -113,7 +115,8 @@ proptest! {
 fn generated_garbage_files_exit_2_through_the_cli() {
     let dir = std::env::temp_dir().join(format!("chordsim-garbage-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let samples = ["\u{0}\u{1}binary", "[[[", "name = 1\nabout = []\n", "tests = 3", "[run]\ntests = \"many\"\n", "=\n="];
+    let samples =
+        ["\u{0}\u{1}binary", "[[[", "name = 1\nabout = []\n", "tests = 3", "[run]\ntests = \"many\"\n", "=\n="];
     for (i, s) in samples.iter().enumerate() {
         let f = dir.join(format!("g{i}.toml"));
         std::fs::write(&f, s).unwrap();

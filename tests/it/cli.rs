@@ -22,9 +22,10 @@ fn a_missed_expectation_exits_1_and_says_what_was_missed() {
     let dir = std::env::temp_dir().join(format!("chordsim-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("wrong.toml");
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/brief/worker-killed-early-ack.toml"))
-        .unwrap()
-        .replace("status = \"stuck\"", "status = \"Completed\"");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/brief/worker-killed-early-ack.toml"))
+            .unwrap()
+            .replace("status = \"stuck\"", "status = \"Completed\"");
     std::fs::write(&f, text).unwrap();
     let out = chordsim(&["run", f.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -71,6 +72,9 @@ fn replay_prints_the_cause_chain_and_the_timeline_up_to_until() {
 fn usage_errors_exit_2() {
     assert_eq!(chordsim(&["run", "no/such/dir"]).status.code(), Some(2));
     assert_eq!(chordsim(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(chordsim(&["replay", "scenarios/brief/subtask-returns-none.toml", "--until", "soon"]).status.code(), Some(2));
+    assert_eq!(
+        chordsim(&["replay", "scenarios/brief/subtask-returns-none.toml", "--until", "soon"]).status.code(),
+        Some(2)
+    );
     assert_eq!(chordsim(&["--help"]).status.code(), Some(0));
 }

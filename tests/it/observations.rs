@@ -18,9 +18,11 @@ fn scenario_for(json_name: &str) -> std::path::PathBuf {
     // celery-5.5.3__01_all_pass__A.json → scenarios/observed/celery-5.5__01_all_pass__A.toml
     let (version, rest) = json_name.strip_prefix("celery-").unwrap().split_once("__").unwrap();
     let minor: Vec<&str> = version.split('.').take(2).collect();
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/observed")
-        .join(format!("celery-{}__{}", minor.join("."), rest.replace(".json", ".toml")))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/observed").join(format!(
+        "celery-{}__{}",
+        minor.join("."),
+        rest.replace(".json", ".toml")
+    ))
 }
 
 fn check(path: &Path) -> Vec<String> {
@@ -28,7 +30,11 @@ fn check(path: &Path) -> Vec<String> {
     let o = &obs["observed"];
     let name = path.file_name().unwrap().to_str().unwrap();
     let sc = Scenario::load(&scenario_for(name)).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(sc.horizon.as_secs_f64(), obs["observed_for_s"].as_f64().unwrap(), "{name}: horizon = observation window");
+    assert_eq!(
+        sc.horizon.as_secs_f64(),
+        obs["observed_for_s"].as_f64().unwrap(),
+        "{name}: horizon = observation window"
+    );
     let r = run(sc, None);
     let v = &r.verdict;
     let mut bad = Vec::new();
@@ -53,13 +59,17 @@ fn check(path: &Path) -> Vec<String> {
     want("body state", o["body_state"].as_str().unwrap().to_string(), v.body_state.name().to_string());
     for (i, (state, runs)) in v.header_states.iter().zip(&v.header_runs).enumerate() {
         let t = format!("t{i}");
-        want(&format!("{t} final state"), o["header_final_states"][&t].as_str().unwrap().to_string(), state.name().to_string());
+        want(
+            &format!("{t} final state"),
+            o["header_final_states"][&t].as_str().unwrap().to_string(),
+            state.name().to_string(),
+        );
         want(&format!("{t} executions"), o["header_executions"][&t].to_string(), runs.to_string());
     }
-    if let (Some(real), Ending::Terminal { at, .. }) = (o["time_to_terminal_s"].as_f64(), v.ending) {
-        if (real - at.as_secs_f64()).abs() > TIME_SLACK_S {
-            bad.push(format!("{name}: terminal at {real} s in real Celery, {at} in the model"));
-        }
+    if let (Some(real), Ending::Terminal { at, .. }) = (o["time_to_terminal_s"].as_f64(), v.ending)
+        && (real - at.as_secs_f64()).abs() > TIME_SLACK_S
+    {
+        bad.push(format!("{name}: terminal at {real} s in real Celery, {at} in the model"));
     }
     let polls: Vec<f64> = r
         .trace
@@ -92,7 +102,8 @@ fn the_recorded_observations_are_the_shared_ones() {
     for e in entries {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "json") {
-            let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/observations").join(p.file_name().unwrap());
+            let ours =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/observations").join(p.file_name().unwrap());
             assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&ours).unwrap(), "{} drifted", p.display());
         }
     }

@@ -1,1 +1,779 @@
-//! One focused test per model rule, each a small scenario whose outcome the cited rule predicts.
+//! One focused test per model rule: a small scenario whose outcome the cited rule predicts,
+//! run through the whole model. Version-dependent rules run once per version.
+
+use chordsim::check::{Ending, Property};
+use chordsim::model::TaskRef;
+use chordsim::model::backend::TaskState;
+use chordsim::run::RunResult;
+use chordsim::scenario::RunStatus;
+use chordsim::time::SimTime;
+use chordsim::trace::{Loss, Note};
+
+use super::{count, has, run_toml};
+
+const VERSIONS: [&str; 3] = ["5.5", "5.6", "5.7"];
+
+/// A scenario from its tables; the expectation is not used by these tests.
+fn sc(body: &str) -> RunResult {
+    run_toml(&format!("name = \"rule\"\nabout = \"rule test\"\n{body}\n[expect]\nstatus = \"stuck\"\n"))
+}
+
+fn secs(t: SimTime) -> f64 {
+    t.as_secs_f64()
+}
+
+fn first_at(r: &RunResult, f: impl Fn(&Note) -> bool) -> Option<f64> {
+    r.trace.iter().find(|rec| f(&rec.note)).map(|rec| secs(rec.at))
+}
+
+fn poll_times(r: &RunResult) -> Vec<f64> {
+    r.trace
+        .iter()
+        .filter(|rec| matches!(rec.note, Note::Started { task: TaskRef::ChordUnlock, .. }))
+        .map(|rec| secs(rec.at))
+        .collect()
+}
+
+fn status(r: &RunResult) -> Option<RunStatus> {
+    match r.verdict.ending {
+        Ending::Terminal { status, .. } => Some(status),
+        Ending::Stuck => None,
+    }
+}
+
+// ---- §9 acks, worker death, redelivery -------------------------------------------------------
+
+#[test]
+fn early_ack_then_worker_kill_loses_the_running_tasks() {
+    let r = sc(r#"horizon = "30m"
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "5s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "1s""#);
+    assert_eq!(count(&r, |n| matches!(n, Note::Lost { why: Loss::AckedThenKilled, .. })), 2);
+    assert_eq!(r.verdict.header_states, vec![TaskState::Pending; 2]);
+    assert_eq!(r.verdict.header_runs, vec![1, 1]);
+    assert_eq!(r.verdict.ending, Ending::Stuck);
+}
+
+#[test]
+fn late_ack_then_worker_kill_redelivers_once_the_visibility_timeout_passes() {
+    let r = sc(r#"horizon = "30m"
+[celery]
+task_acks_late = true
+broker_transport_options = { visibility_timeout = 30 }
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "5s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "1s""#);
+    // Consumer start at 6 s: the messages are 6 s old, not restored; the sweep ~100 s later is.
+    let restored = first_at(&r, |n| matches!(n, Note::Restored { sweep: true, .. })).expect("a sweep restores them");
+    assert!((100.0..110.0).contains(&restored), "restored at {restored}");
+    assert_eq!(r.verdict.header_runs, vec![2, 2]);
+    assert_eq!(status(&r), Some(RunStatus::Completed));
+}
+
+#[test]
+fn amqp_requeues_unacked_deliveries_as_soon_as_the_connection_closes() {
+    let r = sc(r#"horizon = "30m"
+[celery]
+task_acks_late = true
+[topology]
+broker = "amqp"
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "5s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "1s""#);
+    assert_eq!(first_at(&r, |n| matches!(n, Note::Restored { sweep: false, .. })), Some(5.0));
+    match r.verdict.ending {
+        Ending::Terminal { status: RunStatus::Completed, at } => assert!(secs(at) < 20.0, "{at}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_restore_sweep_redelivers_a_long_task_whose_worker_is_alive() {
+    let r = sc(r#"horizon = "10m"
+[celery]
+task_acks_late = true
+broker_transport_options = { visibility_timeout = 10 }
+[run]
+tests = 1
+duration = "250s""#);
+    assert!(r.verdict.header_runs[0] >= 3, "runs: {:?}", r.verdict.header_runs);
+    assert!(r.verdict.violations.contains_key(&Property::RedeliveryBounded));
+}
+
+#[test]
+fn prefetch_is_concurrency_times_multiplier_and_eta_messages_do_not_count() {
+    let r = sc(r#"horizon = "1m"
+[celery]
+worker_prefetch_multiplier = 1
+[topology]
+backend = "database"
+concurrency = 1
+[run]
+tests = 2
+duration = "5s""#);
+    let unlock = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::ChordUnlock, .. })).unwrap();
+    let t1 = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::Header(1), .. })).unwrap();
+    assert!(unlock < 0.01, "the ETA message is delivered at once despite the full prefetch");
+    assert!(t1 >= 5.0, "test 1 waits in the broker until test 0 frees the one prefetch slot: {t1}");
+}
+
+#[test]
+fn chord_unlock_needs_a_free_pool_slot() {
+    let r = sc(r#"horizon = "1m"
+[topology]
+backend = "database"
+concurrency = 2
+[run]
+tests = 2
+duration = "10s""#);
+    let polls = poll_times(&r);
+    assert!(polls[0] >= 10.0, "the first poll waits for a slot: {polls:?}");
+}
+
+#[test]
+fn reject_on_worker_lost_requeues_instead_of_failing() {
+    for (reject, want) in [(true, Some(RunStatus::Completed)), (false, None)] {
+        let r = sc(&format!(
+            r#"horizon = "5m"
+[celery]
+task_acks_late = true
+task_reject_on_worker_lost = {reject}
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "5s"
+kind = "kill_child"
+test = 1"#
+        ));
+        assert_eq!(has(&r, |n| matches!(n, Note::Requeued { .. })), reject);
+        let failed = has(&r, |n| matches!(n, Note::Stored { task: TaskRef::Header(1), state: TaskState::Failure, .. }));
+        assert_eq!(failed, !reject, "WorkerLostError stores FAILURE unless requeued");
+        assert_eq!(status(&r), want);
+    }
+}
+
+#[test]
+fn hard_limit_with_ack_on_timeout_off_requeues_and_on_timeout_still_stores_failure() {
+    let r = sc(r#"horizon = "20s"
+[celery]
+version = "5.5"
+task_acks_late = true
+task_acks_on_failure_or_timeout = false
+[run]
+tests = 1
+duration = "10s"
+time_limit = "3s""#);
+    assert!(has(&r, |n| matches!(n, Note::Requeued { task: TaskRef::Header(0), .. })));
+    let failures = count(&r, |n| matches!(n, Note::Stored { task: TaskRef::Header(0), state: TaskState::Failure, .. }));
+    let limits = count(&r, |n| matches!(n, Note::Finished { how: chordsim::trace::Ending::HardLimit, .. }));
+    assert_eq!(failures, limits, "one FAILURE per hard limit (on_timeout only), not two");
+    assert!(limits >= 2, "the requeued message runs again and hits the limit again");
+}
+
+#[test]
+fn split_ack_settings_fall_back_to_the_old_one_in_5_7() {
+    for (extra, requeued) in [("", true), ("task_acks_on_timeout = true", false)] {
+        let r = sc(&format!(
+            r#"horizon = "5s"
+[celery]
+version = "5.7"
+task_acks_late = true
+task_acks_on_failure_or_timeout = false
+{extra}
+[run]
+tests = 1
+duration = "10s"
+time_limit = "3s""#
+        ));
+        assert_eq!(has(&r, |n| matches!(n, Note::Requeued { .. })), requeued, "{extra:?}");
+    }
+}
+
+#[test]
+fn warm_shutdown_returns_prefetched_messages_and_finishes_running_ones() {
+    let r = sc(r#"horizon = "2m"
+[topology]
+concurrency = 1
+[run]
+tests = 3
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "warm_shutdown"
+worker = "w1"
+restart_after = "5s""#);
+    let back = r.trace.iter().find_map(|rec| match &rec.note {
+        Note::Restored { tasks, sweep: false } => Some((secs(rec.at), tasks.clone())),
+        _ => None,
+    });
+    assert_eq!(back, Some((2.0, vec![TaskRef::Header(1), TaskRef::Header(2)])));
+    assert_eq!(r.verdict.header_runs, vec![1, 1, 1], "the running test finished, nothing ran twice");
+    assert_eq!(status(&r), Some(RunStatus::Completed));
+}
+
+#[test]
+fn cold_shutdown_leaves_early_acked_tasks_in_retry() {
+    let r = sc(r#"horizon = "5m"
+[topology]
+concurrency = 2
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "cold_shutdown"
+worker = "w1"
+restart_after = "1s""#);
+    assert_eq!(r.verdict.header_states, vec![TaskState::Retry; 2]);
+    assert_eq!(r.verdict.ending, Ending::Stuck);
+}
+
+#[test]
+fn cold_shutdown_stores_retry_for_acks_late_tasks_only_in_5_5() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"horizon = "5m"
+[celery]
+version = "{v}"
+task_acks_late = true
+[run]
+tests = 1
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "cold_shutdown"
+worker = "w1"
+restart_after = "1s""#
+        ));
+        let retry = has(&r, |n| matches!(n, Note::Stored { state: TaskState::Retry, .. }));
+        assert_eq!(retry, v == "5.5", "{v}");
+        assert_eq!(r.verdict.header_runs, vec![2], "{v}: redelivered and run again");
+        assert_eq!(status(&r), Some(RunStatus::Completed), "{v}");
+    }
+}
+
+#[test]
+fn broker_connection_loss_drops_reserved_messages_until_the_visibility_timeout() {
+    for (broker, completes) in [("redis", false), ("amqp", true)] {
+        let r = sc(&format!(
+            r#"horizon = "30m"
+[topology]
+broker = "{broker}"
+concurrency = 1
+[run]
+tests = 3
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "partition"
+between = ["w1", "broker"]
+heal_after = "3s""#
+        ));
+        assert!(has(&r, |n| matches!(n, Note::ConnectionLost { worker: 0 })));
+        let reconnected = r
+            .trace
+            .iter()
+            .filter(|rec| matches!(rec.note, Note::ConsumerStarted { worker: 0 }))
+            .map(|rec| secs(rec.at))
+            .collect::<Vec<_>>();
+        assert!(reconnected.len() == 2 && reconnected[1] >= 5.0, "{broker}: {reconnected:?}");
+        assert_eq!(status(&r).is_some(), completes, "{broker}");
+        if !completes {
+            assert_eq!(count(&r, |n| matches!(n, Note::Lost { why: Loss::DroppedHeldUnacked, .. })), 2);
+        }
+    }
+}
+
+// ---- §5 chord_unlock ------------------------------------------------------------------------
+
+#[test]
+fn unlock_polls_after_a_one_second_countdown_then_every_interval() {
+    let r = sc(r#"horizon = "1m"
+[celery]
+result_chord_retry_interval = 2.5
+[topology]
+backend = "database"
+[run]
+tests = 1
+duration = "9s""#);
+    let polls = poll_times(&r);
+    let want = [1.0, 3.5, 6.0, 8.5, 11.0];
+    assert_eq!(polls.len(), want.len(), "{polls:?}");
+    for (got, w) in polls.iter().zip(want) {
+        assert!((got - w).abs() < 0.05, "{polls:?}");
+    }
+}
+
+#[test]
+fn unlock_max_retries_comes_from_the_chord_option_then_annotations_with_star_last() {
+    let cases = [
+        ("", "", 7, "none"),
+        ("[celery.task_annotations.\"celery.chord_unlock\"]\nmax_retries = 2", "", 3, "annotation"),
+        (
+            "[celery.task_annotations.\"celery.chord_unlock\"]\nmax_retries = 2\n[celery.task_annotations.\"*\"]\nmax_retries = 4",
+            "",
+            5,
+            "star",
+        ),
+        ("[celery.task_annotations.\"celery.chord_unlock\"]\nmax_retries = 2", "chord_max_retries = 1", 2, "option"),
+    ];
+    for (annotations, option, polls, label) in cases {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+version = "5.5"
+{annotations}
+[topology]
+backend = "database"
+[app]
+{option}
+[run]
+tests = 1
+duration = "6s""#
+        ));
+        assert_eq!(r.verdict.chord_unlock_runs, polls, "{label}");
+        let gave_up = r.trace.iter().find_map(|rec| match &rec.note {
+            Note::UnlockGaveUp { source, .. } => Some(source.clone()),
+            _ => None,
+        });
+        match label {
+            "none" => assert_eq!(gave_up, None),
+            "annotation" => assert_eq!(gave_up.as_deref(), Some("task_annotations['celery.chord_unlock']")),
+            "star" => assert_eq!(gave_up.as_deref(), Some("task_annotations['*']")),
+            _ => assert_eq!(gave_up.as_deref(), Some("the chord's call options")),
+        }
+    }
+}
+
+#[test]
+fn an_annotated_default_retry_delay_becomes_the_poll_interval() {
+    let r = sc(r#"horizon = "1m"
+[celery.task_annotations."celery.chord_unlock"]
+default_retry_delay = 4
+[topology]
+backend = "database"
+[run]
+tests = 1
+duration = "10s""#);
+    let polls = poll_times(&r);
+    assert!((polls[1] - polls[0] - 4.0).abs() < 0.05, "{polls:?}");
+}
+
+#[test]
+fn unlock_give_up_leaves_the_body_pending_up_to_5_6_and_fails_it_in_5_7() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+version = "{v}"
+[celery.task_annotations."celery.chord_unlock"]
+max_retries = 1
+[topology]
+backend = "database"
+[app]
+errback = "inline"
+[run]
+tests = 1
+duration = "10s""#
+        ));
+        let new = v == "5.7";
+        assert_eq!(r.verdict.body_state, if new { TaskState::Failure } else { TaskState::Pending }, "{v}");
+        assert_eq!(r.verdict.errback_runs, u64::from(new), "{v}");
+        assert_eq!(status(&r), new.then_some(RunStatus::Failed), "{v}");
+    }
+}
+
+#[test]
+fn a_header_failure_is_acted_on_only_once_every_header_task_is_ready() {
+    let r = sc(r#"horizon = "1m"
+[topology]
+backend = "database"
+[app]
+errback = "inline"
+[run]
+tests = 2
+duration = "10s"
+[[run.override]]
+test = 0
+duration = "1s"
+outcome = "raise""#);
+    let err = first_at(&r, |n| matches!(n, Note::ChordError { .. })).unwrap();
+    assert!(err >= 10.0, "ChordError at {err}, before test 1 finished");
+}
+
+#[test]
+fn an_expired_result_reads_pending_so_chord_unlock_polls_for_ever() {
+    // Database rows go at the daily cleanup after result_expires (§1): 24 h.
+    let r = sc(r#"horizon = "26h"
+[celery]
+result_expires = 3600
+[topology]
+backend = "database"
+[app]
+chord_interval = "10m"
+[run]
+tests = 2
+duration = "5s"
+[[run.override]]
+test = 1
+duration = "25h""#);
+    assert_eq!(r.verdict.ending, Ending::Stuck);
+    assert_eq!(r.verdict.header_states[0], TaskState::Pending, "test 0's row was cleaned up");
+    assert!(r.verdict.violations.contains_key(&Property::PollingBounded));
+}
+
+// ---- §6 Redis native counter ----------------------------------------------------------------
+
+#[test]
+fn list_mode_counts_a_hard_limit_twice_and_fails_early_up_to_5_6() {
+    for v in VERSIONS {
+        for ordered in [true, false] {
+            let r = sc(&format!(
+                r#"horizon = "1m"
+[celery]
+version = "{v}"
+result_backend_transport_options = {{ result_chord_ordered = {ordered} }}
+[app]
+errback = "inline"
+[run]
+tests = 4
+duration = "5s"
+[[run.override]]
+test = 1
+duration = "10s"
+time_limit = "3s"
+[[run.override]]
+test = 3
+duration = "20s""#
+            ));
+            let err = first_at(&r, |n| matches!(n, Note::ChordError { .. })).unwrap();
+            let early = !ordered && v != "5.7";
+            assert_eq!(err < 20.0, early, "{v} ordered={ordered}: ChordError at {err}");
+        }
+    }
+}
+
+#[test]
+fn the_second_identical_failure_report_reruns_the_error_path_up_to_5_6() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"horizon = "30s"
+[celery]
+version = "{v}"
+[app]
+errback = "inline"
+[run]
+tests = 2
+duration = "1s"
+[[run.override]]
+test = 1
+duration = "10s"
+time_limit = "3s""#
+        ));
+        assert_eq!(r.verdict.errback_runs, if v == "5.7" { 1 } else { 2 }, "{v}");
+    }
+}
+
+#[test]
+fn result_chord_expires_exists_from_5_7_and_outlives_result_expires() {
+    let body = |v: &str| {
+        format!(
+            r#"horizon = "3h"
+[celery]
+version = "{v}"
+result_expires = 3600
+result_chord_expires = 10800
+[run]
+tests = 2
+duration = "10s"
+[[run.override]]
+test = 1
+duration = "2h""#
+        )
+    };
+    assert_eq!(status(&sc(&body("5.7"))), Some(RunStatus::Completed));
+    let err = chordsim::scenario::Scenario::parse(
+        "x.toml",
+        &format!("name=\"x\"\nabout=\"y\"\n{}\n[expect]\nstatus=\"stuck\"", body("5.5")),
+    )
+    .unwrap_err();
+    assert_eq!(err.problems[0].problem.field, "celery.result_chord_expires");
+}
+
+// ---- §9 revoke --------------------------------------------------------------------------------
+
+#[test]
+fn revoke_of_a_queued_task_is_stored_at_once_from_5_6_and_on_drop_in_5_5() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+version = "{v}"
+[topology]
+concurrency = 1
+[run]
+tests = 3
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "revoke"
+target = "test"
+test = 2"#
+        ));
+        let stored =
+            first_at(&r, |n| matches!(n, Note::Stored { task: TaskRef::Header(2), state: TaskState::Revoked, .. }))
+                .unwrap();
+        if v == "5.5" {
+            assert!(stored >= 20.0, "{v}: stored when the worker drops it: {stored}");
+        } else {
+            assert!(stored < 3.0, "{v}: stored at once: {stored}");
+        }
+        assert!(has(&r, |n| matches!(n, Note::RevokedDropped { task: TaskRef::Header(2), .. })));
+        assert_eq!(r.verdict.header_runs[2], 0);
+        assert_eq!(r.verdict.body_state, TaskState::Failure, "{v}: the part-return of the drop fails the chord");
+    }
+}
+
+#[test]
+fn revoking_a_running_task_without_terminate_depends_on_the_version() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+version = "{v}"
+task_track_started = true
+[topology]
+backend = "database"
+[run]
+tests = 2
+duration = "1s"
+[[run.override]]
+test = 1
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "revoke"
+target = "test"
+test = 1"#
+        ));
+        // 5.6 stores REVOKED at once, so the next poll sees the chord failed; the task then
+        // finishes and overwrites it with SUCCESS (§12). 5.5 stores nothing and 5.7 skips a
+        // started task: the chord completes.
+        let failed = v == "5.6";
+        assert_eq!(r.verdict.body_state == TaskState::Failure, failed, "{v}");
+        assert_eq!(r.verdict.header_states[1], TaskState::Success, "{v}: the running task finished");
+    }
+}
+
+#[test]
+fn revoke_with_terminate_kills_the_running_child_and_reports_the_part() {
+    let r = sc(r#"horizon = "1m"
+[app]
+errback = "inline"
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "revoke"
+target = "test"
+test = 1
+terminate = true"#);
+    assert!(has(&r, |n| matches!(
+        n,
+        Note::Finished { task: TaskRef::Header(1), how: chordsim::trace::Ending::Terminated, .. }
+    )));
+    assert_eq!(r.verdict.header_states[1], TaskState::Revoked);
+    assert_eq!(status(&r), Some(RunStatus::Failed), "ChordError when test 0 completes the count");
+}
+
+#[test]
+fn the_revoked_set_is_lost_when_the_worker_restarts() {
+    let r = sc(r#"horizon = "10m"
+[celery]
+version = "5.5"
+broker_transport_options = { visibility_timeout = 20 }
+[topology]
+concurrency = 1
+[run]
+tests = 3
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "revoke"
+target = "test"
+test = 2
+[[fault]]
+at = "3s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "1s""#);
+    // Tests 1 and 2 were prefetched (unacked) when the worker died; the sweep brings them back
+    // to a worker that no longer knows test 2 was revoked, so it runs.
+    assert_eq!(r.verdict.header_runs[2], 1);
+    assert_eq!(r.verdict.header_states[2], TaskState::Success);
+}
+
+// ---- §3 retries -------------------------------------------------------------------------------
+
+#[test]
+fn autoretry_runs_n_plus_one_times_then_fails() {
+    let r = sc(r#"horizon = "1m"
+[celery.task_annotations.execute_single_test]
+autoretry_for = ["Exception"]
+max_retries = 2
+default_retry_delay = 1
+[run]
+tests = 1
+duration = "1s"
+outcome = "raise""#);
+    assert_eq!(r.verdict.header_runs, vec![3]);
+    assert_eq!(count(&r, |n| matches!(n, Note::RetryScheduled { .. })), 2);
+    assert_eq!(r.verdict.header_states, vec![TaskState::Failure]);
+}
+
+#[test]
+fn rhesis_retries_a_raising_test_then_returns_a_failure_dict() {
+    let r = sc(r#"preset = "rhesis"
+horizon = "5m"
+[run]
+tests = 2
+duration = "1s"
+[[run.override]]
+test = 1
+outcome = "raise""#);
+    assert_eq!(r.verdict.header_runs, vec![1, 4], "max_retries 3: four runs");
+    assert_eq!(r.verdict.header_states, vec![TaskState::Success; 2]);
+    assert_eq!(status(&r), Some(RunStatus::Completed), "era C counts only the one row, with no errors");
+}
+
+// ---- the application --------------------------------------------------------------------------
+
+#[test]
+fn doc_and_rhesis_profiles_classify_a_failed_test_differently() {
+    for (profile, want) in [("doc", RunStatus::Partial), ("rhesis", RunStatus::Completed)] {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[app]
+profile = "{profile}"
+[run]
+tests = 4
+duration = "1s"
+[[run.override]]
+test = 2
+outcome = "fail_status""#
+        ));
+        assert_eq!(status(&r), Some(want), "{profile}");
+    }
+}
+
+#[test]
+fn an_empty_header_runs_the_body_at_once() {
+    for (profile, want) in [("doc", RunStatus::Completed), ("rhesis", RunStatus::Failed)] {
+        let r = sc(&format!("horizon = \"1m\"\n[app]\nprofile = \"{profile}\"\n[run]\ntests = 0"));
+        assert!(has(&r, |n| matches!(n, Note::BodyCalled { entries: 0 })));
+        assert_eq!(status(&r), Some(want), "{profile}: total 0 → Failed in era C");
+    }
+}
+
+#[test]
+fn a_redelivered_callback_writes_twice_unless_guarded() {
+    for guard in [false, true] {
+        let r = sc(&format!(
+            r#"horizon = "10m"
+[celery]
+task_acks_late = true
+broker_transport_options = {{ visibility_timeout = 30 }}
+[app]
+callback_duration = "150s"
+callback_guard = {guard}
+[run]
+tests = 1
+duration = "1s""#
+        ));
+        assert!(r.verdict.callback_runs >= 2);
+        assert_eq!(r.verdict.violations.contains_key(&Property::CallbackAtMostOnce), !guard, "guard={guard}");
+    }
+}
+
+#[test]
+fn a_watchdog_failure_is_overwritten_by_a_late_callback_unless_guarded() {
+    for guard in [false, true] {
+        // The producer cannot reach the broker when the watchdog revokes the body, so the
+        // revoke is lost and collect_results still runs.
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[app]
+watchdog = "5s"
+callback_guard = {guard}
+[run]
+tests = 1
+duration = "10s"
+[[fault]]
+at = "4s"
+kind = "partition"
+between = ["producer", "broker"]"#
+        ));
+        assert!(has(&r, |n| matches!(n, Note::WatchdogFired)));
+        assert_eq!(r.verdict.violations.contains_key(&Property::TerminalNeverOverwritten), !guard, "guard={guard}");
+        assert_eq!(r.verdict.final_status, if guard { RunStatus::Failed } else { RunStatus::Completed });
+    }
+}
+
+#[test]
+fn applying_the_chord_fails_when_the_producer_cannot_reach_the_broker() {
+    let r = sc(r#"horizon = "1m"
+[app]
+submit_at = "2s"
+[run]
+tests = 2
+duration = "1s"
+[[fault]]
+at = "1s"
+kind = "partition"
+between = ["producer", "broker"]
+direction = "one_way""#);
+    assert!(has(&r, |n| matches!(n, Note::ApplyFailed { .. })));
+    assert!(r.verdict.cause[0].contains("applying the chord raised"), "{:?}", r.verdict.cause);
+}
+
+#[test]
+fn settings_with_no_effect_are_reported() {
+    let s = super::parse(
+        r#"name = "x"
+about = "y"
+[celery]
+chord_unlock_max_retries = 3
+task_serializer = "json"
+[celery.task_annotations."celery.chord_unlock"]
+rate_limit = "10/s"
+[run]
+tests = 1
+[expect]
+status = "stuck""#,
+    );
+    let names: Vec<&str> = s.celery.inert.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["chord_unlock_max_retries", "task_annotations['celery.chord_unlock'].rate_limit", "task_serializer"]
+    );
+    assert!(s.celery.inert[0].why.contains("not a Celery setting"));
+    assert!(s.celery.inert[2].why.starts_with("a Celery setting"));
+}

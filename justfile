@@ -1,0 +1,17 @@
+# Conveniences only: every recipe is a plain cargo command you can run without just.
+
+# Run the shipped scenarios (the main job).
+run:
+    cargo run --release -- run
+
+# Every test.
+test:
+    cargo test
+
+# What CI runs.
+ci:
+    bash .ci/run
+
+# Accept changed insta snapshots after reviewing them.
+snapshots:
+    INSTA_UPDATE=always cargo test
