@@ -29,6 +29,8 @@ pub enum Writer {
     Errback,
     /// The watchdog.
     Watchdog,
+    /// An operator.
+    Operator,
 }
 
 /// Why a message was lost for good or left behind.

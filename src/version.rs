@@ -68,6 +68,12 @@ impl CeleryVersion {
         self >= Self::V5_7
     }
 
+    /// §12 "Wait timeouts": up to 5.6 a join timeout of 0 waits for ever; 5.7 treats 0 as
+    /// "no wait".
+    pub fn join_timeout_zero_waits_forever(self) -> bool {
+        self < Self::V5_7
+    }
+
     /// §12 "DB backend retries": how a database result store retries.
     pub fn database_store_retries(self) -> DatabaseRetries {
         match self {

@@ -149,7 +149,7 @@ impl World {
         let verdict = match (spec.outcome, soft) {
             (Outcome::SoftCatch, true) => Verdict::Return(ResultValue::FailDict),
             (_, true) => Verdict::Raise(ErrorKind::SoftTimeLimit),
-            (Outcome::Pass | Outcome::SoftCatch, false) => Verdict::Return(ResultValue::Pass),
+            (Outcome::Pass | Outcome::SoftCatch | Outcome::DieAfterReturn, false) => Verdict::Return(ResultValue::Pass),
             (Outcome::FailStatus, false) => Verdict::Return(ResultValue::FailDict),
             (Outcome::ReturnNone, false) => Verdict::Return(ResultValue::None),
             (Outcome::Malformed, false) => Verdict::Return(ResultValue::Malformed),
@@ -286,6 +286,13 @@ impl World {
     pub(crate) fn errback_task_end(&mut self, now: SimTime, r: ExecRef, out: &mut Schedule<Event>) {
         self.errback_runs(now, Node::Worker(r.worker));
         self.finish_exec(now, r, Settle::Ack, out);
+    }
+
+    /// An operator cancels the run (the cancel endpoint of rhesis #1597): Cancelled, and the
+    /// body is revoked.
+    pub(crate) fn cancel_run(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        self.app.set_status(now, RunStatus::Cancelled, Writer::Operator, &mut self.trace);
+        self.revoke(now, TaskRef::Body, false, out);
     }
 
     /// The watchdog: mark the run Failed and revoke the body, if the run is not terminal.

@@ -6,7 +6,7 @@ use super::backend::{ErrorKind, Part, PartReturn, ResultValue, StoreOutcome, Tas
 use super::worker::{Exec, Settle};
 use super::{Event, ExecRef, Message, TaskRef, World, WriteOp};
 use crate::config::Source;
-use crate::scenario::{Errback, Node};
+use crate::scenario::{Errback, Node, Outcome};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Note, PartNote, Writer};
@@ -117,11 +117,20 @@ impl World {
             self.refresh_unlock_live();
             return;
         }
-        // Ready: join in header order with propagation (§5 step 3).
+        // Ready: join in header order with propagation, one get per child, within
+        // result_chord_join_timeout (§5 step 3; catalogue F4).
         let culprit = (0..self.n() as u32).find(|&i| self.backend.state(i as usize, now).propagates());
+        let join = self.latency().times(2 * self.n() as u64);
+        let limit = self.cfg().chord_join_timeout;
+        let timed_out = if limit == SimDuration::ZERO {
+            !self.cfg().version.join_timeout_zero_waits_forever() && join > SimDuration::ZERO
+        } else {
+            join > limit
+        };
         self.finish_exec(now, r, Settle::Ack, out);
         match culprit {
             Some(i) => self.chord_error(now, &me, format!("Dependency test {i} raised"), out),
+            None if timed_out => self.chord_error(now, &me, "Join error: join operation timed out".into(), out),
             None => {
                 let parts: Vec<Part> = (0..self.n() as u32)
                     .map(|i| Part { test: i, state: TaskState::Success, value: self.backend.value(i as usize, now) })
@@ -264,7 +273,7 @@ impl World {
         from: Node,
         exec: Option<ExecRef>,
         op: WriteOp,
-        deadline: SimTime,
+        (deadline, attempt): (SimTime, u32),
         out: &mut Schedule<Event>,
     ) {
         if let Some(r) = exec
@@ -273,8 +282,10 @@ impl World {
             return; // the child died before its write completed
         }
         if !self.backend_reachable(&from) {
+            let deadline = if attempt == 0 { now + self.store_patience(&from) } else { deadline };
             if now < deadline {
-                out.after(SimDuration::from_secs(1), Event::Write { from, exec, op, deadline });
+                let gap = self.store_retry_gap(attempt);
+                out.after(gap, Event::Write { from, exec, op, deadline, attempt: attempt + 1 });
                 return;
             }
             let (task, state) = match &op {
@@ -311,13 +322,15 @@ impl World {
                     self.task_errbacks(now, &from, task, out);
                 }
                 if let Some(r) = exec {
-                    let settle = match state {
-                        TaskState::Success | TaskState::Retry => Settle::Ack,
-                        // §9: acks_late failures are acked by default (a reject without
-                        // requeue otherwise, which also removes the message).
-                        _ => Settle::Ack,
-                    };
-                    self.finish_exec(now, r, settle, out);
+                    let dies = state == TaskState::Success
+                        && matches!(task, TaskRef::Header(i) if self.sc.tests[i as usize].outcome == Outcome::DieAfterReturn);
+                    if dies {
+                        self.worker_lost(now, r.worker, r.slot, out);
+                    } else {
+                        // §9: acks_late acks after success, retry and (by default) failure; a
+                        // reject without requeue when ack-on-failure is off removes it alike.
+                        self.finish_exec(now, r, Settle::Ack, out);
+                    }
                 }
             }
         }

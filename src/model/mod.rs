@@ -176,6 +176,8 @@ pub enum Event {
         op: WriteOp,
         /// Give up after this instant.
         deadline: SimTime,
+        /// Attempts made so far.
+        attempt: u32,
     },
     /// Pool dispatch on a worker (after its main process was busy).
     Dispatch {
@@ -374,7 +376,8 @@ impl World {
     }
 
     /// Issue a backend write from `from`; it lands after `writes_before + 1` write latencies
-    /// (a process that stores twice in a row waits for the first).
+    /// (a process that stores twice in a row waits for the first). Its retry budget starts at the
+    /// first failed attempt.
     pub(crate) fn write(
         &mut self,
         out: &mut Schedule<Event>,
@@ -383,18 +386,16 @@ impl World {
         op: WriteOp,
         writes_before: u64,
     ) {
-        let now = out.now();
-        let deadline = now + self.store_patience(&from);
         let lat = self.sc.topology.backend_write_latency.times(writes_before + 1);
-        out.after(lat, Event::Write { from, exec, op, deadline });
+        out.after(lat, Event::Write { from, exec, op, deadline: SimTime::NEVER, attempt: 0 });
     }
 
     /// How long a result store keeps trying (docs/celery-source-notes.md §7; celery-semantics
     /// §12 "DB backend retries"). Redis: a refused connection fails at once, an unreachable host
     /// after the 120 s connect timeout, and `result_backend_always_retry` retries for ever. The
     /// database: 3 immediate attempts up to 5.6, where 5.5 ignores always_retry and 5.6.3
-    /// honours it; 5.7 always makes 4 attempts with backoff from 10 ms.
-    fn store_patience(&self, from: &Node) -> SimDuration {
+    /// honours it; 5.7 always makes 4 attempts, sleeping 10, 20 and 40 ms between them.
+    pub(crate) fn store_patience(&self, from: &Node) -> SimDuration {
         const FOREVER: SimDuration = SimDuration(u64::MAX / 4);
         let cfg = self.cfg();
         match self.sc.topology.backend {
@@ -407,8 +408,17 @@ impl World {
                 DatabaseRetries::Immediate => SimDuration::ZERO,
                 DatabaseRetries::AlwaysRetryHonoured if cfg.backend_always_retry => FOREVER,
                 DatabaseRetries::AlwaysRetryHonoured => SimDuration::ZERO,
-                DatabaseRetries::FourWithBackoff => SimDuration::from_millis(150),
+                DatabaseRetries::FourWithBackoff => SimDuration::from_millis(70),
             },
+        }
+    }
+
+    /// The wait before store attempt `attempt + 1`: the Redis retry policy waits 1 s; the
+    /// database backend backs off from 10 ms, doubling up to 10 s (§12).
+    pub(crate) fn store_retry_gap(&self, attempt: u32) -> SimDuration {
+        match self.sc.topology.backend {
+            BackendKind::Redis => SimDuration::from_secs(1),
+            BackendKind::Database => SimDuration::from_millis(10u64 << attempt.min(10)).min(SimDuration::from_secs(10)),
         }
     }
 
@@ -570,7 +580,11 @@ impl World {
                 );
                 self.revoke(now, task, terminate, out);
             }
-            (FaultKind::Revoke { .. }, false) => {}
+            (FaultKind::Revoke { .. }, false) | (FaultKind::CancelRun, false) => {}
+            (FaultKind::CancelRun, true) => {
+                self.note(now, Note::Fault { what: "an operator cancels the run".into() });
+                self.cancel_run(now, out);
+            }
         }
     }
 
@@ -621,7 +635,9 @@ impl Model for World {
             Event::Deliver { worker, inc, tag, msg } => self.receive(now, worker, inc, tag, msg, out),
             Event::EtaDue { worker, inc, tag } => self.eta_due(now, worker, inc, tag, out),
             Event::ExecEnd(r, finish) => self.exec_end(now, r, finish, out),
-            Event::Write { from, exec, op, deadline } => self.write_lands(now, from, exec, op, deadline, out),
+            Event::Write { from, exec, op, deadline, attempt } => {
+                self.write_lands(now, from, exec, op, (deadline, attempt), out)
+            }
             Event::Dispatch { worker, inc } => {
                 if self.workers[worker].inc == inc {
                     self.dispatch(now, worker, out);

@@ -408,7 +408,8 @@ impl World {
             }
             TaskRef::ChordUnlock => {
                 self.stats.chord_unlock_runs += 1;
-                (Some(self.latency().times(2)), None, None)
+                // GroupResult.ready() reads each header result: one round trip per child.
+                (Some(self.latency().times(2 * self.n().max(1) as u64)), None, None)
             }
             TaskRef::Body => {
                 self.stats.callback_runs += 1;
@@ -566,32 +567,45 @@ impl World {
         self.after_slot_freed(now, w, out);
     }
 
-    /// SIGKILL of the pool child running `task` (§9 "Pool child killed"): WorkerLostError,
-    /// handled in the main process.
+    /// SIGKILL of the pool child running `task` (§9 "Pool child killed").
     pub(crate) fn kill_child(&mut self, now: SimTime, task: TaskRef, out: &mut Schedule<Event>) {
         let found = (0..self.workers.len()).find_map(|w| self.workers[w].running(task).map(|s| (w, s)));
         let Some((w, slot)) = found else {
             self.note(now, Note::Fault { what: format!("no pool child is running {task}; nothing killed") });
             return;
         };
+        self.worker_lost(now, w, slot, out);
+    }
+
+    /// The pool child in `slot` died: WorkerLostError, handled in the main process
+    /// (`Request.on_failure`; §9 "Failure handling with acks_late", §12 "Pool child lost").
+    pub(crate) fn worker_lost(&mut self, now: SimTime, w: usize, slot: usize, out: &mut Schedule<Event>) {
         let e = self.workers[w].slots[slot].take().expect("running slot");
+        let task = e.msg.task;
         self.note(now, Note::Finished { task, worker: w, how: Ending::ChildKilled });
         let late = self.ack_mode(task) == AckMode::Late;
         let cfg = self.cfg();
         let version = cfg.version;
-        let slot_idx = task.slot(self.n());
         let native = self.native_chord() && matches!(task, TaskRef::Header(_));
-        if version.worker_lost_checks_stored_success() && self.backend.state(slot_idx, now) == TaskState::Success {
-            // §12 (5.7): SUCCESS already stored → ack, no FAILURE.
+        let max_retries = self.header_attrs.class.max_retries;
+        if version.worker_lost_checks_stored_success()
+            && self.backend.state(task.slot(self.n()), now) == TaskState::Success
+        {
+            // §12 (5.7): SUCCESS already stored → ack, task-succeeded, no FAILURE.
             self.settle(now, w, &e, Settle::Ack);
-        } else if version.has_retry_on_worker_lost() && cfg.retry_on_worker_lost {
-            // §12 (5.7) task_retry_on_worker_lost: re-sent like Task.retry.
+        } else if version.has_retry_on_worker_lost()
+            && cfg.retry_on_worker_lost
+            && max_retries.is_none_or(|m| e.msg.retries < m)
+        {
+            // §12 (5.7) task_retry_on_worker_lost: re-sent like Task.retry after
+            // default_retry_delay, counting toward max_retries.
             let r = ExecRef { worker: w, inc: self.workers[w].inc, slot, exec: e.id };
             self.workers[w].slots[slot] = Some(e.clone());
             let countdown = self.header_attrs.class.default_retry_delay;
             self.retry_task(now, r, &e, countdown, out);
             return;
-        } else if late && cfg.reject_on_worker_lost {
+        } else if late && cfg.reject_on_worker_lost && !(version.has_retry_on_worker_lost() && cfg.retry_on_worker_lost)
+        {
             // §9: acks_late + reject_on_worker_lost ⇒ requeue on child death, nothing stored.
             self.settle(now, w, &e, Settle::Requeue);
         } else {

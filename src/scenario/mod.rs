@@ -169,6 +169,9 @@ pub enum Outcome {
     Hang,
     /// Catches SoftTimeLimitExceeded and returns a failure dict; otherwise passes.
     SoftCatch,
+    /// Returns a passing result, stores SUCCESS, then its pool child dies before the task is
+    /// acknowledged (an OOM kill in clean-up code): WorkerLostError after SUCCESS (§12).
+    DieAfterReturn,
     /// Passes on odd executions and fails (`{"status": "failed"}`) on even ones, like a test
     /// judged by a non-deterministic model: a re-run reports a different result.
     Flaky,
@@ -176,8 +179,18 @@ pub enum Outcome {
 
 impl Outcome {
     /// Scenario-file names.
-    pub const NAMES: &'static [&'static str] =
-        &["pass", "fail_status", "return_none", "malformed", "raise", "raise_transient", "hang", "soft_catch", "flaky"];
+    pub const NAMES: &'static [&'static str] = &[
+        "pass",
+        "fail_status",
+        "return_none",
+        "malformed",
+        "raise",
+        "raise_transient",
+        "hang",
+        "soft_catch",
+        "flaky",
+        "die_after_return",
+    ];
 }
 
 /// A test's duration: fixed or drawn uniformly from a range by the workload stream.
@@ -294,6 +307,8 @@ pub enum FaultKind {
         /// Whether it comes back empty.
         lose_data: bool,
     },
+    /// An operator cancels the run: the record becomes Cancelled and the body is revoked.
+    CancelRun,
     /// `app.control.revoke(id, terminate=…)`.
     Revoke {
         /// What to revoke.

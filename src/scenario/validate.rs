@@ -287,7 +287,8 @@ fn outcome(v: &Value<'_, '_>, fails: Option<u32>) -> Result<Outcome, Problem> {
         "raise_transient" => Outcome::RaiseTransient { fails: fails.unwrap_or(1) },
         "hang" => Outcome::Hang,
         "soft_catch" => Outcome::SoftCatch,
-        _ => Outcome::Flaky,
+        "flaky" => Outcome::Flaky,
+        _ => Outcome::DieAfterReturn,
     })
 }
 
@@ -431,6 +432,7 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         "broker_restart",
         "backend_outage",
         "revoke",
+        "cancel_run",
     ];
     let mut t = keep(v.table(), problems)?;
     let at = t.require("at", "a time such as \"10s\"", problems).and_then(|a| keep(a.duration(), problems));
@@ -497,6 +499,7 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
                 d.map(|duration| FaultKind::BackendOutage { duration, lose_data: lose }),
             )
         }
+        "cancel_run" => (&["at", "kind"], Some(FaultKind::CancelRun)),
         _ => {
             let target = t
                 .require("target", "\"test\", \"chord_unlock\" or \"body\"", problems)

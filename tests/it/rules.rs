@@ -777,3 +777,156 @@ status = "stuck""#,
     assert!(s.celery.inert[0].why.contains("not a Celery setting"));
     assert!(s.celery.inert[2].why.starts_with("a Celery setting"));
 }
+
+// ---- §12 version differences at worker loss, rejects and store retries -----------------------
+
+#[test]
+fn a_child_lost_after_storing_success_fails_the_chord_up_to_5_6_but_not_in_5_7() {
+    for backend in ["redis", "database"] {
+        for v in VERSIONS {
+            let r = sc(&format!(
+                r#"horizon = "1m"
+[celery]
+version = "{v}"
+[topology]
+backend = "{backend}"
+[app]
+errback = "inline"
+[run]
+tests = 2
+duration = "5s"
+[[run.override]]
+test = 0
+duration = "1s"
+outcome = "die_after_return""#
+            ));
+            let old = v != "5.7";
+            let overwritten = has(&r, |n| {
+                matches!(n, Note::Stored { task: TaskRef::Header(0), state: TaskState::Failure, kept_success: false })
+            });
+            let kept = has(&r, |n| {
+                matches!(n, Note::Stored { task: TaskRef::Header(0), state: TaskState::Failure, kept_success: true })
+            });
+            assert_eq!(overwritten, old && backend == "database", "{backend} {v}: the database overwrites SUCCESS");
+            assert_eq!(kept, old && backend == "redis", "{backend} {v}: Redis keeps SUCCESS");
+            assert_eq!(status(&r), Some(if old { RunStatus::Failed } else { RunStatus::Completed }), "{backend} {v}");
+            if backend == "redis" && old {
+                // The FAILURE report is a second member: the count reaches the size at once.
+                let err = first_at(&r, |n| matches!(n, Note::ChordError { .. })).unwrap();
+                assert!(err < 5.0, "{v}: early ChordError at {err}");
+                assert_eq!(r.verdict.header_states[0], TaskState::Success, "{v}: Redis kept SUCCESS");
+            }
+        }
+    }
+}
+
+#[test]
+fn task_retry_on_worker_lost_resends_the_task_in_5_7() {
+    let r = sc(r#"horizon = "10m"
+[celery]
+version = "5.7"
+task_retry_on_worker_lost = true
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "5s"
+kind = "kill_child"
+test = 1"#);
+    assert!(has(&r, |n| matches!(n, Note::RetryScheduled { task: TaskRef::Header(1), retries: 1, .. })));
+    assert_eq!(r.verdict.header_runs, vec![1, 2]);
+    match r.verdict.ending {
+        Ending::Terminal { status: RunStatus::Completed, at } => {
+            assert!(secs(at) >= 185.0, "after default_retry_delay: {at}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_retry_whose_publish_fails_stores_nothing_up_to_5_6_and_failure_in_5_7() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"preset = "rhesis"
+horizon = "1m"
+[celery]
+version = "{v}"
+[run]
+tests = 2
+duration = "2s"
+[[run.override]]
+test = 1
+outcome = "raise"
+[[fault]]
+at = "1s"
+kind = "partition"
+between = ["w1", "broker"]
+direction = "one_way""#
+        ));
+        assert!(has(&r, |n| matches!(n, Note::PublishFailed { task: TaskRef::Header(1), .. })), "{v}");
+        let want = if v == "5.7" { TaskState::Failure } else { TaskState::Started };
+        assert_eq!(r.verdict.header_states[1], want, "{v}");
+    }
+}
+
+#[test]
+fn database_store_retries_depend_on_the_version() {
+    // The SUCCESS write lands at about 1.084 s, inside a 40 ms outage.
+    for (v, always, stored) in
+        [("5.5", false, false), ("5.5", true, false), ("5.6", false, false), ("5.6", true, true), ("5.7", false, true)]
+    {
+        let r = sc(&format!(
+            r#"horizon = "10s"
+[celery]
+version = "{v}"
+result_backend_always_retry = {always}
+[topology]
+backend = "database"
+[run]
+tests = 1
+duration = "1s"
+[[fault]]
+at = "1050ms"
+kind = "backend_outage"
+duration = "40ms""#
+        ));
+        assert_eq!(r.verdict.header_states[0] == TaskState::Success, stored, "{v} always_retry={always}");
+        assert_eq!(has(&r, |n| matches!(n, Note::StoreFailed { .. })), !stored, "{v} always_retry={always}");
+    }
+}
+
+#[test]
+fn a_large_header_times_out_the_join_unless_result_chord_join_timeout_allows_it() {
+    for (timeout, failed) in [(3.0, true), (10.0, false)] {
+        let r = sc(&format!(
+            r#"horizon = "2m"
+[celery]
+result_chord_join_timeout = {timeout}
+[topology]
+backend = "database"
+concurrency = 2001
+[app]
+errback = "inline"
+[run]
+tests = 2000
+duration = "1s""#
+        ));
+        assert_eq!(has(&r, |n| matches!(n, Note::ChordError { why, .. } if why.contains("timed out"))), failed);
+        assert_eq!(status(&r), Some(if failed { RunStatus::Failed } else { RunStatus::Completed }));
+    }
+}
+
+#[test]
+fn an_operator_cancel_is_terminal_and_revokes_the_body() {
+    let r = sc(r#"preset = "rhesis"
+horizon = "1m"
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "cancel_run""#);
+    assert_eq!(r.verdict.ending, Ending::Terminal { status: RunStatus::Cancelled, at: SimTime(2_000_000) });
+    assert_eq!(r.verdict.callback_runs, 0, "the revoked body is dropped");
+    assert!(has(&r, |n| matches!(n, Note::RevokedDropped { task: TaskRef::Body, .. })));
+}
