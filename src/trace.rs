@@ -258,11 +258,6 @@ pub enum Note {
         /// Worker.
         worker: usize,
     },
-    /// A result expired.
-    ResultExpired {
-        /// Task.
-        task: TaskRef,
-    },
     /// The watchdog fired.
     WatchdogFired,
 }
@@ -433,7 +428,6 @@ impl fmt::Display for Note {
             Note::ConnectionLost { worker } => write!(f, "w{} lost its broker connection", worker + 1),
             Note::ConsumerStarted { worker } => write!(f, "w{} consumer started", worker + 1),
             Note::WorkerExited { worker } => write!(f, "w{} gave up reconnecting and exited", worker + 1),
-            Note::ResultExpired { task } => write!(f, "{task}: result expired"),
             Note::WatchdogFired => f.write_str("watchdog: run not terminal by its deadline"),
         }
     }

@@ -44,20 +44,12 @@ pub struct App {
     pub rows: Vec<Option<Row>>,
     /// The last value each header execution returned (ground truth for the status rule).
     pub last_value: Vec<Option<ResultValue>>,
-    /// When stored header results expire.
-    pub expiries: Vec<(SimTime, TaskRef)>,
 }
 
 impl App {
     /// A run record in Queued.
     pub fn new(tests: usize) -> Self {
-        App {
-            status: RunStatus::Queued,
-            writes: Vec::new(),
-            rows: vec![None; tests],
-            last_value: vec![None; tests],
-            expiries: Vec::new(),
-        }
+        App { status: RunStatus::Queued, writes: Vec::new(), rows: vec![None; tests], last_value: vec![None; tests] }
     }
 
     /// Write a status. Rhesis does not enforce terminality (§b): every write lands.

@@ -167,11 +167,6 @@ impl Backend {
         Backend { kind, version, results: vec![None; slots], chord: ChordKeys::default(), up: true }
     }
 
-    /// Which backend.
-    pub fn kind(&self) -> BackendKind {
-        self.kind
-    }
-
     /// The stored state at `now` (§2: unknown or expired reads PENDING).
     pub fn state(&self, slot: usize, now: SimTime) -> TaskState {
         self.live(slot, now).map_or(TaskState::Pending, |s| s.state)
@@ -291,11 +286,6 @@ impl Backend {
             let done = self.version.native_counts_each_part_once();
             self.chord = ChordKeys { done, ..ChordKeys::default() };
         }
-    }
-
-    /// Entries counted so far (for explanations).
-    pub fn chord_count(&self) -> usize {
-        self.chord.entries.len()
     }
 }
 

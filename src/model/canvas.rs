@@ -311,9 +311,6 @@ impl World {
                     let ttl = self.cfg().result_expires;
                     let kept = self.backend.store(task.slot(n), state, value, now, ttl) == StoreOutcome::KeptSuccess;
                     self.note(now, Note::Stored { task, state, kept_success: kept });
-                    if let (Some(exp), TaskRef::Header(_)) = (self.backend.expires_at(task.slot(n)), task) {
-                        self.app.expiries.push((exp, task));
-                    }
                 }
                 if part_return && let TaskRef::Header(i) = task {
                     self.part_return(now, &from, Part { test: i, state, value }, out);

@@ -438,7 +438,7 @@ impl World {
             let mut chosen = None;
             for k in 0..nw {
                 let w = (self.rr + k) % nw;
-                if self.workers[w].can_take(now) && self.net.connected(&Node::Broker, &Node::Worker(w)) {
+                if self.workers[w].can_take() && self.net.connected(&Node::Broker, &Node::Worker(w)) {
                     chosen = Some(w);
                     break;
                 }

@@ -55,8 +55,6 @@ pub struct Exec {
 /// A worker process.
 #[derive(Clone, Debug)]
 pub struct Worker {
-    /// Name.
-    pub name: String,
     /// Status.
     pub status: Status,
     /// Incarnation: bumped by every start and death; stale events are discarded.
@@ -82,7 +80,6 @@ impl Worker {
         // §1: prefetch = concurrency × worker_prefetch_multiplier (0 = no limit).
         let prefetch = (multiplier > 0).then(|| spec.concurrency as usize * multiplier as usize);
         Worker {
-            name: spec.name.clone(),
             status: Status::Down,
             inc: 0,
             connected: false,
@@ -104,7 +101,7 @@ impl Worker {
 
     /// Whether the broker may hand it another message: prefetch counts reserved and unacked
     /// running messages; ETA-held ones do not (`qos.increment_eventually`, §1).
-    pub fn can_take(&self, _now: SimTime) -> bool {
+    pub fn can_take(&self) -> bool {
         if !self.is_running() || !self.connected {
             return false;
         }
@@ -587,7 +584,11 @@ impl World {
         let cfg = self.cfg();
         let version = cfg.version;
         let native = self.native_chord() && matches!(task, TaskRef::Header(_));
-        let max_retries = self.header_attrs.class.max_retries;
+        let class = match task {
+            TaskRef::Body => &self.body_attrs.class,
+            _ => &self.header_attrs.class,
+        };
+        let (max_retries, countdown) = (class.max_retries, class.default_retry_delay);
         if version.worker_lost_checks_stored_success()
             && self.backend.state(task.slot(self.n()), now) == TaskState::Success
         {
@@ -601,7 +602,6 @@ impl World {
             // default_retry_delay, counting toward max_retries.
             let r = ExecRef { worker: w, inc: self.workers[w].inc, slot, exec: e.id };
             self.workers[w].slots[slot] = Some(e.clone());
-            let countdown = self.header_attrs.class.default_retry_delay;
             self.retry_task(now, r, &e, countdown, out);
             return;
         } else if late && cfg.reject_on_worker_lost && !(version.has_retry_on_worker_lost() && cfg.retry_on_worker_lost)

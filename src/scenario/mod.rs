@@ -423,9 +423,4 @@ impl Scenario {
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         validate::scenario(file, text)
     }
-
-    /// The index of a worker by name.
-    pub fn worker_index(&self, name: &str) -> Option<usize> {
-        self.topology.workers.iter().position(|w| w.name == name)
-    }
 }
