@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::check::misses;
-use crate::report::{self, Row, json};
+use crate::report::{self, Row, json, junit, site};
 use crate::run::run;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::time::parse_duration;
@@ -40,6 +40,18 @@ enum Command {
         /// JSON Lines instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Write the reports/ site: a matrix of every scenario under every preset, a page and a
+    /// timeline picture per scenario, and summary.json.
+    Report {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Where to write (default: reports/).
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
     },
     /// Print one scenario's whole timeline and verdict.
     Replay {
@@ -65,7 +77,8 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(match cli.command {
-        Command::Run { paths, seed, json } => cmd_run(paths, seed, json),
+        Command::Run { paths, seed, json, junit } => cmd_run(paths, seed, json, junit.as_deref()),
+        Command::Report { paths, out } => cmd_report(paths, &out),
         Command::Replay { file, seed, until } => cmd_replay(&file, seed, until.as_deref()),
     })
 }
@@ -123,7 +136,7 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
     if errs.is_empty() { Ok(ok) } else { Err(errs) }
 }
 
-fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool) -> u8 {
+fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
     let files = match collect(&paths) {
         Ok(f) => f,
         Err(e) => return bad_input(&e),
@@ -139,6 +152,7 @@ fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool) -> u8 {
         }
     };
     let mut rows = Vec::new();
+    let mut cases = Vec::new();
     let stdout = std::io::stdout();
     let mut outh = stdout.lock();
     for sc in scenarios {
@@ -159,6 +173,7 @@ fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool) -> u8 {
                 return EXIT_OK; // a closed pipe is not an error
             }
         }
+        cases.push((sc.file.clone(), sc.name.clone(), missed.clone(), result.verdict.cause.clone(), seed_used));
         rows.push(Row {
             file: sc.file.clone(),
             outcome: report::outcome_cell(&result.verdict),
@@ -168,6 +183,21 @@ fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool) -> u8 {
         });
     }
     let failed = rows.iter().filter(|r| !r.ok).count();
+    if let Some(path) = junit {
+        let junit_cases: Vec<junit::Case<'_>> = cases
+            .iter()
+            .map(|(file, name, missed, cause, seed)| junit::Case {
+                file,
+                name,
+                misses: missed,
+                cause,
+                replay: format!("chordsim replay {file} --seed {seed}"),
+            })
+            .collect();
+        if let Err(e) = std::fs::write(path, junit::render(&junit_cases)) {
+            return bad_input(&format!("--junit {}: {e}", path.display()));
+        }
+    }
     let printed = if as_json {
         let summary = json::Summary {
             format_version: json::FORMAT_VERSION,
@@ -183,6 +213,68 @@ fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool) -> u8 {
         return EXIT_OK;
     }
     if failed == 0 { EXIT_OK } else { EXIT_MISSED }
+}
+
+/// A scenario's path relative to the scenarios folder, for report file names.
+fn relative(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let text = text.trim_start_matches("./");
+    match text.find("scenarios/") {
+        Some(i) => text[i + "scenarios/".len()..].to_string(),
+        None => text.to_string(),
+    }
+}
+
+fn cmd_report(paths: Vec<PathBuf>, out: &Path) -> u8 {
+    let files = match collect(&paths) {
+        Ok(f) => f,
+        Err(e) => return bad_input(&e),
+    };
+    let scenarios = match load_all(&files) {
+        Ok(s) => s,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("{e}");
+            }
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let inputs: Vec<site::Input> =
+        files.iter().zip(scenarios).map(|(f, scenario)| site::Input { path: relative(f), scenario }).collect();
+    let generated = match site::generate(&inputs, &site::shipped_presets()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match write_site(out, &generated) {
+        Ok(stale) => {
+            println!("wrote {} files to {} (removed {stale} stale)", generated.len(), out.display());
+            EXIT_OK
+        }
+        Err(e) => bad_input(&format!("{}: {e}", out.display())),
+    }
+}
+
+/// Write the site, removing report files that are no longer generated.
+fn write_site(out: &Path, files: &[(String, String)]) -> std::io::Result<usize> {
+    std::fs::create_dir_all(out)?;
+    let wanted: std::collections::BTreeSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let mut stale = 0;
+    for e in std::fs::read_dir(out)? {
+        let p = e?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let ours = [".md", ".svg", ".json"].iter().any(|x| name.ends_with(x));
+        if p.is_file() && ours && !wanted.contains(name.as_str()) {
+            std::fs::remove_file(&p)?;
+            stale += 1;
+        }
+    }
+    for (path, text) in files {
+        std::fs::write(out.join(path), text)?;
+    }
+    Ok(stale)
 }
 
 fn cmd_replay(file: &Path, seed: Option<u64>, until: Option<&str>) -> u8 {

@@ -425,3 +425,94 @@ fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<
     }
     Ok(())
 }
+
+impl CeleryConfig {
+    /// The settings that differ from Celery's defaults for this version, as `name = value`
+    /// lines in Celery's own names (for reports).
+    pub fn differences(&self) -> Vec<String> {
+        let d = CeleryConfig::defaults(self.version);
+        let secs = |x: Option<SimDuration>| x.map_or("None".to_string(), |v| format!("{}", v.as_secs_f64()));
+        let mut out = Vec::new();
+        let mut diff = |name: &str, ours: String, theirs: String| {
+            if ours != theirs {
+                out.push(format!("{name} = {ours}"));
+            }
+        };
+        diff("task_acks_late", (self.acks == AckMode::Late).to_string(), (d.acks == AckMode::Late).to_string());
+        diff("task_reject_on_worker_lost", self.reject_on_worker_lost.to_string(), d.reject_on_worker_lost.to_string());
+        diff("task_acks_on_failure", self.acks_on_failure.to_string(), d.acks_on_failure.to_string());
+        diff("task_acks_on_timeout", self.acks_on_timeout.to_string(), d.acks_on_timeout.to_string());
+        diff("task_retry_on_worker_lost", self.retry_on_worker_lost.to_string(), d.retry_on_worker_lost.to_string());
+        diff("task_track_started", self.track_started.to_string(), d.track_started.to_string());
+        diff("task_ignore_result", self.ignore_result.to_string(), d.ignore_result.to_string());
+        diff("task_time_limit", secs(self.time_limit), secs(d.time_limit));
+        diff("task_soft_time_limit", secs(self.soft_time_limit), secs(d.soft_time_limit));
+        diff(
+            "task_allow_error_cb_on_chord_header",
+            self.allow_error_cb_on_chord_header.to_string(),
+            d.allow_error_cb_on_chord_header.to_string(),
+        );
+        diff("result_expires", secs(self.result_expires), secs(d.result_expires));
+        diff("result_chord_expires", secs(self.result_chord_expires), secs(d.result_chord_expires));
+        diff("result_chord_retry_interval", secs(Some(self.chord_retry_interval)), secs(Some(d.chord_retry_interval)));
+        diff("result_chord_join_timeout", secs(Some(self.chord_join_timeout)), secs(Some(d.chord_join_timeout)));
+        diff("result_backend_always_retry", self.backend_always_retry.to_string(), d.backend_always_retry.to_string());
+        diff("worker_prefetch_multiplier", self.prefetch_multiplier.to_string(), d.prefetch_multiplier.to_string());
+        diff(
+            "broker_transport_options['visibility_timeout']",
+            secs(Some(self.visibility_timeout)),
+            secs(Some(d.visibility_timeout)),
+        );
+        diff(
+            "result_backend_transport_options['result_chord_ordered']",
+            self.chord_ordered.to_string(),
+            d.chord_ordered.to_string(),
+        );
+        for (task, a) in &self.annotations {
+            out.push(format!("task_annotations['{task}'] = {}", a.summary()));
+        }
+        for i in &self.inert {
+            out.push(format!("{} = {} (no effect: {})", i.name, i.value, i.why));
+        }
+        out
+    }
+}
+
+impl Annotation {
+    /// `{max_retries: 3, …}` with only the attributes set.
+    fn summary(&self) -> String {
+        let secs = |x: SimDuration| format!("{}", x.as_secs_f64());
+        let mut parts = Vec::new();
+        if let Some(m) = self.max_retries {
+            parts.push(format!("max_retries: {}", m.map_or("None".to_string(), |m| m.to_string())));
+        }
+        if let Some(d) = self.default_retry_delay {
+            parts.push(format!("default_retry_delay: {}", secs(d)));
+        }
+        if let Some(b) = self.retry_backoff {
+            parts.push(format!("retry_backoff: {b}"));
+        }
+        if let Some(m) = self.retry_backoff_max {
+            parts.push(format!("retry_backoff_max: {}", secs(m)));
+        }
+        if let Some(j) = self.retry_jitter {
+            parts.push(format!("retry_jitter: {j}"));
+        }
+        if let Some(l) = &self.autoretry_for {
+            parts.push(format!("autoretry_for: {l:?}"));
+        }
+        if let Some(t) = self.time_limit {
+            parts.push(format!("time_limit: {}", t.map_or("None".to_string(), secs)));
+        }
+        if let Some(t) = self.soft_time_limit {
+            parts.push(format!("soft_time_limit: {}", t.map_or("None".to_string(), secs)));
+        }
+        if let Some(i) = self.ignore_result {
+            parts.push(format!("ignore_result: {i}"));
+        }
+        if let Some(a) = self.acks_late {
+            parts.push(format!("acks_late: {a}"));
+        }
+        format!("{{{}}}", parts.join(", "))
+    }
+}

@@ -117,6 +117,8 @@ pub enum Note {
         task: TaskRef,
         /// Worker.
         worker: usize,
+        /// Pool slot.
+        slot: usize,
         /// Attempt (request.retries).
         retries: u32,
     },
@@ -126,6 +128,8 @@ pub enum Note {
         task: TaskRef,
         /// Worker.
         worker: usize,
+        /// Pool slot.
+        slot: usize,
         /// How.
         how: Ending,
     },
@@ -342,14 +346,14 @@ impl fmt::Display for Note {
                 write!(f, "{task}: ack from w{} cannot reach the broker; the message stays unacked", worker + 1)
             }
             Note::Requeued { task, why } => write!(f, "{task} requeued ({why})"),
-            Note::Started { task, worker, retries } => {
+            Note::Started { task, worker, retries, .. } => {
                 write!(f, "{task} started on w{}", worker + 1)?;
                 if *retries > 0 {
                     write!(f, " (attempt {})", retries + 1)?;
                 }
                 Ok(())
             }
-            Note::Finished { task, worker, how } => write!(f, "{task} on w{}: {how}", worker + 1),
+            Note::Finished { task, worker, how, .. } => write!(f, "{task} on w{}: {how}", worker + 1),
             Note::Stored { task, state, kept_success } => {
                 if *kept_success {
                     write!(f, "{task}: {} not stored, SUCCESS kept (§2)", state.name())

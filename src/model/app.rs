@@ -172,7 +172,7 @@ impl World {
             // Any exception: `self.retry()` while retries < max_retries (default delay, no
             // backoff: explicit retries ignore it, §3), then return the failure dict (SUCCESS).
             (Profile::Rhesis, Verdict::Raise(kind)) => {
-                self.note(now, Note::Finished { task: e.msg.task, worker: w, how: raised(kind) });
+                self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: r.slot, how: raised(kind) });
                 let max = self.header_attrs.class.max_retries;
                 if max.is_none_or(|m| attempt < m) {
                     let countdown = self.header_attrs.class.default_retry_delay;
@@ -184,7 +184,7 @@ impl World {
             }
             (Profile::Doc, Verdict::Return(v)) => self.header_returns(now, r, i, v, out),
             (Profile::Doc, Verdict::Raise(kind)) => {
-                self.note(now, Note::Finished { task: e.msg.task, worker: w, how: raised(kind) });
+                self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: r.slot, how: raised(kind) });
                 self.raise_or_autoretry(now, r, e, kind, out);
             }
         }
@@ -192,7 +192,10 @@ impl World {
 
     fn header_returns(&mut self, now: SimTime, r: ExecRef, i: u32, value: ResultValue, out: &mut Schedule<Event>) {
         self.app.last_value[i as usize] = Some(value);
-        self.note(now, Note::Finished { task: TaskRef::Header(i), worker: r.worker, how: Ending::Returned(value) });
+        self.note(
+            now,
+            Note::Finished { task: TaskRef::Header(i), worker: r.worker, slot: r.slot, how: Ending::Returned(value) },
+        );
         self.succeed_task(now, r, TaskRef::Header(i), value, out);
     }
 
@@ -220,7 +223,7 @@ impl World {
         let w = r.worker;
         if finish == Finish::Soft || self.sc.app.callback == CallbackBehaviour::RaiseBeforeWrite {
             let kind = if finish == Finish::Soft { ErrorKind::SoftTimeLimit } else { ErrorKind::Raised };
-            self.note(now, Note::Finished { task: TaskRef::Body, worker: w, how: raised(kind) });
+            self.note(now, Note::Finished { task: TaskRef::Body, worker: w, slot: r.slot, how: raised(kind) });
             self.raise_or_autoretry(now, r, e, kind, out);
             return;
         }
@@ -230,7 +233,15 @@ impl World {
         } else {
             self.app.set_status(now, status, Writer::Callback, &mut self.trace);
         }
-        self.note(now, Note::Finished { task: TaskRef::Body, worker: w, how: Ending::Returned(ResultValue::Summary) });
+        self.note(
+            now,
+            Note::Finished {
+                task: TaskRef::Body,
+                worker: w,
+                slot: r.slot,
+                how: Ending::Returned(ResultValue::Summary),
+            },
+        );
         self.succeed_task(now, r, TaskRef::Body, ResultValue::Summary, out);
     }
 

@@ -540,6 +540,7 @@ impl World {
                     }
                 }
                 self.broker.up = true;
+                self.refresh_unlock_live();
                 self.note(
                     now,
                     Note::Heal { what: format!("broker up ({})", if persistent { "persistent" } else { "empty" }) },

@@ -251,9 +251,10 @@ impl World {
         if self.workers[w].status == Status::Down {
             return;
         }
-        let execs: Vec<Exec> = self.workers[w].slots.iter().flatten().cloned().collect();
-        for e in &execs {
-            self.note(now, Note::Finished { task: e.msg.task, worker: w, how: Ending::WorkerKilled });
+        let execs: Vec<(usize, Exec)> =
+            self.workers[w].slots.iter().enumerate().filter_map(|(s, e)| e.clone().map(|e| (s, e))).collect();
+        for (slot, e) in &execs {
+            self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: *slot, how: Ending::WorkerKilled });
             if e.acked {
                 self.note(now, Note::Lost { task: e.msg.task, why: Loss::AckedThenKilled });
             }
@@ -381,7 +382,7 @@ impl World {
             _ => 1,
         };
         self.workers[w].slots[slot] = Some(Exec { id, tag, msg: msg.clone(), acked: false, run });
-        self.note(now, Note::Started { task, worker: w, retries: msg.retries });
+        self.note(now, Note::Started { task, worker: w, slot, retries: msg.retries });
         // §9: acks_late False → acked when the pool child accepts the job.
         if early {
             self.ack(now, w, tag, task, true);
@@ -535,7 +536,7 @@ impl World {
     fn hard_limit(&mut self, now: SimTime, r: ExecRef, e: Exec, out: &mut Schedule<Event>) {
         let w = r.worker;
         let task = e.msg.task;
-        self.note(now, Note::Finished { task, worker: w, how: Ending::HardLimit });
+        self.note(now, Note::Finished { task, worker: w, slot: r.slot, how: Ending::HardLimit });
         self.workers[w].slots[r.slot] = None;
         let late = self.ack_mode(task) == AckMode::Late;
         let acks_on_timeout = self.cfg().acks_on_timeout;
@@ -579,7 +580,7 @@ impl World {
     pub(crate) fn worker_lost(&mut self, now: SimTime, w: usize, slot: usize, out: &mut Schedule<Event>) {
         let e = self.workers[w].slots[slot].take().expect("running slot");
         let task = e.msg.task;
-        self.note(now, Note::Finished { task, worker: w, how: Ending::ChildKilled });
+        self.note(now, Note::Finished { task, worker: w, slot, how: Ending::ChildKilled });
         let late = self.ack_mode(task) == AckMode::Late;
         let cfg = self.cfg();
         let version = cfg.version;
@@ -660,11 +661,12 @@ impl World {
         if self.workers[w].status == Status::Down {
             return;
         }
-        let execs: Vec<Exec> = self.workers[w].slots.iter().flatten().cloned().collect();
+        let execs: Vec<(usize, Exec)> =
+            self.workers[w].slots.iter().enumerate().filter_map(|(s, e)| e.clone().map(|e| (s, e))).collect();
         let mut tags = self.workers[w].held_tags();
         let retry_for_late = self.cfg().version.cold_shutdown_retry_for_acks_late();
-        for e in &execs {
-            self.note(now, Note::Finished { task: e.msg.task, worker: w, how: Ending::Cancelled });
+        for (slot, e) in &execs {
+            self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: *slot, how: Ending::Cancelled });
             if !e.acked {
                 tags.push(e.tag);
             }
@@ -733,7 +735,7 @@ impl World {
             }
             if let (true, Some(slot)) = (terminate, active_here) {
                 let e = self.workers[w].slots[slot].take().expect("running slot");
-                self.note(now, Note::Finished { task, worker: w, how: Ending::Terminated });
+                self.note(now, Note::Finished { task, worker: w, slot, how: Ending::Terminated });
                 self.settle(now, w, &e, Settle::Ack);
                 let native = self.native_chord() && matches!(task, TaskRef::Header(_));
                 let op = WriteOp::State {

@@ -1,12 +1,17 @@
-//! Renderers: the `chordsim run` table, JSON Lines, and the `chordsim replay` timeline.
+//! Renderers: the `chordsim run` table, JSON Lines, JUnit XML, the `chordsim replay`
+//! timeline, the compact timeline of snapshots and reports, and the `reports/` site.
 
 pub mod json;
+pub mod junit;
+pub mod site;
+pub mod svg;
 
 use std::fmt::Write;
 
 use crate::check::{Ending, Verdict};
 use crate::scenario::{ExpectedStatus, Scenario};
-use crate::trace::Record;
+use crate::time::SimTime;
+use crate::trace::{Note, PartNote, Record};
 
 /// One row of the results table.
 pub struct Row {
@@ -113,5 +118,51 @@ pub fn timeline(trace: &[Record], until: Option<crate::time::SimTime>) -> String
     for r in trace.iter().take_while(|r| until.is_none_or(|u| r.at <= u)) {
         let _ = writeln!(out, "{r}");
     }
+    out
+}
+
+/// The events that tell a run's story, without per-message chatter (publishes, deliveries,
+/// early acks, STARTED stores, counted parts); runs of polls are folded; at most `cap` lines.
+pub fn compact_timeline(trace: &[Record], cap: usize) -> Vec<String> {
+    let mut lines: Vec<(SimTime, String)> = Vec::new();
+    let mut polls: Vec<&Record> = Vec::new();
+    let flush = |polls: &mut Vec<&Record>, lines: &mut Vec<(SimTime, String)>| {
+        if polls.len() > 2 {
+            lines.push((polls[0].at, polls[0].note.to_string()));
+            lines.push((polls[0].at, format!("… {} more polls …", polls.len() - 2)));
+            let last = polls[polls.len() - 1];
+            lines.push((last.at, last.note.to_string()));
+        } else {
+            lines.extend(polls.iter().map(|r| (r.at, r.note.to_string())));
+        }
+        polls.clear();
+    };
+    for r in trace {
+        let keep = match &r.note {
+            Note::Poll { .. } => {
+                polls.push(r);
+                continue;
+            }
+            Note::Published { .. } | Note::Delivered { .. } | Note::Acked { .. } => false,
+            Note::Stored { state, .. } => *state != crate::model::backend::TaskState::Started,
+            Note::PartReturn { outcome, .. } => !matches!(outcome, PartNote::Counted(..)),
+            Note::ConsumerStarted { .. } => r.at > SimTime::ZERO,
+            Note::Started { task, .. } => *task != crate::model::TaskRef::ChordUnlock,
+            _ => true,
+        };
+        flush(&mut polls, &mut lines);
+        if keep {
+            lines.push((r.at, r.note.to_string()));
+        }
+    }
+    flush(&mut polls, &mut lines);
+    let rendered: Vec<String> = lines.into_iter().map(|(at, text)| format!("{:>11}  {text}", at.to_string())).collect();
+    if rendered.len() <= cap {
+        return rendered;
+    }
+    let tail = cap / 10;
+    let mut out: Vec<String> = rendered[..cap - tail].to_vec();
+    out.push(format!("{:>11}  … {} more events …", "", rendered.len() - cap));
+    out.extend_from_slice(&rendered[rendered.len() - tail..]);
     out
 }

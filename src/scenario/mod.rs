@@ -421,6 +421,30 @@ impl Scenario {
 
     /// Parse and validate scenario text; `file` names it in messages.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        validate::scenario(file, text)
+        validate::scenario(file, text, None)
+    }
+
+    /// The same workload, faults, seed and horizon under another preset's configuration
+    /// (`[celery]`, `[topology]`, `[app]`), keeping this scenario's Celery version and when the
+    /// chord is applied. Workers that the faults name but the preset lacks are added.
+    pub fn under_preset(&self, preset: Preset, preset_text: &str) -> Result<Scenario, ScenarioError> {
+        let text = format!(
+            "name = \"{}\"\nabout = \"rerun\"\npreset = \"{}\"\n[celery]\nversion = \"{}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
+            self.name.replace('"', "'"),
+            preset.name(),
+            self.celery.version
+        );
+        let base = validate::scenario(&format!("preset {}", preset.name()), &text, Some(preset_text))?;
+        let mut topology = base.topology;
+        // Whether the broker keeps its data across a restart belongs to the fault, not the preset.
+        topology.broker_persistent = self.topology.broker_persistent;
+        while topology.workers.len() < self.topology.workers.len() {
+            let mut w = self.topology.workers[topology.workers.len()].clone();
+            w.concurrency = topology.workers[0].concurrency;
+            topology.workers.push(w);
+        }
+        let mut app = base.app;
+        app.submit_at = self.app.submit_at;
+        Ok(Scenario { preset, celery: base.celery, topology, app, ..self.clone() })
     }
 }

@@ -18,7 +18,9 @@ use crate::time::parse_duration;
 const TOP: &[&str] =
     &["name", "about", "seed", "preset", "horizon", "celery", "topology", "run", "app", "fault", "expect"];
 
-pub(super) fn scenario(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+/// Parse `text`, merged over its preset — or over `preset_text` instead, when given (a preset
+/// changed in memory).
+pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Result<Scenario, ScenarioError> {
     let parsed = DeTable::parse(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         ScenarioError::new(
@@ -41,7 +43,17 @@ pub(super) fn scenario(file: &str, text: &str) -> Result<Scenario, ScenarioError
         }
         None => (Preset::CeleryDefaults, 0..0),
     };
-    let preset_table = DeTable::parse(preset.toml()).expect("shipped presets are valid TOML").into_inner();
+    let preset_table = match DeTable::parse(preset_text.unwrap_or(preset.toml())) {
+        Ok(t) => t.into_inner(),
+        Err(e) => {
+            let problem = Problem {
+                span: preset_span,
+                field: "preset".into(),
+                message: format!("the preset is not valid TOML: {}", e.message().trim()),
+            };
+            return Err(ScenarioError::new(file, text, vec![problem]));
+        }
+    };
     for (k, v) in preset_table {
         let v = respan(v.into_inner(), &preset_span);
         merge_under(&mut root, k, v);

@@ -1,0 +1,168 @@
+//! The reports: the committed `reports/` folder is the regression baseline, the timeline
+//! pictures render, JUnit output is well formed, and every shipped scenario's verdict, cause and
+//! compact timeline is an insta snapshot.
+
+use std::path::Path;
+use std::process::Command;
+
+use chordsim::report::site::{Input, generate, shipped_presets};
+use chordsim::report::{compact_timeline, svg, verdict_text};
+use chordsim::run::run;
+use chordsim::scenario::{Preset, Scenario};
+
+use super::shipped;
+
+fn inputs() -> Vec<Input> {
+    shipped()
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap();
+            Input { path: rel.to_string_lossy().replace('\\', "/"), scenario: Scenario::load(f).unwrap() }
+        })
+        .collect()
+}
+
+#[test]
+fn the_committed_reports_are_up_to_date() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+    let generated = generate(&inputs(), &shipped_presets()).unwrap();
+    let mut stale = Vec::new();
+    for (path, text) in &generated {
+        match std::fs::read_to_string(dir.join(path)) {
+            Ok(on_disk) if on_disk == *text => {}
+            Ok(_) => stale.push(format!("{path} differs")),
+            Err(_) => stale.push(format!("{path} is missing")),
+        }
+    }
+    let names: Vec<&str> = generated.iter().map(|(p, _)| p.as_str()).collect();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        if !names.contains(&name.as_str()) {
+            stale.push(format!("{name} is no longer generated"));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "reports/ is stale; review the change and refresh it with `cargo run --release -- report`:\n  {}",
+        stale.join("\n  ")
+    );
+}
+
+#[test]
+fn the_report_is_byte_stable() {
+    let a = generate(&inputs(), &shipped_presets()).unwrap();
+    let b = generate(&inputs(), &shipped_presets()).unwrap();
+    assert!(a == b);
+}
+
+#[test]
+fn changing_a_preset_changes_the_matrix() {
+    let index = |presets: &[(Preset, String)]| {
+        let files = generate(&inputs(), presets).unwrap();
+        files.into_iter().find(|(p, _)| p == "index.md").unwrap().1
+    };
+    let shipped = shipped_presets();
+    let mut changed = shipped.clone();
+    // seed-doc with max_retries 300 on chord_unlock instead of 3: it no longer gives up at 4 s.
+    changed[1].1 = changed[1].1.replace("max_retries = 3", "max_retries = 300");
+    assert_ne!(changed[1].1, shipped[1].1, "the preset text was changed");
+    let (before, after) = (index(&shipped), index(&changed));
+    assert_ne!(before, after);
+    let gave_up = |text: &str| text.matches("chord_unlock retries exhausted").count();
+    assert!(gave_up(&after) < gave_up(&before), "fewer give-ups once seed-doc polls longer");
+}
+
+#[test]
+fn the_index_shows_which_presets_leave_runs_stuck_under_which_faults() {
+    let files = generate(&inputs(), &shipped_presets()).unwrap();
+    let index = &files.iter().find(|(p, _)| p == "index.md").unwrap().1;
+    let summary = index.split("\n## ").nth(1).unwrap();
+    assert!(summary.starts_with("Stuck runs by fault and preset"));
+    let row = summary.lines().find(|l| l.starts_with("| worker killed |")).expect("a worker-killed row");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[3], "**6 stuck**", "celery-defaults: {row}");
+    assert_eq!(cells[6], "0 stuck", "hardened terminates under every fault: {row}");
+}
+
+#[test]
+fn a_timeline_picture_renders_to_a_non_blank_png() {
+    let sc =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/brief/worker-killed-early-ack.toml"))
+            .unwrap();
+    let r = run(sc.clone(), None);
+    let text = svg::render(&sc, &r.verdict, &r.trace);
+    let mut options = resvg::usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    options.fontdb_mut().set_sans_serif_family("DejaVu Sans");
+    let tree = resvg::usvg::Tree::from_str(&text, &options).expect("valid SVG");
+    let size = tree.size().to_int_size();
+    assert_eq!(size.width(), 1000);
+    assert!(size.height() > 150 && size.height() < 600, "{}", size.height());
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
+    resvg::render(&tree, resvg::tiny_skia::Transform::identity(), &mut pixmap.as_mut());
+    let png = pixmap.encode_png().unwrap();
+    let decoded = resvg::tiny_skia::Pixmap::decode_png(&png).expect("the PNG decodes");
+    assert_eq!((decoded.width(), decoded.height()), (size.width(), size.height()));
+    let pixels = decoded.pixels();
+    let non_white = pixels.iter().filter(|p| (p.red(), p.green(), p.blue()) != (255, 255, 255)).count();
+    let colours: std::collections::BTreeSet<(u8, u8, u8)> =
+        pixels.iter().map(|p| (p.red(), p.green(), p.blue())).collect();
+    assert!(non_white * 20 > pixels.len(), "at least 5% drawn");
+    assert!(colours.len() > 10, "more than a few colours: {}", colours.len());
+    // CHORDSIM_PNG_OUT=dir writes the PNG there, to look at it.
+    if let Ok(dir) = std::env::var("CHORDSIM_PNG_OUT") {
+        std::fs::write(Path::new(&dir).join("worker-killed-early-ack.png"), &png).unwrap();
+    }
+}
+
+#[test]
+fn junit_output_has_one_case_per_scenario_and_failures_with_the_cause() {
+    let dir = std::env::temp_dir().join(format!("chordsim-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrong = dir.join("wrong.toml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/brief/worker-killed-early-ack.toml"))
+            .unwrap()
+            .replace("status = \"stuck\"", "status = \"Completed\"");
+    std::fs::write(&wrong, text).unwrap();
+    let xml = dir.join("junit.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_chordsim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "scenarios/brief", wrong.to_str().unwrap(), "--junit", xml.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = std::fs::read_to_string(&xml).unwrap();
+    assert_eq!(doc.matches("<testcase ").count(), 4);
+    assert_eq!(doc.matches("<failure ").count(), 1);
+    assert!(doc.contains("expected Completed, got stuck"));
+    assert!(doc.contains("acked on receipt"), "the failure carries the cause chain");
+    let mut reader = quick_xml::Reader::from_str(&doc);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed XML: {e}"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_shipped_scenario_has_a_verdict_snapshot() {
+    for input in inputs() {
+        let sc = &input.scenario;
+        let r = run(sc.clone(), None);
+        let mut text = verdict_text(sc, sc.seed, &r.verdict);
+        text.push_str("\ntimeline (compact):\n");
+        for line in compact_timeline(&r.trace, 80) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let name = input.path.trim_end_matches(".toml").replace('/', "__");
+        let mut settings = insta::Settings::clone_current();
+        settings.set_description(sc.about.trim());
+        settings.set_snapshot_suffix(name);
+        settings.bind(|| insta::assert_snapshot!("verdict", text));
+    }
+}
