@@ -15,9 +15,11 @@ use chordsim::run::{RunResult, run};
 use chordsim::scenario::Scenario;
 use chordsim::trace::Note;
 
-/// Every shipped scenario file, sorted.
+/// Every shipped scenario file, sorted, as `scenarios/…` relative to the package root (the
+/// tests' working directory), so that nothing machine-specific reaches a snapshot.
 pub fn shipped() -> Vec<PathBuf> {
-    chordsim::cli::collect(&[Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")]).expect("scenarios exist")
+    assert!(Path::new("scenarios").is_dir(), "tests run from the package root");
+    chordsim::cli::collect(&[PathBuf::from("scenarios")]).expect("scenarios exist")
 }
 
 /// Parse a scenario from text, panicking with the rendered diagnostic if it is invalid.

@@ -16,7 +16,7 @@ fn inputs() -> Vec<Input> {
     shipped()
         .iter()
         .map(|f| {
-            let rel = f.strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap();
+            let rel = f.strip_prefix("scenarios").unwrap();
             Input { path: rel.to_string_lossy().replace('\\', "/"), scenario: Scenario::load(f).unwrap() }
         })
         .collect()
