@@ -52,6 +52,17 @@ pub struct CeleryConfig {
     pub chord_join_timeout: SimDuration,
     /// `result_backend_always_retry`.
     pub backend_always_retry: bool,
+    /// `result_backend_max_retries` (None = unlimited).
+    pub backend_max_retries: Option<u32>,
+    /// `task_store_errors_even_if_ignored`.
+    pub store_errors_even_if_ignored: bool,
+    /// How long a Redis client waits to connect to an unreachable host:
+    /// `redis_socket_connect_timeout`, else `redis_socket_timeout` (120 s).
+    pub redis_connect_timeout: SimDuration,
+    /// `broker_connection_retry`.
+    pub broker_connection_retry: bool,
+    /// `broker_connection_max_retries` (None = for ever).
+    pub broker_connection_max_retries: Option<u32>,
     /// `worker_prefetch_multiplier` (0 = no limit).
     pub prefetch_multiplier: u32,
     /// `broker_transport_options['visibility_timeout']` (Redis transport).
@@ -180,6 +191,11 @@ impl CeleryConfig {
             chord_retry_interval: SimDuration::from_secs(1),
             chord_join_timeout: SimDuration::from_secs(3),
             backend_always_retry: false,
+            backend_max_retries: None,
+            store_errors_even_if_ignored: false,
+            redis_connect_timeout: SimDuration::from_secs(120),
+            broker_connection_retry: true,
+            broker_connection_max_retries: Some(100),
             prefetch_multiplier: 4,
             visibility_timeout: SimDuration::from_secs(3600),
             chord_ordered: true,
@@ -254,6 +270,7 @@ impl CeleryConfig {
         };
         let mut c = CeleryConfig::defaults(version);
         let mut failure_or_timeout = true;
+        let (mut connect_timeout, mut socket_timeout) = (None, None);
         let (mut on_failure, mut on_timeout) = (None, None);
         for (key, value) in table.entries() {
             let name: &str = key.get_ref();
@@ -286,6 +303,12 @@ impl CeleryConfig {
                 "result_chord_retry_interval" => value.seconds().map(|d| c.chord_retry_interval = d),
                 "result_chord_join_timeout" => value.seconds().map(|d| c.chord_join_timeout = d),
                 "result_backend_always_retry" => value.bool().map(|b| c.backend_always_retry = b),
+                "result_backend_max_retries" => count_or_none(&value).map(|n| c.backend_max_retries = n),
+                "task_store_errors_even_if_ignored" => value.bool().map(|b| c.store_errors_even_if_ignored = b),
+                "redis_socket_connect_timeout" => value.seconds_or_none().map(|d| connect_timeout = d),
+                "redis_socket_timeout" => value.seconds_or_none().map(|d| socket_timeout = d),
+                "broker_connection_retry" => value.bool().map(|b| c.broker_connection_retry = b),
+                "broker_connection_max_retries" => count_or_none(&value).map(|n| c.broker_connection_max_retries = n),
                 "worker_prefetch_multiplier" => value.count(0, 10_000).map(|n| c.prefetch_multiplier = n as u32),
                 "broker_transport_options" => read_broker_options(&value, &mut c, problems),
                 "result_backend_transport_options" => read_backend_options(&value, &mut c, problems),
@@ -300,6 +323,9 @@ impl CeleryConfig {
                 }
             };
             keep(r, problems);
+        }
+        if let Some(t) = connect_timeout.or(socket_timeout) {
+            c.redis_connect_timeout = t;
         }
         // §12: in 5.7 the split settings fall back to the old one, then True.
         c.acks_on_failure = on_failure.unwrap_or(failure_or_timeout);
@@ -329,25 +355,41 @@ fn inert_reason(name: &str) -> String {
         "enable_utc",
         "result_compression",
         "broker_connection_retry_on_startup",
-        "broker_connection_max_retries",
+        "broker_connection_timeout",
+        "broker_heartbeat",
+        "broker_pool_limit",
         "task_publish_retry",
         "task_publish_retry_policy",
         "task_routes",
         "task_default_queue",
         "worker_max_tasks_per_child",
+        "worker_concurrency",
+        "worker_soft_shutdown_timeout",
         "result_persistent",
         "worker_send_task_events",
         "task_send_sent_event",
         "result_extended",
-        "broker_connection_timeout",
-        "redis_socket_timeout",
-        "redis_socket_connect_timeout",
+        "result_backend_base_sleep_between_retries_ms",
+        "result_backend_max_sleep_between_retries_ms",
+        "worker_cancel_long_running_tasks_on_connection_loss",
+        "worker_deduplicate_successful_tasks",
+        "result_cache_max",
+        "worker_eta_task_limit",
+        "worker_disable_prefetch",
+        "result_failure_expires",
     ];
     if REAL_BUT_UNMODELLED.contains(&name) {
         "a Celery setting that does not change chord termination in this model".to_string()
     } else {
         "not a Celery setting: Celery stores unknown keys and ignores them (§1 \"Not settings\")".to_string()
     }
+}
+
+fn count_or_none(v: &Value<'_, '_>) -> Result<Option<u32>, Problem> {
+    if v.str().ok() == Some("none") {
+        return Ok(None);
+    }
+    v.count(0, 1_000_000_000).map(|n| Some(n as u32)).map_err(|_| v.problem("expected a whole number or \"none\""))
 }
 
 fn read_broker_options(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<Problem>) -> Result<(), Problem> {

@@ -32,8 +32,9 @@ impl CeleryVersion {
         }
     }
 
-    /// §12 chord_unlock: when retries run out, 5.7 fails the body with a ChordError and calls its
-    /// errbacks; up to 5.6 the body stays PENDING and nothing is called.
+    /// §12 chord_unlock: when retries run out or a retry is refused by the broker, 5.7 fails the
+    /// body with a ChordError and calls its errbacks; up to 5.6 the body stays PENDING and
+    /// nothing is called.
     pub fn unlock_give_up_fails_body(self) -> bool {
         self >= Self::V5_7
     }
@@ -72,6 +73,12 @@ impl CeleryVersion {
     /// "no wait".
     pub fn join_timeout_zero_waits_forever(self) -> bool {
         self < Self::V5_7
+    }
+
+    /// §12 "Per-call ignore_result": from 5.6.3 the request's value also stops FAILURE and
+    /// STARTED from being stored; in 5.5 it only stops SUCCESS.
+    pub fn per_call_ignore_result_covers_errors(self) -> bool {
+        self >= Self::V5_6
     }
 
     /// §12 "DB backend retries": how a database result store retries.

@@ -267,7 +267,7 @@ impl Backend {
             // §6 duplicates: the same state and encoded value is the same sorted-set member.
             if c.entries.contains(&part) {
                 reset_ttl(c, now, ttl);
-                return check_count(c);
+                return check_count(c, ordered);
             }
             c.entries.push(part);
         } else {
@@ -275,7 +275,7 @@ impl Backend {
             c.entries.push(part);
         }
         reset_ttl(c, now, ttl);
-        check_count(c)
+        check_count(c, ordered)
     }
 
     /// After the body was published or the error path ran. §6: 5.5–5.6 delete `.j .t .s` after
@@ -297,7 +297,7 @@ fn reset_ttl(c: &mut ChordKeys, now: SimTime, ttl: Option<SimDuration>) {
     }
 }
 
-fn check_count(c: &ChordKeys) -> PartReturn {
+fn check_count(c: &ChordKeys, ordered: bool) -> PartReturn {
     let Some(size) = c.size else { return PartReturn::NoSizeKey };
     let count = c.entries.len() as u32;
     if count != size {
@@ -305,7 +305,9 @@ fn check_count(c: &ChordKeys) -> PartReturn {
     }
     // §6 step 3: read all entries ordered by group_index (sorted set) or insertion (list).
     let mut parts = c.entries.clone();
-    parts.sort_by_key(|p| p.test);
+    if ordered {
+        parts.sort_by_key(|p| p.test);
+    }
     match parts.iter().find(|p| p.state.propagates()) {
         Some(culprit) => PartReturn::ChordError(*culprit),
         None => PartReturn::Fire(parts),
@@ -390,6 +392,18 @@ mod tests {
             b.part_return(part(0, ResultValue::Pass), t, false, None),
             PartReturn::Counted { count: 2, size: 3 }
         );
+    }
+
+    #[test]
+    fn list_mode_hands_the_body_its_entries_in_completion_order() {
+        let mut b = backend(CeleryVersion::V5_5);
+        let t = SimTime::ZERO;
+        b.part_return(part(2, ResultValue::Pass), t, false, None);
+        b.part_return(part(0, ResultValue::Pass), t, false, None);
+        match b.part_return(part(1, ResultValue::Pass), t, false, None) {
+            PartReturn::Fire(parts) => assert_eq!(parts.iter().map(|p| p.test).collect::<Vec<_>>(), vec![2, 0, 1]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -21,8 +21,9 @@ impl World {
         let n = self.n() as u32;
         let polling = !self.native_chord();
         let producer = Node::Producer;
-        if !self.backend_reachable(&producer) {
-            // Saving the group (polling) or setting the chord size (Redis) raises.
+        if !polling && !self.backend_reachable(&producer) {
+            // Redis: set_chord_size raises. Polling backends write nothing at apply time
+            // (fallback_chord_unlock only publishes; docs/celery-source-notes.md).
             self.note(now, Note::ApplyFailed { why: "the result backend is unreachable" });
             return;
         }
@@ -109,11 +110,16 @@ impl World {
             let mut msg = Message::new(TaskRef::ChordUnlock);
             msg.retries = next;
             msg.eta = Some(now + self.unlock_interval());
-            if !self.send(now, &me, msg, out) {
-                // §12: a failed retry publish is Reject(requeue=False); the poll chain dies.
-                self.note(now, Note::RetriesExhausted { task: TaskRef::ChordUnlock });
-            }
+            let refused = !self.send(now, &me, msg, out);
             self.finish_exec(now, r, Settle::Ack, out);
+            if refused {
+                // §12: a refused retry publish is Reject(requeue=False): up to 5.6 the poll chain
+                // just dies; 5.7 fails the body through chord_error_from_stack.
+                self.note(now, Note::RetriesExhausted { task: TaskRef::ChordUnlock });
+                if self.cfg().version.unlock_give_up_fails_body() {
+                    self.chord_error(now, &me, "chord_unlock could not be retried: publish refused".into(), out);
+                }
+            }
             self.refresh_unlock_live();
             return;
         }
@@ -225,7 +231,7 @@ impl World {
     /// path, the task's own errbacks, then the message is settled.
     pub(crate) fn fail_task(&mut self, r: ExecRef, task: TaskRef, kind: ErrorKind, out: &mut Schedule<Event>) {
         let native = self.native_chord() && matches!(task, TaskRef::Header(_));
-        let skip = self.ignores_result(task) && !matches!(task, TaskRef::Header(_) | TaskRef::Body);
+        let skip = !self.stores_errors(task);
         let op = WriteOp::State {
             task,
             state: TaskState::Failure,
@@ -273,7 +279,7 @@ impl World {
         from: Node,
         exec: Option<ExecRef>,
         op: WriteOp,
-        (deadline, attempt): (SimTime, u32),
+        (deadline, attempt, then_ack): (SimTime, u32, Option<(usize, u32, u64, TaskRef)>),
         out: &mut Schedule<Event>,
     ) {
         if let Some(r) = exec
@@ -285,7 +291,7 @@ impl World {
             let deadline = if attempt == 0 { now + self.store_patience(&from) } else { deadline };
             if now < deadline {
                 let gap = self.store_retry_gap(attempt);
-                out.after(gap, Event::Write { from, exec, op, deadline, attempt: attempt + 1 });
+                out.after(gap, Event::Write { from, exec, op, deadline, attempt: attempt + 1, then_ack });
                 return;
             }
             let (task, state) = match &op {
@@ -293,8 +299,15 @@ impl World {
                 WriteOp::State { task, state, .. } => (*task, *state),
             };
             self.note(now, Note::StoreFailed { task, state });
-            if let (Some(r), WriteOp::State { .. }) = (exec, &op) {
-                self.finish_exec(now, r, Settle::Ack, out);
+            if let Some(r) = exec {
+                if matches!(state, TaskState::Started | TaskState::Success) {
+                    // The store raised outside the task's own try (build_tracer): on_error runs
+                    // mark_as_failure, another store with its own retries (§9 "Backend down at
+                    // store"; review of trace.py).
+                    self.fail_task(r, task, ErrorKind::Raised, out);
+                } else {
+                    self.finish_exec(now, r, Settle::Ack, out);
+                }
             }
             return;
         }
@@ -305,6 +318,12 @@ impl World {
                 let kept =
                     self.backend.store(task.slot(n), TaskState::Started, None, now, ttl) == StoreOutcome::KeptSuccess;
                 self.note(now, Note::Stored { task, state: TaskState::Started, kept_success: kept });
+                // The task body starts once STARTED is stored.
+                if let Some(r) = exec
+                    && let Some(body) = self.exec(r).and_then(|e| e.body)
+                {
+                    out.after(body, Event::ExecEnd(r, crate::model::Finish::Normal));
+                }
             }
             WriteOp::State { task, state, value, part_return, errbacks, skip_store } => {
                 if !skip_store {
@@ -329,6 +348,14 @@ impl World {
                         self.finish_exec(now, r, Settle::Ack, out);
                     }
                 }
+            }
+        }
+        if let Some((w, inc, tag, task)) = then_ack
+            && self.workers[w].inc == inc
+        {
+            self.ack(now, w, tag, task, false);
+            if task == TaskRef::ChordUnlock {
+                self.refresh_unlock_live();
             }
         }
     }

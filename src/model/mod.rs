@@ -178,6 +178,8 @@ pub enum Event {
         deadline: SimTime,
         /// Attempts made so far.
         attempt: u32,
+        /// A delivery to ack once the write has landed: (worker, incarnation, tag, task).
+        then_ack: Option<(usize, u32, u64, TaskRef)>,
     },
     /// Pool dispatch on a worker (after its main process was busy).
     Dispatch {
@@ -387,38 +389,54 @@ impl World {
         writes_before: u64,
     ) {
         let lat = self.sc.topology.backend_write_latency.times(writes_before + 1);
-        out.after(lat, Event::Write { from, exec, op, deadline: SimTime::NEVER, attempt: 0 });
+        out.after(lat, Event::Write { from, exec, op, deadline: SimTime::NEVER, attempt: 0, then_ack: None });
+    }
+
+    /// A write from worker `w` whose delivery `tag` is acked only once it has landed (a revoked
+    /// message: `_announce_revoked` stores, then acks; a failed store leaves it unacked).
+    pub(crate) fn write_then_ack(&mut self, out: &mut Schedule<Event>, w: usize, tag: u64, task: TaskRef, op: WriteOp) {
+        let lat = self.sc.topology.backend_write_latency;
+        let then_ack = Some((w, self.workers[w].inc, tag, task));
+        out.after(
+            lat,
+            Event::Write { from: Node::Worker(w), exec: None, op, deadline: SimTime::NEVER, attempt: 0, then_ack },
+        );
     }
 
     /// How long a result store keeps trying (docs/celery-source-notes.md §7; celery-semantics
-    /// §12 "DB backend retries"). Redis: a refused connection fails at once, an unreachable host
-    /// after the 120 s connect timeout, and `result_backend_always_retry` retries for ever. The
-    /// database: 3 immediate attempts up to 5.6, where 5.5 ignores always_retry and 5.6.3
-    /// honours it; 5.7 always makes 4 attempts, sleeping 10, 20 and 40 ms between them.
+    /// §1, §12 "DB backend retries"). Redis: a refused connection fails at once, an unreachable
+    /// host after the connect timeout (`redis_socket_connect_timeout`, else
+    /// `redis_socket_timeout`, 120 s); with `result_backend_always_retry` the store retries
+    /// `result_backend_max_retries` times (unlimited by default) with backoff. The database: 3
+    /// immediate attempts up to 5.6, where 5.5 ignores always_retry and 5.6.3 honours it; 5.7
+    /// always retries, 3 times unless `result_backend_max_retries` says otherwise.
     pub(crate) fn store_patience(&self, from: &Node) -> SimDuration {
-        const FOREVER: SimDuration = SimDuration(u64::MAX / 4);
         let cfg = self.cfg();
+        let backoff = |retries: Option<u32>| match retries {
+            None => SimDuration(u64::MAX / 4),
+            Some(n) => (0..n).map(|k| retry_backoff(k)).fold(SimDuration::ZERO, |a, b| a + b),
+        };
         match self.sc.topology.backend {
-            BackendKind::Redis if cfg.backend_always_retry => FOREVER,
+            BackendKind::Redis if cfg.backend_always_retry => backoff(cfg.backend_max_retries),
             BackendKind::Redis if self.backend.up && !self.net.can_send(from, &Node::Backend) => {
-                SimDuration::from_secs(120)
+                cfg.redis_connect_timeout
             }
             BackendKind::Redis => SimDuration::ZERO,
             BackendKind::Database => match cfg.version.database_store_retries() {
                 DatabaseRetries::Immediate => SimDuration::ZERO,
-                DatabaseRetries::AlwaysRetryHonoured if cfg.backend_always_retry => FOREVER,
+                DatabaseRetries::AlwaysRetryHonoured if cfg.backend_always_retry => backoff(cfg.backend_max_retries),
                 DatabaseRetries::AlwaysRetryHonoured => SimDuration::ZERO,
-                DatabaseRetries::FourWithBackoff => SimDuration::from_millis(70),
+                DatabaseRetries::FourWithBackoff => backoff(Some(cfg.backend_max_retries.unwrap_or(3))),
             },
         }
     }
 
-    /// The wait before store attempt `attempt + 1`: the Redis retry policy waits 1 s; the
-    /// database backend backs off from 10 ms, doubling up to 10 s (§12).
+    /// The wait before store attempt `attempt + 1`: while connecting to an unreachable Redis
+    /// host, about a second per try; otherwise the always_retry backoff.
     pub(crate) fn store_retry_gap(&self, attempt: u32) -> SimDuration {
         match self.sc.topology.backend {
-            BackendKind::Redis => SimDuration::from_secs(1),
-            BackendKind::Database => SimDuration::from_millis(10u64 << attempt.min(10)).min(SimDuration::from_secs(10)),
+            BackendKind::Redis if !self.cfg().backend_always_retry => SimDuration::from_secs(1),
+            _ => retry_backoff(attempt),
         }
     }
 
@@ -602,6 +620,13 @@ impl World {
     }
 }
 
+/// `result_backend_always_retry`'s sleep before retry `k + 1`: from
+/// `result_backend_base_sleep_between_retries_ms` (10 ms), doubling, at most
+/// `result_backend_max_sleep_between_retries_ms` (10 s); the jitter is left out.
+fn retry_backoff(k: u32) -> SimDuration {
+    SimDuration::from_millis(10u64 << k.min(20)).min(SimDuration::from_secs(10))
+}
+
 /// How long after its start a fault has fully healed (for the liveness phase).
 fn fault_span(kind: &FaultKind) -> SimDuration {
     match kind {
@@ -636,8 +661,8 @@ impl Model for World {
             Event::Deliver { worker, inc, tag, msg } => self.receive(now, worker, inc, tag, msg, out),
             Event::EtaDue { worker, inc, tag } => self.eta_due(now, worker, inc, tag, out),
             Event::ExecEnd(r, finish) => self.exec_end(now, r, finish, out),
-            Event::Write { from, exec, op, deadline, attempt } => {
-                self.write_lands(now, from, exec, op, (deadline, attempt), out)
+            Event::Write { from, exec, op, deadline, attempt, then_ack } => {
+                self.write_lands(now, from, exec, op, (deadline, attempt, then_ack), out)
             }
             Event::Dispatch { worker, inc } => {
                 if self.workers[worker].inc == inc {

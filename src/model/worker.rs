@@ -14,10 +14,11 @@ use crate::trace::{Ending, Loss, Note};
 
 /// kombu's Redis restore sweep: at consumer start, then every 10th call of a 10 s timer.
 const SWEEP_EVERY: SimDuration = SimDuration::from_secs(100);
-/// Celery's reconnect loop: one attempt every 2 s (`broker_connection_retry`).
-const RECONNECT_EVERY: SimDuration = SimDuration::from_secs(2);
-/// `broker_connection_max_retries`.
-const RECONNECT_MAX: u32 = 100;
+/// The wait before reconnect attempt `attempt` (1-based): kombu's `ensure_connection` defaults,
+/// 2 s then 2 s more each time, at most 30 s (docs/model.md).
+fn reconnect_wait(attempt: u32) -> SimDuration {
+    SimDuration::from_secs((2 * u64::from(attempt)).min(30))
+}
 
 /// Whether a worker runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct Exec {
     pub acked: bool,
     /// Which execution of this task it is (1 = first).
     pub run: u32,
+    /// How long the task body runs once it starts (None: for ever).
+    pub body: Option<SimDuration>,
 }
 
 /// A worker process.
@@ -162,7 +165,7 @@ impl World {
         if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
             self.consumer_started(now, w, out);
         } else {
-            out.after(RECONNECT_EVERY, Event::Reconnect { worker: w, inc, attempt: 1 });
+            out.after(reconnect_wait(1), Event::Reconnect { worker: w, inc, attempt: 1 });
         }
     }
 
@@ -206,12 +209,12 @@ impl World {
         }
         if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
             self.consumer_started(now, w, out);
-        } else if attempt >= RECONNECT_MAX {
+        } else if self.cfg().broker_connection_max_retries.is_some_and(|max| attempt >= max) {
             // §9: reconnects up to broker_connection_max_retries, then shuts down.
             self.note(now, Note::WorkerExited { worker: w });
             self.kill_worker(now, w, out);
         } else {
-            out.after(RECONNECT_EVERY, Event::Reconnect { worker: w, inc, attempt: attempt + 1 });
+            out.after(reconnect_wait(attempt + 1), Event::Reconnect { worker: w, inc, attempt: attempt + 1 });
         }
     }
 
@@ -242,7 +245,13 @@ impl World {
                 }
             }
         }
-        out.after(RECONNECT_EVERY, Event::Reconnect { worker: w, inc, attempt: 1 });
+        if !self.cfg().broker_connection_retry {
+            // broker_connection_retry=False: the worker shuts down instead of reconnecting.
+            self.note(now, Note::WorkerExited { worker: w });
+            self.kill_worker(now, w, out);
+            return;
+        }
+        out.after(reconnect_wait(1), Event::Reconnect { worker: w, inc, attempt: 1 });
     }
 
     /// SIGKILL of the whole worker: running tasks die without storing anything; messages acked
@@ -331,22 +340,16 @@ impl World {
     /// request, so part-return runs, and acked (§9 "Revoke"; source notes §5). No errbacks.
     fn drop_revoked(&mut self, now: SimTime, w: usize, tag: u64, msg: Message, out: &mut Schedule<Event>) {
         self.note(now, Note::RevokedDropped { task: msg.task, worker: w });
-        self.ack(now, w, tag, msg.task, false);
-        if let TaskRef::Header(_) | TaskRef::Body = msg.task {
-            let native = self.native_chord() && matches!(msg.task, TaskRef::Header(_));
-            let op = WriteOp::State {
-                task: msg.task,
-                state: TaskState::Revoked,
-                value: Some(ResultValue::Error(ErrorKind::Revoked)),
-                part_return: native,
-                errbacks: false,
-                skip_store: false,
-            };
-            self.write(out, Node::Worker(w), None, op, 0);
-        }
-        if msg.task == TaskRef::ChordUnlock {
-            self.refresh_unlock_live();
-        }
+        let native = self.native_chord() && matches!(msg.task, TaskRef::Header(_));
+        let op = WriteOp::State {
+            task: msg.task,
+            state: TaskState::Revoked,
+            value: Some(ResultValue::Error(ErrorKind::Revoked)),
+            part_return: native,
+            errbacks: false,
+            skip_store: !self.stores_errors(msg.task),
+        };
+        self.write_then_ack(out, w, tag, msg.task, op);
     }
 
     /// Hand reserved requests to free pool slots.
@@ -381,20 +384,15 @@ impl World {
             }
             _ => 1,
         };
-        self.workers[w].slots[slot] = Some(Exec { id, tag, msg: msg.clone(), acked: false, run });
+        self.workers[w].slots[slot] = Some(Exec { id, tag, msg: msg.clone(), acked: false, run, body: None });
         self.note(now, Note::Started { task, worker: w, slot, retries: msg.retries });
         // §9: acks_late False → acked when the pool child accepts the job.
         if early {
             self.ack(now, w, tag, task, true);
         }
         let r = ExecRef { worker: w, inc, slot, exec: id };
-        let mut start = now + self.sc.topology.task_overhead;
         let (run, soft, hard) = match task {
             TaskRef::Header(i) => {
-                if self.cfg().track_started {
-                    self.write(out, Node::Worker(w), Some(r), WriteOp::Started(task), 0);
-                    start += self.sc.topology.backend_write_latency;
-                }
                 let spec = &self.sc.tests[i as usize];
                 let run = if spec.outcome == crate::scenario::Outcome::Hang {
                     None
@@ -416,24 +414,44 @@ impl World {
             }
             TaskRef::Errback => (Some(SimDuration::from_millis(1)), None, None),
         };
-        // Time limits count from the child's acceptance (§9 "Soft limit").
-        let end = run.map(|d| start + d);
-        let soft_at = soft.map(|s| now + s);
-        let hard_at = hard.map(|h| now + h);
-        let mut first = (end.unwrap_or(SimTime::NEVER), Finish::Normal);
-        if let Some(s) = soft_at
-            && s < first.0
-        {
-            first = (s, Finish::Soft);
+        // Time limits count from the child's acceptance (§9 "Soft limit"); the earlier one is
+        // scheduled, and whichever of it and the body's end comes first ends the execution.
+        let limit = match (soft, hard) {
+            (Some(s), Some(h)) if s < h => Some((s, Finish::Soft)),
+            (_, Some(h)) => Some((h, Finish::Hard)),
+            (Some(s), None) => Some((s, Finish::Soft)),
+            (None, None) => None,
+        };
+        if let Some((d, finish)) = limit {
+            out.after(d, Event::ExecEnd(r, finish));
         }
-        if let Some(h) = hard_at
-            && h < first.0
-        {
-            first = (h, Finish::Hard);
+        let body = run.map(|d| self.sc.topology.task_overhead + d);
+        if let Some(e) = self.workers[w].slots[slot].as_mut() {
+            e.body = body;
         }
-        if first.0 != SimTime::NEVER {
-            out.at(first.0, Event::ExecEnd(r, first.1));
+        // build_tracer stores STARTED before the body runs, outside the task's own try: the
+        // body waits for that write, and a failed write fails the task (review of §2).
+        if matches!(task, TaskRef::Header(_)) && self.cfg().track_started && self.stores_errors(task) {
+            self.write(out, Node::Worker(w), Some(r), WriteOp::Started(task), 0);
+        } else if let Some(b) = body {
+            out.after(b, Event::ExecEnd(r, Finish::Normal));
         }
+    }
+
+    /// Whether FAILURE, REVOKED and STARTED are stored for `task` (`store_errors`): not when the
+    /// task's result is ignored, unless `task_store_errors_even_if_ignored`; a per-call
+    /// ignore_result counts too from 5.6.3 (§12 "Per-call ignore_result").
+    pub(crate) fn stores_errors(&self, task: TaskRef) -> bool {
+        let cfg = self.cfg();
+        let ignored = match task {
+            TaskRef::Header(i) => {
+                self.header_attrs.class.ignore_result
+                    || (self.sc.tests[i as usize].ignore_result && cfg.version.per_call_ignore_result_covers_errors())
+            }
+            TaskRef::Body => self.body_attrs.class.ignore_result,
+            TaskRef::ChordUnlock | TaskRef::Errback => true,
+        };
+        !ignored || cfg.store_errors_even_if_ignored
     }
 
     /// Effective (soft, hard) limits: the signature's option, else the task's annotation,
@@ -540,13 +558,14 @@ impl World {
         self.workers[w].slots[r.slot] = None;
         let late = self.ack_mode(task) == AckMode::Late;
         let acks_on_timeout = self.cfg().acks_on_timeout;
+        let skip = !self.stores_errors(task);
         let failure = |n: bool| WriteOp::State {
             task,
             state: TaskState::Failure,
             value: Some(ResultValue::Error(ErrorKind::TimeLimit)),
             part_return: n,
             errbacks: true,
-            skip_store: false,
+            skip_store: skip,
         };
         let native = self.native_chord() && matches!(task, TaskRef::Header(_));
         let mut writes = 0;
@@ -617,7 +636,7 @@ impl World {
                 value: Some(ResultValue::Error(ErrorKind::WorkerLost)),
                 part_return: native,
                 errbacks: true,
-                skip_store: false,
+                skip_store: !self.stores_errors(task),
             };
             self.write(out, Node::Worker(w), None, op, 0);
         }
@@ -677,7 +696,7 @@ impl World {
                     value: None,
                     part_return: false,
                     errbacks: false,
-                    skip_store: false,
+                    skip_store: self.ignores_result(e.msg.task),
                 };
                 self.write(out, Node::Worker(w), None, op, 0);
             }
@@ -744,7 +763,7 @@ impl World {
                     value: Some(ResultValue::Error(ErrorKind::Revoked)),
                     part_return: native,
                     errbacks: false,
-                    skip_store: false,
+                    skip_store: !self.stores_errors(task),
                 };
                 self.write(out, Node::Worker(w), None, op, 0);
                 self.after_slot_freed(now, w, out);

@@ -930,3 +930,177 @@ kind = "cancel_run""#);
     assert_eq!(r.verdict.callback_runs, 0, "the revoked body is dropped");
     assert!(has(&r, |n| matches!(n, Note::RevokedDropped { task: TaskRef::Body, .. })));
 }
+
+// ---- review findings: stores, reconnects, ignore_result, refused retries ---------------------
+
+#[test]
+fn a_refused_chord_unlock_retry_fails_the_body_only_in_5_7() {
+    for v in VERSIONS {
+        // The broker goes down while poll 1 runs, so its retry publish is refused.
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+version = "{v}"
+[topology]
+backend = "database"
+[app]
+errback = "inline"
+[run]
+tests = 1
+duration = "10s"
+[[fault]]
+at = "1001ms"
+kind = "broker_restart"
+down_for = "5s""#
+        ));
+        assert!(has(&r, |n| matches!(n, Note::PublishFailed { task: TaskRef::ChordUnlock, .. })), "{v}");
+        let new = v == "5.7";
+        assert_eq!(status(&r), new.then_some(RunStatus::Failed), "{v}");
+        assert_eq!(r.verdict.body_state, if new { TaskState::Failure } else { TaskState::Pending }, "{v}");
+        assert_eq!(r.verdict.chord_unlock_runs, 1, "{v}: the poll chain ends either way");
+    }
+}
+
+#[test]
+fn a_failed_started_store_fails_the_task_before_its_body_runs() {
+    for (always, completes) in [(false, false), (true, true)] {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+task_track_started = true
+result_backend_always_retry = {always}
+[run]
+tests = 1
+duration = "5s"
+[[fault]]
+at = "0s"
+kind = "backend_outage"
+duration = "10s""#
+        ));
+        let ran = has(&r, |n| matches!(n, Note::Finished { how: chordsim::trace::Ending::Returned(_), .. }));
+        assert_eq!(ran, completes, "always_retry={always}: the body runs only once STARTED is stored");
+        assert_eq!(has(&r, |n| matches!(n, Note::StoreFailed { state: TaskState::Started, .. })), !always);
+        match (completes, r.verdict.ending) {
+            (true, Ending::Terminal { status: RunStatus::Completed, at }) => assert!(secs(at) >= 15.0, "{at}"),
+            (false, Ending::Stuck) => {}
+            (_, other) => panic!("always_retry={always}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_failed_success_store_is_followed_by_a_failure_store_that_can_land_later() {
+    // w1 cannot reach the backend from 1 s to 150 s: the SUCCESS store gives up after the 120 s
+    // connect timeout, the FAILURE store that follows lands when the link heals.
+    let r = sc(r#"horizon = "10m"
+[app]
+errback = "inline"
+[run]
+tests = 1
+duration = "2s"
+[[fault]]
+at = "1s"
+kind = "partition"
+between = ["w1", "backend"]
+heal_after = "149s""#);
+    let failed_success = first_at(&r, |n| matches!(n, Note::StoreFailed { state: TaskState::Success, .. })).unwrap();
+    assert!((failed_success - 122.0).abs() < 1.0, "{failed_success}");
+    let failure =
+        first_at(&r, |n| matches!(n, Note::Stored { state: TaskState::Failure, task: TaskRef::Header(0), .. }))
+            .unwrap();
+    assert!((150.0..152.0).contains(&failure), "{failure}");
+    assert_eq!(status(&r), Some(RunStatus::Failed));
+}
+
+#[test]
+fn reconnects_back_off_to_30_seconds_and_stop_after_broker_connection_max_retries() {
+    for (max, exits_at) in [("5", Some(31.0)), ("100", None)] {
+        let r = sc(&format!(
+            r#"horizon = "10m"
+[celery]
+broker_connection_max_retries = {max}
+[run]
+tests = 1
+duration = "5s"
+[[fault]]
+at = "1s"
+kind = "partition"
+between = ["w1", "broker"]"#
+        ));
+        // Waits 2, 4, 6, 8, 10 s: the fifth attempt fails at 31 s.
+        assert_eq!(first_at(&r, |n| matches!(n, Note::WorkerExited { .. })), exits_at, "max {max}");
+    }
+}
+
+#[test]
+fn without_broker_connection_retry_a_worker_exits_when_its_connection_breaks() {
+    let r = sc(r#"horizon = "1m"
+[celery]
+broker_connection_retry = false
+[run]
+tests = 1
+duration = "5s"
+[[fault]]
+at = "1s"
+kind = "partition"
+between = ["w1", "broker"]
+heal_after = "1s""#);
+    assert_eq!(first_at(&r, |n| matches!(n, Note::WorkerExited { .. })), Some(1.0));
+    assert_eq!(r.verdict.ending, Ending::Stuck);
+}
+
+#[test]
+fn a_per_call_ignore_result_stops_failure_storage_from_5_6() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+version = "{v}"
+[topology]
+backend = "database"
+[app]
+errback = "inline"
+[run]
+tests = 2
+duration = "1s"
+[[run.override]]
+test = 0
+outcome = "raise"
+ignore_result = true"#
+        ));
+        if v == "5.5" {
+            assert_eq!(r.verdict.header_states[0], TaskState::Failure, "{v}: only SUCCESS is skipped");
+            assert_eq!(status(&r), Some(RunStatus::Failed), "{v}");
+        } else {
+            assert_eq!(r.verdict.header_states[0], TaskState::Pending, "{v}");
+            assert!(r.verdict.violations.contains_key(&Property::PollingBounded), "{v}: polls for ever");
+        }
+    }
+}
+
+#[test]
+fn a_revoked_message_is_acked_only_after_its_revoked_state_is_stored() {
+    let r = sc(r#"horizon = "1m"
+[celery]
+version = "5.5"
+[topology]
+concurrency = 1
+[run]
+tests = 3
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "revoke"
+target = "test"
+test = 2
+[[fault]]
+at = "19s"
+kind = "backend_outage"
+duration = "20s""#);
+    assert!(has(&r, |n| matches!(n, Note::RevokedDropped { task: TaskRef::Header(2), .. })));
+    assert!(has(&r, |n| matches!(n, Note::StoreFailed { task: TaskRef::Header(2), state: TaskState::Revoked })));
+    assert!(
+        !has(&r, |n| matches!(n, Note::Acked { task: TaskRef::Header(2), .. })),
+        "left unacked for a later restore"
+    );
+}
