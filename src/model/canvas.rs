@@ -4,7 +4,7 @@
 
 use super::backend::{ErrorKind, Part, PartReturn, ResultValue, StoreOutcome, TaskState};
 use super::worker::{Exec, Settle};
-use super::{Event, ExecRef, Message, TaskRef, World, WriteOp};
+use super::{AckAfter, Event, ExecRef, Message, TaskRef, World, WriteOp};
 use crate::config::Source;
 use crate::scenario::{Errback, Node, Outcome};
 use crate::sim::Schedule;
@@ -279,7 +279,7 @@ impl World {
         from: Node,
         exec: Option<ExecRef>,
         op: WriteOp,
-        (deadline, attempt, then_ack): (SimTime, u32, Option<(usize, u32, u64, TaskRef)>),
+        (deadline, attempt, then_ack): (SimTime, u32, Option<AckAfter>),
         out: &mut Schedule<Event>,
     ) {
         if let Some(r) = exec
@@ -350,10 +350,10 @@ impl World {
                 }
             }
         }
-        if let Some((w, inc, tag, task)) = then_ack
-            && self.workers[w].inc == inc
+        if let Some(AckAfter { worker, inc, tag, task }) = then_ack
+            && self.workers[worker].inc == inc
         {
-            self.ack(now, w, tag, task, false);
+            self.ack(now, worker, tag, task, false);
             if task == TaskRef::ChordUnlock {
                 self.refresh_unlock_live();
             }

@@ -108,6 +108,19 @@ pub enum WriteOp {
     },
 }
 
+/// A delivery to ack once a write has landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckAfter {
+    /// Worker.
+    pub worker: usize,
+    /// Its incarnation when the write was issued.
+    pub inc: u32,
+    /// Delivery tag.
+    pub tag: u64,
+    /// The task.
+    pub task: TaskRef,
+}
+
 /// Which execution a write or timer belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecRef {
@@ -178,8 +191,8 @@ pub enum Event {
         deadline: SimTime,
         /// Attempts made so far.
         attempt: u32,
-        /// A delivery to ack once the write has landed: (worker, incarnation, tag, task).
-        then_ack: Option<(usize, u32, u64, TaskRef)>,
+        /// A delivery to ack once the write has landed.
+        then_ack: Option<AckAfter>,
     },
     /// Pool dispatch on a worker (after its main process was busy).
     Dispatch {
@@ -396,7 +409,7 @@ impl World {
     /// message: `_announce_revoked` stores, then acks; a failed store leaves it unacked).
     pub(crate) fn write_then_ack(&mut self, out: &mut Schedule<Event>, w: usize, tag: u64, task: TaskRef, op: WriteOp) {
         let lat = self.sc.topology.backend_write_latency;
-        let then_ack = Some((w, self.workers[w].inc, tag, task));
+        let then_ack = Some(AckAfter { worker: w, inc: self.workers[w].inc, tag, task });
         out.after(
             lat,
             Event::Write { from: Node::Worker(w), exec: None, op, deadline: SimTime::NEVER, attempt: 0, then_ack },
@@ -414,7 +427,7 @@ impl World {
         let cfg = self.cfg();
         let backoff = |retries: Option<u32>| match retries {
             None => SimDuration(u64::MAX / 4),
-            Some(n) => (0..n).map(|k| retry_backoff(k)).fold(SimDuration::ZERO, |a, b| a + b),
+            Some(n) => (0..n).map(retry_backoff).fold(SimDuration::ZERO, |a, b| a + b),
         };
         match self.sc.topology.backend {
             BackendKind::Redis if cfg.backend_always_retry => backoff(cfg.backend_max_retries),
