@@ -320,11 +320,10 @@ fn page(r: &Row<'_>) -> String {
         let _ = writeln!(s, "- fault at {}: {:?}", f.at, f.kind);
     }
     let _ = writeln!(s, "\n## Picture\n\n![timeline of {}]({}.svg)\n", sc.name.replace(['[', ']'], ""), r.slug);
-    s.push_str("## Timeline\n\n```\n");
+    s.push_str("## Timeline\n\n| time | event |\n|---:|---|\n");
     for line in compact_timeline(&r.own_trace, 120) {
-        s.push_str(&line);
-        s.push('\n');
+        let (time, event) = line.trim_start().split_once("  ").unwrap_or(("", line.trim()));
+        let _ = writeln!(s, "| {time} | {} |", event.trim().replace('|', "\\|"));
     }
-    s.push_str("```\n");
     s
 }

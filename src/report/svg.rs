@@ -227,6 +227,18 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
         let x0 = x(f.at);
         if let Some(len) = len {
             let x1 = x(f.at + len);
+            if f.at + len <= SimTime::ZERO + span {
+                let heal = if matches!(f.kind, FaultKind::KillWorker { .. } | FaultKind::ColdShutdown { .. }) {
+                    "restart"
+                } else {
+                    "heal"
+                };
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{x1:.1}" y="{}" fill="#2e7d32" font-size="10" text-anchor="middle">▶ {heal}</text>"##,
+                    axis_y - 4.0
+                );
+            }
             for n in &nodes {
                 if let Some((ly, h)) = lane_of(n) {
                     let _ = writeln!(
