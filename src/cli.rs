@@ -19,6 +19,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_MISSED: u8 = 1;
 /// Bad input or usage: a malformed scenario, a path with no scenarios, bad arguments.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Interrupted (Ctrl-C); what was found so far is kept.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// chordsim: does every chord reach a terminal status, and if not, why?
 #[derive(Parser, Debug)]
@@ -53,6 +55,37 @@ enum Command {
         #[arg(long, default_value = "reports")]
         out: PathBuf,
     },
+    /// Generate workloads and fault schedules for one configuration, and shrink every distinct
+    /// failure to a minimal scenario file.
+    Explore {
+        /// The preset to explore (default celery-defaults).
+        #[arg(long, conflicts_with = "config")]
+        preset: Option<String>,
+        /// A scenario file whose configuration to explore (its workload and faults are replaced).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Cases in the whole exploration.
+        #[arg(long, default_value_t = 1000)]
+        cases: u64,
+        /// The master seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Run only shard I of N (cases with index % N == I - 1).
+        #[arg(long, default_value = "1/1")]
+        shard: String,
+        /// Stop starting new cases after this much wall-clock time (e.g. "5m").
+        #[arg(long)]
+        time_budget: Option<String>,
+        /// Where to write the counterexamples.
+        #[arg(long, default_value = "explore-out")]
+        out: PathBuf,
+        /// JSON Lines instead of a table; no progress bar.
+        #[arg(long)]
+        json: bool,
+        /// Largest generated header.
+        #[arg(long, default_value_t = 12)]
+        max_tests: usize,
+    },
     /// Print one scenario's whole timeline and verdict.
     Replay {
         /// The scenario file.
@@ -79,6 +112,10 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Run { paths, seed, json, junit } => cmd_run(paths, seed, json, junit.as_deref()),
         Command::Report { paths, out } => cmd_report(paths, &out),
+        Command::Explore { preset, config, cases, seed, shard, time_budget, out, json, max_tests } => {
+            let args = ExploreArgs { preset, config, cases, seed, shard, time_budget, out, json, max_tests };
+            cmd_explore(args)
+        }
         Command::Replay { file, seed, until } => cmd_replay(&file, seed, until.as_deref()),
     })
 }
@@ -275,6 +312,203 @@ fn write_site(out: &Path, files: &[(String, String)]) -> std::io::Result<usize> 
         std::fs::write(out.join(path), text)?;
     }
     Ok(stale)
+}
+
+struct ExploreArgs {
+    preset: Option<String>,
+    config: Option<PathBuf>,
+    cases: u64,
+    seed: u64,
+    shard: String,
+    time_budget: Option<String>,
+    out: PathBuf,
+    json: bool,
+    max_tests: usize,
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--shard {text}: expected I/N with 1 <= I <= N, such as 2/4");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+fn explore_base(preset: Option<&str>, config: Option<&Path>) -> Result<crate::scenario::Scenario, String> {
+    if let Some(path) = config {
+        return Scenario::load(path).map_err(|e| e.to_string());
+    }
+    let name = preset.unwrap_or("celery-defaults");
+    let Some(p) = crate::scenario::Preset::from_name(name) else {
+        let names: Vec<&str> = crate::scenario::Preset::ALL.iter().map(|p| p.name()).collect();
+        return Err(format!("--preset {name}: no such preset; expected one of: {}", names.join(", ")));
+    };
+    let text = format!(
+        "name = \"{name}\"\nabout = \"explored\"\npreset = \"{name}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n"
+    );
+    Scenario::parse(&format!("preset {name}"), &text).map_err(|e| e.to_string()).map(|mut s| {
+        s.preset = p;
+        s
+    })
+}
+
+fn cmd_explore(a: ExploreArgs) -> u8 {
+    use std::io::IsTerminal;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    if a.cases == 0 {
+        return bad_input("--cases 0: expected at least 1 case");
+    }
+    if a.max_tests == 0 || a.max_tests > 200 {
+        return bad_input("--max-tests: expected 1 to 200");
+    }
+    let shard = match parse_shard(&a.shard) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    let budget = match a.time_budget.as_deref().map(parse_duration).transpose() {
+        Ok(b) => b,
+        Err(forms) => return bad_input(&format!("--time-budget: expected {forms}")),
+    };
+    let base = match explore_base(a.preset.as_deref(), a.config.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("chordsim: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let opts = crate::explore::Options {
+        base,
+        cases: a.cases,
+        seed: a.seed,
+        shard,
+        max_tests: a.max_tests,
+        threads,
+        shrink_runs: 400,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let (stop, interrupted) = (stop.clone(), interrupted.clone());
+        // A second handler cannot be installed in the same process; ignore that (tests).
+        let _ = ctrlc::set_handler(move || {
+            interrupted.store(true, Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let in_shard = (0..a.cases).filter(|i| i % shard.1 == shard.0 - 1).count() as u64;
+    let bar = if a.json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(in_shard)
+    };
+    // Wall-clock time only bounds how long the command runs; it never reaches the model.
+    let started = std::time::Instant::now();
+    let tick = || {
+        bar.inc(1);
+        if budget.is_some_and(|b| started.elapsed().as_micros() as u64 >= b.0) {
+            stop.store(true, Ordering::SeqCst);
+        }
+    };
+    let report = crate::explore::explore(&opts, &stop, &tick);
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Err(e) = std::fs::create_dir_all(&a.out) {
+        return bad_input(&format!("{}: {e}", a.out.display()));
+    }
+    let mut lines = Vec::new();
+    for f in &report.found {
+        let path = a.out.join(crate::explore::file_name(f));
+        if let Err(e) = std::fs::write(&path, f.minimal.to_toml()) {
+            return bad_input(&format!("{}: {e}", path.display()));
+        }
+        let tests = f.minimal.tests.len();
+        let faults = f.minimal.faults.len();
+        if a.json {
+            #[derive(serde::Serialize)]
+            struct Line<'a> {
+                file: String,
+                signature: &'a str,
+                first_case: u64,
+                cases: u64,
+                tests: usize,
+                faults: usize,
+            }
+            let line = Line {
+                file: path.display().to_string(),
+                signature: &f.signature,
+                first_case: f.case,
+                cases: f.count,
+                tests,
+                faults,
+            };
+            lines.push(json::line("found", &line));
+        } else {
+            lines.push(format!(
+                "{} ({} cases; minimal: {tests} tests, {faults} faults)
+    {}",
+                path.display(),
+                f.count,
+                f.signature
+            ));
+        }
+    }
+    let seconds = (elapsed * 1000.0).round() / 1000.0;
+    if a.json {
+        #[derive(serde::Serialize)]
+        struct Summary {
+            format_version: u32,
+            preset: &'static str,
+            seed: u64,
+            shard: String,
+            cases_run: u64,
+            cases_failed: u64,
+            distinct_failures: usize,
+            interrupted: bool,
+            seconds: f64,
+        }
+        let s = Summary {
+            format_version: json::FORMAT_VERSION,
+            preset: opts.base.preset.name(),
+            seed: a.seed,
+            shard: a.shard.clone(),
+            cases_run: report.ran,
+            cases_failed: report.failed,
+            distinct_failures: report.found.len(),
+            interrupted: report.interrupted,
+            seconds,
+        };
+        lines.push(json::line("summary", &s));
+    } else {
+        lines.push(format!(
+            "\nexplored {} cases of preset {} (seed {}, shard {}) in {seconds}s: {} failed, {} distinct, written to {}{}",
+            report.ran,
+            opts.base.preset.name(),
+            a.seed,
+            a.shard,
+            report.failed,
+            report.found.len(),
+            a.out.display(),
+            if report.interrupted { " (stopped early)" } else { "" }
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        if writeln!(out, "{l}").is_err() {
+            break;
+        }
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        EXIT_INTERRUPTED
+    } else if report.found.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_MISSED
+    }
 }
 
 fn cmd_replay(file: &Path, seed: Option<u64>, until: Option<&str>) -> u8 {

@@ -12,6 +12,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod explore;
 pub mod model;
 pub mod report;
 pub mod run;

@@ -312,7 +312,7 @@ impl World {
         if let Some(d) = sc.app.watchdog {
             init.push((sc.app.submit_at + d, Event::Watchdog));
         }
-        let last_heal = sc.faults.iter().map(|f| f.at + fault_span(&f.kind)).max().unwrap_or(SimTime::ZERO);
+        let last_heal = sc.last_heal();
         let world = World {
             header_attrs,
             body_attrs,
@@ -542,14 +542,14 @@ impl World {
                 }
                 self.links_changed(now, out);
             }
-            (FaultKind::BrokerRestart { down_for }, true) => {
+            (FaultKind::BrokerRestart { down_for, .. }, true) => {
                 self.note(now, Note::Fault { what: format!("broker restart, down for {down_for}") });
                 self.broker.up = false;
                 self.links_changed(now, out);
                 out.after(down_for, Event::FaultEnd(i));
             }
-            (FaultKind::BrokerRestart { .. }, false) => {
-                let persistent = self.sc.topology.broker_persistent;
+            (FaultKind::BrokerRestart { persistent, .. }, false) => {
+                let persistent = persistent.unwrap_or(self.sc.topology.broker_persistent);
                 let lost: Vec<TaskRef> = if persistent {
                     Vec::new()
                 } else {
@@ -638,19 +638,6 @@ impl World {
 /// `result_backend_max_sleep_between_retries_ms` (10 s); the jitter is left out.
 fn retry_backoff(k: u32) -> SimDuration {
     SimDuration::from_millis(10u64 << k.min(20)).min(SimDuration::from_secs(10))
-}
-
-/// How long after its start a fault has fully healed (for the liveness phase).
-fn fault_span(kind: &FaultKind) -> SimDuration {
-    match kind {
-        FaultKind::KillWorker { restart_after, .. }
-        | FaultKind::WarmShutdown { restart_after, .. }
-        | FaultKind::ColdShutdown { restart_after, .. } => restart_after.unwrap_or_default(),
-        FaultKind::Partition { heal_after, .. } => heal_after.unwrap_or_default(),
-        FaultKind::BrokerRestart { down_for } => *down_for,
-        FaultKind::BackendOutage { duration, .. } => *duration,
-        _ => SimDuration::ZERO,
-    }
 }
 
 impl Model for World {

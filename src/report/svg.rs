@@ -206,7 +206,7 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
             FaultKind::Partition { a, b, heal_after, .. } => {
                 (vec![a.clone(), b.clone()], Some(heal_after.unwrap_or(span)), format!("partition {a}/{b}"))
             }
-            FaultKind::BrokerRestart { down_for } => (vec![Node::Broker], Some(*down_for), "broker restart".into()),
+            FaultKind::BrokerRestart { down_for, .. } => (vec![Node::Broker], Some(*down_for), "broker restart".into()),
             FaultKind::BackendOutage { duration, .. } => {
                 (vec![Node::Backend], Some(*duration), "backend outage".into())
             }

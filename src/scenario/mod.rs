@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod presets;
 pub mod read;
 mod validate;
+mod write;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -299,6 +300,8 @@ pub enum FaultKind {
     BrokerRestart {
         /// Down time.
         down_for: SimDuration,
+        /// Whether it keeps its data; None: `topology.broker_persistent`.
+        persistent: Option<bool>,
     },
     /// The result backend is unreachable for a while.
     BackendOutage {
@@ -316,6 +319,21 @@ pub enum FaultKind {
         /// Signal the running child.
         terminate: bool,
     },
+}
+
+impl FaultKind {
+    /// How long after its start the fault has fully healed.
+    pub fn span(&self) -> SimDuration {
+        match self {
+            FaultKind::KillWorker { restart_after, .. }
+            | FaultKind::WarmShutdown { restart_after, .. }
+            | FaultKind::ColdShutdown { restart_after, .. } => restart_after.unwrap_or_default(),
+            FaultKind::Partition { heal_after, .. } => heal_after.unwrap_or_default(),
+            FaultKind::BrokerRestart { down_for, .. } => *down_for,
+            FaultKind::BackendOutage { duration, .. } => *duration,
+            _ => SimDuration::ZERO,
+        }
+    }
 }
 
 /// A fault at a time.
@@ -422,6 +440,17 @@ impl Scenario {
     /// Parse and validate scenario text; `file` names it in messages.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         validate::scenario(file, text, None)
+    }
+
+    /// When the last scripted fault has fully healed (restart, heal, end of outage): the end of
+    /// the fault phase.
+    pub fn last_heal(&self) -> SimTime {
+        self.faults.iter().map(|f| f.at + f.kind.span()).max().unwrap_or(SimTime::ZERO)
+    }
+
+    /// The scenario as TOML that parses back to the same scenario (every setting explicit).
+    pub fn to_toml(&self) -> String {
+        write::to_toml(self)
     }
 
     /// The same workload, faults, seed and horizon under another preset's configuration

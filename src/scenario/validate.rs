@@ -501,7 +501,11 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         }
         "broker_restart" => {
             let d = t.require("down_for", "a duration", problems).and_then(|d| keep(d.duration(), problems));
-            (&["at", "kind", "down_for"], d.map(|down_for| FaultKind::BrokerRestart { down_for }))
+            let persistent = t.get("persistent").and_then(|p| keep(p.bool(), problems));
+            (
+                &["at", "kind", "down_for", "persistent"],
+                d.map(|down_for| FaultKind::BrokerRestart { down_for, persistent }),
+            )
         }
         "backend_outage" => {
             let d = t.require("duration", "a duration", problems).and_then(|d| keep(d.positive_duration(), problems));

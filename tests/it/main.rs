@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod determinism;
 mod observations;
+mod properties;
 mod reports;
 mod rules;
 mod scenarios;

@@ -1,0 +1,324 @@
+//! `chordsim explore`: generate workloads and fault schedules for one configuration, run them,
+//! and for each distinct failure (a run that is stuck after the liveness bound, or breaks a
+//! safety property) shrink the first case that showed it to a minimal scenario file that
+//! `chordsim run` replays to the same verdict.
+//!
+//! Case `i` of seed `s` is drawn from its own ChaCha stream, so results do not depend on the
+//! number of threads or on which shard ran it: `--shard I/N` runs the cases with
+//! `i % N == I - 1`, and the union of the shards' output folders is the whole exploration.
+
+pub mod strategy;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::check::{Ending, Verdict};
+use crate::run::run;
+use crate::scenario::{CountRange, ExpectedStatus, Scenario};
+use strategy::{CaseGen, apply, case};
+
+/// What to explore.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The configuration under test (its workload and faults are replaced).
+    pub base: Scenario,
+    /// Cases in the whole exploration (all shards).
+    pub cases: u64,
+    /// The master seed.
+    pub seed: u64,
+    /// This shard, 1-based, and the number of shards.
+    pub shard: (u64, u64),
+    /// Largest generated header.
+    pub max_tests: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Most runs spent shrinking one failure.
+    pub shrink_runs: u32,
+}
+
+/// One distinct failure, shrunk.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The cause signature it was deduplicated by.
+    pub signature: String,
+    /// The first case that showed it.
+    pub case: u64,
+    /// How many cases showed it.
+    pub count: u64,
+    /// The minimal scenario, with its expectation set to what it does.
+    pub minimal: Scenario,
+    /// The minimal scenario's verdict.
+    pub verdict: Verdict,
+}
+
+/// The result of an exploration.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Cases run.
+    pub ran: u64,
+    /// Cases that failed.
+    pub failed: u64,
+    /// Distinct failures, by signature.
+    pub found: Vec<Found>,
+    /// Stopped early (Ctrl-C or time budget).
+    pub interrupted: bool,
+}
+
+/// Whether a verdict is a failure: stuck after the liveness bound, or a broken safety property.
+pub fn is_failure(v: &Verdict) -> bool {
+    v.ending == Ending::Stuck || !v.violations.is_empty()
+}
+
+/// The cause signature failures are deduplicated by: stuck or terminal, the broken properties,
+/// and the first cause line with every number blanked out.
+pub fn signature(v: &Verdict) -> String {
+    let ending = match v.ending {
+        Ending::Stuck => "stuck".to_string(),
+        Ending::Terminal { status, .. } => status.name().to_string(),
+    };
+    let props: Vec<&str> = v.violations.keys().map(|p| p.name()).collect();
+    let cause = v.cause.first().map(|c| blank_numbers(c)).unwrap_or_default();
+    format!("{ending} [{}] {cause}", props.join(","))
+}
+
+fn blank_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_number = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() || (in_number && c == '.') {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The proptest runner for case `index` of `seed`: its own ChaCha stream.
+fn runner(seed: u64, index: u64) -> TestRunner {
+    let mut derive = ChaCha8Rng::seed_from_u64(seed);
+    derive.set_stream(index.wrapping_add(16));
+    let mut bytes = [0u8; 32];
+    derive.fill_bytes(&mut bytes);
+    TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+}
+
+/// The scenario of case `index`.
+pub fn generate(base: &Scenario, seed: u64, index: u64, max_tests: usize) -> Scenario {
+    let mut r = runner(seed, index);
+    let tree = case(max_tests).new_tree(&mut r).expect("case strategies never reject");
+    apply(base, &tree.current(), &format!("case {index}"))
+}
+
+/// Shrink case `index` while it keeps failing with `signature`; returns the minimal case.
+fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
+    let mut r = runner(opts.seed, index);
+    let mut tree = case(opts.max_tests).new_tree(&mut r).expect("case strategies never reject");
+    let name = |c: &CaseGen, i: u64| apply(&opts.base, c, &format!("case {i}"));
+    let mut best = name(&tree.current(), index);
+    let mut best_verdict = run(best.clone(), None).verdict;
+    let mut runs = 0;
+    if tree.simplify() {
+        while runs < opts.shrink_runs {
+            runs += 1;
+            let candidate = name(&tree.current(), index);
+            let v = run(candidate.clone(), None).verdict;
+            if is_failure(&v) && self::signature(&v) == signature {
+                best = candidate;
+                best_verdict = v;
+                if !tree.simplify() {
+                    break;
+                }
+            } else if !tree.complicate() {
+                break;
+            }
+        }
+    }
+    // proptest shrinks the faults, then the tests, each once; deleting a test or a fault can
+    // become possible only after the other shrank, so finish with greedy deletions.
+    let same = |sc: &Scenario| {
+        let v = run(sc.clone(), None).verdict;
+        (is_failure(&v) && self::signature(&v) == signature).then_some(v)
+    };
+    let mut changed = true;
+    while changed && runs < opts.shrink_runs {
+        changed = false;
+        for i in (0..best.faults.len()).rev() {
+            let mut candidate = best.clone();
+            candidate.faults.remove(i);
+            runs += 1;
+            if let Some(v) = same(&candidate) {
+                (best, best_verdict, changed) = (candidate, v, true);
+            }
+        }
+        for i in (0..best.tests.len()).rev() {
+            if best.tests.len() == 1 {
+                break;
+            }
+            let candidate = without_test(&best, i);
+            runs += 1;
+            if let Some(v) = same(&candidate) {
+                (best, best_verdict, changed) = (candidate, v, true);
+            }
+        }
+    }
+    (best, best_verdict)
+}
+
+/// The scenario without test `i`: faults naming it go, later indices move down.
+fn without_test(sc: &Scenario, i: usize) -> Scenario {
+    use crate::scenario::{FaultKind, RevokeTarget};
+    let mut out = sc.clone();
+    out.tests.remove(i);
+    let shift = |t: usize| if t > i { t - 1 } else { t };
+    out.faults.retain_mut(|f| match &mut f.kind {
+        FaultKind::KillChild { test } | FaultKind::Revoke { target: RevokeTarget::Test(test), .. } => {
+            if *test == i {
+                return false;
+            }
+            *test = shift(*test);
+            true
+        }
+        _ => true,
+    });
+    out
+}
+
+/// Fill in the scenario's name, about and expectation from what it does.
+fn describe(mut sc: Scenario, v: &Verdict, opts: &Options, index: u64, count: u64, sig: &str) -> Scenario {
+    let short: String = sig.chars().take(70).collect();
+    sc.name = format!("found: {short}");
+    let mut about = format!(
+        "Found by `chordsim explore` under preset {} (Celery {}), seed {}, case {index}; {count} of the cases run \
+         failed this way, and this is the first of them shrunk to a minimum. Verdict: {}.",
+        sc.preset.name(),
+        sc.celery.version,
+        opts.seed,
+        match v.ending {
+            Ending::Stuck => "stuck after every fault healed and the liveness bound passed".to_string(),
+            Ending::Terminal { status, at } => format!("{} at {at}", status.name()),
+        }
+    );
+    if !v.cause.is_empty() {
+        about.push_str(" Cause chain: ");
+        about.push_str(&v.cause.join(" | "));
+        about.push('.');
+    }
+    for (p, why) in &v.violations {
+        about.push_str(&format!(" Breaks {}: {why}.", p.name()));
+    }
+    sc.about = about;
+    sc.expect.status = match v.ending {
+        Ending::Stuck => ExpectedStatus::Stuck,
+        Ending::Terminal { status, .. } => ExpectedStatus::Terminal(status),
+    };
+    sc.expect.violations = v.violations.keys().copied().collect();
+    let exact = |n: u64| Some(CountRange { lo: n, hi: n });
+    sc.expect.callback_runs = exact(v.callback_runs);
+    sc.expect.errback_runs = exact(v.errback_runs);
+    sc.expect.chord_unlock_runs = exact(v.chord_unlock_runs);
+    sc
+}
+
+/// Run the exploration. `stop` ends it early (Ctrl-C, time budget), keeping what was found;
+/// `tick` is called after every case.
+pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> Report {
+    let (shard, shards) = opts.shard;
+    let indices: Vec<u64> = (0..opts.cases).filter(|i| i % shards == shard - 1).collect();
+    let next = AtomicU64::new(0);
+    let results: Mutex<BTreeMap<u64, Option<String>>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..opts.threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(&index) = indices.get(k) else { return };
+                    let v = run(generate(&opts.base, opts.seed, index, opts.max_tests), None).verdict;
+                    let failure = is_failure(&v).then(|| signature(&v));
+                    results.lock().expect("no thread panics holding the lock").insert(index, failure);
+                    tick();
+                }
+            });
+        }
+    });
+    let results = results.into_inner().expect("threads are done");
+    // Cases may have run out of order: keep only the gapless prefix when stopped early, so the
+    // report is the same as a shorter run's.
+    let mut ran = 0;
+    let mut first: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (expected, (index, failure)) in indices.iter().zip(results.iter()) {
+        if expected != index {
+            break;
+        }
+        ran += 1;
+        if let Some(sig) = failure {
+            first.entry(sig.clone()).and_modify(|e| e.1 += 1).or_insert((*index, 1));
+        }
+    }
+    let failed = first.values().map(|(_, n)| n).sum();
+    let interrupted = ran < indices.len() as u64;
+    let distinct: Vec<(String, u64, u64)> = first.into_iter().map(|(s, (i, n))| (s, i, n)).collect();
+    let found: Mutex<BTreeMap<u64, Found>> = Mutex::new(BTreeMap::new());
+    let next = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..opts.threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((sig, index, count)) = distinct.get(k) else { return };
+                    let (minimal, verdict) = shrink(opts, *index, sig);
+                    let minimal = describe(minimal, &verdict, opts, *index, *count, sig);
+                    let f = Found { signature: sig.clone(), case: *index, count: *count, minimal, verdict };
+                    found.lock().expect("no thread panics holding the lock").insert(*index, f);
+                }
+            });
+        }
+    });
+    let found = found.into_inner().expect("threads are done").into_values().collect();
+    Report { ran, failed, found, interrupted }
+}
+
+/// The file name of a counterexample: the signature's words and a short hash of it, so the
+/// same failure found by two shards lands in the same file.
+pub fn file_name(f: &Found) -> String {
+    let words: String = f
+        .signature
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .collect::<Vec<_>>()
+        .join("-");
+    // FNV-1a, for a stable short suffix.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in f.signature.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{words}-{:08x}.toml", h as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_ignore_numbers() {
+        assert_eq!(blank_numbers("gave up after 4 polls at 4.016s"), "gave up after # polls at #s");
+    }
+}

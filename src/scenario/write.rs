@@ -1,0 +1,286 @@
+//! Writing a [`Scenario`] back as TOML that parses to the same scenario: every setting explicit
+//! (so the preset underneath changes nothing), durations exact to the microsecond. `explore`
+//! writes its counterexamples with it, and the round trip is a property test.
+
+use std::fmt::Write;
+
+use super::*;
+use crate::check::Property;
+use crate::config::AckMode;
+
+fn q(s: &str) -> String {
+    // A TOML basic string.
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn secs(d: SimDuration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 { format!("{s:.1}") } else { format!("{s}") }
+}
+
+fn secs_or_none(d: Option<SimDuration>) -> String {
+    d.map_or("\"none\"".to_string(), secs)
+}
+
+fn dur(d: SimDuration) -> String {
+    q(&d.to_string())
+}
+
+fn outcome(o: Outcome) -> (&'static str, Option<u32>) {
+    match o {
+        Outcome::Pass => ("pass", None),
+        Outcome::FailStatus => ("fail_status", None),
+        Outcome::ReturnNone => ("return_none", None),
+        Outcome::Malformed => ("malformed", None),
+        Outcome::Raise => ("raise", None),
+        Outcome::RaiseTransient { fails } => ("raise_transient", Some(fails)),
+        Outcome::Hang => ("hang", None),
+        Outcome::SoftCatch => ("soft_catch", None),
+        Outcome::Flaky => ("flaky", None),
+        Outcome::DieAfterReturn => ("die_after_return", None),
+    }
+}
+
+fn node(n: &Node, sc: &Scenario) -> String {
+    match n {
+        Node::Producer => q("producer"),
+        Node::Broker => q("broker"),
+        Node::Backend => q("backend"),
+        Node::Worker(w) => q(&sc.topology.workers[*w].name),
+    }
+}
+
+/// The scenario as TOML.
+pub fn to_toml(sc: &Scenario) -> String {
+    let mut s = String::new();
+    let c = &sc.celery;
+    let _ = writeln!(s, "name = {}", q(&sc.name));
+    let _ = writeln!(s, "about = {}", q(&sc.about));
+    let _ = writeln!(s, "seed = {}", sc.seed);
+    let _ = writeln!(s, "preset = {}", q(sc.preset.name()));
+    let _ = writeln!(s, "horizon = {}", dur(sc.horizon));
+
+    s.push_str("\n[celery]\n");
+    let _ = writeln!(s, "version = {}", q(&c.version.to_string()));
+    let _ = writeln!(s, "task_acks_late = {}", c.acks == AckMode::Late);
+    let _ = writeln!(s, "task_reject_on_worker_lost = {}", c.reject_on_worker_lost);
+    if c.version.has_split_ack_settings() {
+        let _ = writeln!(s, "task_acks_on_failure = {}", c.acks_on_failure);
+        let _ = writeln!(s, "task_acks_on_timeout = {}", c.acks_on_timeout);
+        let _ = writeln!(s, "task_retry_on_worker_lost = {}", c.retry_on_worker_lost);
+        let _ = writeln!(s, "result_chord_expires = {}", secs_or_none(c.result_chord_expires));
+    } else {
+        let _ = writeln!(s, "task_acks_on_failure_or_timeout = {}", c.acks_on_failure);
+    }
+    let _ = writeln!(s, "task_track_started = {}", c.track_started);
+    let _ = writeln!(s, "task_ignore_result = {}", c.ignore_result);
+    let _ = writeln!(s, "task_time_limit = {}", secs_or_none(c.time_limit));
+    let _ = writeln!(s, "task_soft_time_limit = {}", secs_or_none(c.soft_time_limit));
+    let _ = writeln!(s, "task_allow_error_cb_on_chord_header = {}", c.allow_error_cb_on_chord_header);
+    let _ = writeln!(s, "result_expires = {}", secs_or_none(c.result_expires));
+    let _ = writeln!(s, "result_chord_retry_interval = {}", secs(c.chord_retry_interval));
+    let _ = writeln!(s, "result_chord_join_timeout = {}", secs(c.chord_join_timeout));
+    let _ = writeln!(s, "result_backend_always_retry = {}", c.backend_always_retry);
+    let _ = writeln!(
+        s,
+        "result_backend_max_retries = {}",
+        c.backend_max_retries.map_or("\"none\"".to_string(), |n| n.to_string())
+    );
+    let _ = writeln!(s, "task_store_errors_even_if_ignored = {}", c.store_errors_even_if_ignored);
+    let _ = writeln!(s, "redis_socket_connect_timeout = {}", secs(c.redis_connect_timeout));
+    let _ = writeln!(s, "broker_connection_retry = {}", c.broker_connection_retry);
+    let _ = writeln!(
+        s,
+        "broker_connection_max_retries = {}",
+        c.broker_connection_max_retries.map_or("\"none\"".to_string(), |n| n.to_string())
+    );
+    let _ = writeln!(s, "worker_prefetch_multiplier = {}", c.prefetch_multiplier);
+    let _ = writeln!(s, "broker_transport_options = {{ visibility_timeout = {} }}", secs(c.visibility_timeout));
+    let _ = writeln!(s, "result_backend_transport_options = {{ result_chord_ordered = {} }}", c.chord_ordered);
+    for i in &c.inert {
+        if !i.name.starts_with("task_annotations[") {
+            let _ = writeln!(s, "{} = {}", i.name, i.value);
+        }
+    }
+    for (task, a) in &c.annotations {
+        let _ = writeln!(s, "\n[celery.task_annotations.{}]", q(task));
+        if let Some(m) = a.max_retries {
+            let _ = writeln!(s, "max_retries = {}", m.map_or("\"none\"".to_string(), |m| m.to_string()));
+        }
+        if let Some(d) = a.default_retry_delay {
+            let _ = writeln!(s, "default_retry_delay = {}", secs(d));
+        }
+        if let Some(b) = a.retry_backoff {
+            let _ = writeln!(s, "retry_backoff = {b}");
+        }
+        if let Some(m) = a.retry_backoff_max {
+            let _ = writeln!(s, "retry_backoff_max = {}", secs(m));
+        }
+        if let Some(j) = a.retry_jitter {
+            let _ = writeln!(s, "retry_jitter = {j}");
+        }
+        if let Some(l) = &a.autoretry_for {
+            let items: Vec<String> = l.iter().map(|x| q(x)).collect();
+            let _ = writeln!(s, "autoretry_for = [{}]", items.join(", "));
+        }
+        if let Some(t) = a.time_limit {
+            let _ = writeln!(s, "time_limit = {}", secs_or_none(t));
+        }
+        if let Some(t) = a.soft_time_limit {
+            let _ = writeln!(s, "soft_time_limit = {}", secs_or_none(t));
+        }
+        if let Some(i) = a.ignore_result {
+            let _ = writeln!(s, "ignore_result = {i}");
+        }
+        if let Some(l) = a.acks_late {
+            let _ = writeln!(s, "acks_late = {l}");
+        }
+        let prefix = format!("task_annotations['{task}'].");
+        for i in c.inert.iter().filter(|i| i.name.starts_with(&prefix)) {
+            let _ = writeln!(s, "{} = {}", &i.name[prefix.len()..], i.value);
+        }
+    }
+
+    let t = &sc.topology;
+    s.push_str("\n[topology]\n");
+    let _ = writeln!(s, "broker = {}", q(if t.broker == BrokerKind::Redis { "redis" } else { "amqp" }));
+    let _ = writeln!(s, "backend = {}", q(if t.backend == BackendKind::Redis { "redis" } else { "database" }));
+    let _ = writeln!(s, "broker_persistent = {}", t.broker_persistent);
+    let workers: Vec<String> =
+        t.workers.iter().map(|w| format!("{{ concurrency = {}, start = {} }}", w.concurrency, w.start)).collect();
+    let _ = writeln!(s, "workers = [{}]", workers.join(", "));
+    let _ = writeln!(s, "latency = {}", dur(t.latency));
+    let _ = writeln!(s, "backend_write_latency = {}", dur(t.backend_write_latency));
+    let _ = writeln!(s, "task_overhead = {}", dur(t.task_overhead));
+
+    let a = &sc.app;
+    s.push_str("\n[app]\n");
+    let _ = writeln!(s, "profile = {}", q(if a.profile == Profile::Doc { "doc" } else { "rhesis" }));
+    let errback = match a.errback {
+        Errback::None => "none",
+        Errback::Inline => "inline",
+        Errback::Task => "task",
+    };
+    let _ = writeln!(s, "errback = {}", q(errback));
+    let callback = if a.callback == CallbackBehaviour::Ok { "ok" } else { "raise_before_write" };
+    let _ = writeln!(s, "callback = {}", q(callback));
+    let _ = writeln!(s, "callback_duration = {}", dur(a.callback_duration));
+    let _ = writeln!(s, "callback_guard = {}", a.callback_guard);
+    let _ = writeln!(s, "watchdog = {}", a.watchdog.map_or(q("none"), dur));
+    if let Some(m) = a.chord_max_retries {
+        let _ = writeln!(s, "chord_max_retries = {m}");
+    }
+    if let Some(i) = a.chord_interval {
+        let _ = writeln!(s, "chord_interval = {}", dur(i));
+    }
+    let _ = writeln!(s, "submit_at = {}", dur(a.submit_at.since(SimTime::ZERO)));
+
+    s.push_str("\n[run]\n");
+    let _ = writeln!(s, "tests = {}", sc.tests.len());
+    for (i, test) in sc.tests.iter().enumerate() {
+        let _ = write!(s, "\n[[run.override]]\ntest = {i}\n");
+        let d = match test.duration {
+            DurationSpec::Fixed(d) => dur(d),
+            DurationSpec::Range(lo, hi) => q(&format!("{lo}..{hi}")),
+        };
+        let _ = writeln!(s, "duration = {d}");
+        let (name, fails) = outcome(test.outcome);
+        let _ = writeln!(s, "outcome = {}", q(name));
+        if let Some(f) = fails {
+            let _ = writeln!(s, "fails = {f}");
+        }
+        let _ = writeln!(s, "ignore_result = {}", test.ignore_result);
+        if let Some(l) = test.time_limit {
+            let _ = writeln!(s, "time_limit = {}", dur(l));
+        }
+        if let Some(l) = test.soft_time_limit {
+            let _ = writeln!(s, "soft_time_limit = {}", dur(l));
+        }
+    }
+
+    for f in &sc.faults {
+        let _ = write!(s, "\n[[fault]]\nat = {}\n", dur(f.at.since(SimTime::ZERO)));
+        let worker = |w: usize| q(&sc.topology.workers[w].name);
+        let after = |d: Option<SimDuration>| d.map_or(String::new(), |d| format!("restart_after = {}\n", dur(d)));
+        let body = match &f.kind {
+            FaultKind::KillWorker { worker: w, restart_after } => {
+                format!("kind = \"kill_worker\"\nworker = {}\n{}", worker(*w), after(*restart_after))
+            }
+            FaultKind::StartWorker { worker: w } => format!("kind = \"start_worker\"\nworker = {}\n", worker(*w)),
+            FaultKind::KillChild { test } => format!("kind = \"kill_child\"\ntest = {test}\n"),
+            FaultKind::WarmShutdown { worker: w, restart_after } => {
+                format!("kind = \"warm_shutdown\"\nworker = {}\n{}", worker(*w), after(*restart_after))
+            }
+            FaultKind::ColdShutdown { worker: w, restart_after } => {
+                format!("kind = \"cold_shutdown\"\nworker = {}\n{}", worker(*w), after(*restart_after))
+            }
+            FaultKind::Partition { a, b, direction, heal_after } => format!(
+                "kind = \"partition\"\nbetween = [{}, {}]\ndirection = {}\n{}",
+                node(a, sc),
+                node(b, sc),
+                q(if *direction == Direction::Both { "both" } else { "one_way" }),
+                heal_after.map_or(String::new(), |d| format!("heal_after = {}\n", dur(d)))
+            ),
+            FaultKind::BrokerRestart { down_for, persistent } => format!(
+                "kind = \"broker_restart\"\ndown_for = {}\n{}",
+                dur(*down_for),
+                persistent.map_or(String::new(), |p| format!("persistent = {p}\n"))
+            ),
+            FaultKind::BackendOutage { duration, lose_data } => {
+                format!("kind = \"backend_outage\"\nduration = {}\nlose_data = {lose_data}\n", dur(*duration))
+            }
+            FaultKind::Revoke { target, terminate } => {
+                let target = match target {
+                    RevokeTarget::Test(t) => format!("\"test\"\ntest = {t}"),
+                    RevokeTarget::ChordUnlock => "\"chord_unlock\"".to_string(),
+                    RevokeTarget::Body => "\"body\"".to_string(),
+                };
+                format!("kind = \"revoke\"\ntarget = {target}\nterminate = {terminate}\n")
+            }
+            FaultKind::CancelRun => "kind = \"cancel_run\"\n".to_string(),
+        };
+        s.push_str(&body);
+    }
+
+    let e = &sc.expect;
+    s.push_str("\n[expect]\n");
+    let status = match e.status {
+        ExpectedStatus::Terminal(st) => st.name(),
+        ExpectedStatus::Stuck => "stuck",
+    };
+    let _ = writeln!(s, "status = {}", q(status));
+    if let Some(w) = e.within {
+        let _ = writeln!(s, "within = {}", dur(w));
+    }
+    for (name, r) in [
+        ("callback_runs", e.callback_runs),
+        ("errback_runs", e.errback_runs),
+        ("chord_unlock_runs", e.chord_unlock_runs),
+    ] {
+        if let Some(r) = r {
+            let _ = writeln!(s, "{name} = {}", q(&format!("{}..{}", r.lo, r.hi)));
+        }
+    }
+    if let Some(b) = e.body_state {
+        let _ = writeln!(s, "body_state = {}", q(b.name()));
+    }
+    if !e.violations.is_empty() {
+        let names: Vec<String> = e.violations.iter().map(|p: &Property| q(p.name())).collect();
+        let _ = writeln!(s, "violations = [{}]", names.join(", "));
+    }
+    s
+}
