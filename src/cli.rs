@@ -400,7 +400,7 @@ fn cmd_explore(a: ExploreArgs) -> u8 {
             stop.store(true, Ordering::SeqCst);
         });
     }
-    let in_shard = (0..a.cases).filter(|i| i % shard.1 == shard.0 - 1).count() as u64;
+    let in_shard = (a.cases + shard.1 - shard.0) / shard.1;
     let bar = if a.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {

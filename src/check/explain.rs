@@ -29,19 +29,16 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::UnlockGaveUp { .. })) {
         out.push(format!("{}: {}", r.at, r.note));
     } else if world.stats.unlock_live && world.stats.body_payloads.is_empty() && !world.native_chord() {
-        let (max, source) = world.unlock_max_retries();
-        out.push(format!(
-            "chord_unlock still polling at {end} after {} polls, every {} (max_retries={} from {source}): it polls for ever (§5.3)",
-            world.stats.polls,
-            world.unlock_interval(),
-            max.map_or("None".to_string(), |m| m.to_string()),
-        ));
+        out.push(unlock_whereabouts(world, end));
     } else if !world.native_chord()
         && world.stats.body_payloads.is_empty()
         && !trace.iter().any(|r| matches!(r.note, Note::ChordError { .. }))
         && let Some(r) = trace.iter().rev().find(|r| note_task(&r.note) == Some(TaskRef::ChordUnlock))
     {
-        out.push(format!("chord_unlock's poll chain ended: last seen at {}: {}", r.at, r.note));
+        out.push(format!(
+            "chord_unlock's poll chain ended: last seen at {}: {} (without a poll message nothing calls the body, §5)",
+            r.at, r.note
+        ));
     }
     if world.native_chord() && world.stats.body_payloads.is_empty() {
         let last = trace.iter().rev().find_map(|r| match &r.note {
@@ -77,6 +74,52 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     out
 }
 
+/// Where chord_unlock's next poll is when the run ends.
+fn unlock_whereabouts(world: &World, end: SimTime) -> String {
+    let is_unlock = |m: &crate::model::Message| m.task == TaskRef::ChordUnlock;
+    if world.broker.queue.iter().any(is_unlock) {
+        return format!(
+            "chord_unlock's next poll waits in the broker's queue at {end}: no worker consumes it ({}; §9)",
+            worker_states(world)
+        );
+    }
+    if let Some(u) = world.broker.unacked.values().find(|u| is_unlock(&u.msg)) {
+        let vt = world.cfg().visibility_timeout;
+        return format!(
+            "chord_unlock's next poll has been held unacked for w{} since {}; only a restore sweep once it is older than visibility_timeout={vt} brings it back (§9 table, row 2)",
+            u.worker + 1,
+            u.since
+        );
+    }
+    let (max, source) = world.unlock_max_retries();
+    let tail = if max.is_none() { ": it polls for ever (§5.3)" } else { "" };
+    format!(
+        "chord_unlock still polling at {end} after {} polls, every {} (max_retries={} from {source}){tail}",
+        world.stats.polls,
+        world.unlock_interval(),
+        max.map_or("None".to_string(), |m| m.to_string()),
+    )
+}
+
+fn worker_states(world: &World) -> String {
+    use crate::model::worker::Status;
+    let states: Vec<String> = world
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let what = match w.status {
+                Status::Down => "down",
+                Status::Draining => "in a warm shutdown, waiting for its running tasks",
+                Status::Running if !w.connected => "disconnected from the broker",
+                Status::Running => "running",
+            };
+            format!("w{} {what}", i + 1)
+        })
+        .collect();
+    states.join(", ")
+}
+
 fn note_task(note: &Note) -> Option<TaskRef> {
     match note {
         Note::Published { task, .. }
@@ -108,24 +151,26 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
             Note::Lost { task: t, why, .. } if *t == task => {
                 let what = match why {
                     Loss::AckedThenKilled => format!(
-                        "acked on receipt at {} (task_acks_late=false), then its process died at {}: the message is gone",
+                        "acked on receipt at {} (task_acks_late=false), then its process died at {}: the message is gone (§9 table, row 1)",
                         acked_early.unwrap_or(r.at),
                         r.at
                     ),
                     Loss::DroppedHeldUnacked => {
                         let vt = world.cfg().visibility_timeout;
                         format!(
-                            "dropped from worker memory at {}; the broker holds it unacked, restored only once older than visibility_timeout={vt}",
+                            "dropped from worker memory at {}; the broker holds it unacked, restored only once older than visibility_timeout={vt} (§9 table, row 2)",
                             r.at
                         )
                     }
-                    Loss::BrokerWiped => format!("lost with the broker's data at {}", r.at),
+                    Loss::BrokerWiped => {
+                        format!("lost with the broker's data at {} (a restart without persistence)", r.at)
+                    }
                 };
                 parts.push(what);
             }
             Note::StoreFailed { task: t, state: s } if *t == task => {
                 parts.push(format!(
-                    "storing {} failed at {} (backend unreachable): the result is lost",
+                    "storing {} failed at {} (backend unreachable): the result is lost (§9 \"Backend down at store\")",
                     s.name(),
                     r.at
                 ));
@@ -133,7 +178,7 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
             Note::Stored { task: t, state: TaskState::Success, kept_success: false } if *t == task => {
                 if let Some(exp) = world.backend.expires_at(i as usize).filter(|e| *e <= end) {
                     parts.push(format!(
-                        "stored SUCCESS at {}, expired at {exp} (result_expires): it reads PENDING again",
+                        "stored SUCCESS at {}, expired at {exp} (result_expires): it reads PENDING again (§2, §8)",
                         r.at
                     ));
                 }
@@ -146,7 +191,12 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
     }
     if parts.is_empty() {
         if let Some(r) = world.trace.iter().rev().find(|r| note_task(&r.note) == Some(task)) {
-            parts.push(format!("last seen at {}: {}", r.at, r.note));
+            let why = if world.sc.tests[i as usize].outcome == crate::scenario::Outcome::Hang {
+                " (the test never returns and no time limit ends it, §9)"
+            } else {
+                ""
+            };
+            parts.push(format!("last seen at {}: {}{why}", r.at, r.note));
         } else {
             parts.push("never delivered".into());
         }

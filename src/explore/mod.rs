@@ -234,9 +234,15 @@ fn describe(mut sc: Scenario, v: &Verdict, opts: &Options, index: u64, count: u6
 /// `tick` is called after every case.
 pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> Report {
     let (shard, shards) = opts.shard;
-    let indices: Vec<u64> = (0..opts.cases).filter(|i| i % shards == shard - 1).collect();
+    // The k-th case of this shard, and how many there are.
+    let index_of = |k: u64| (shard - 1) + k * shards;
+    let in_shard = (opts.cases + shards - shard) / shards;
     let next = AtomicU64::new(0);
-    let results: Mutex<BTreeMap<u64, Option<String>>> = Mutex::new(BTreeMap::new());
+    let done = AtomicU64::new(0);
+    // Per signature: the first case that showed it and how many did. Cases are claimed in
+    // order and always finish, so the cases run are a prefix of the shard's: the same set, and
+    // so the same report, whichever threads ran them.
+    let seen: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
         for _ in 0..opts.threads.max(1) {
             scope.spawn(|| {
@@ -244,33 +250,29 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let k = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some(&index) = indices.get(k) else { return };
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= in_shard {
+                        return;
+                    }
+                    let index = index_of(k);
                     let v = run(generate(&opts.base, opts.seed, index, opts.max_tests), None).verdict;
-                    let failure = is_failure(&v).then(|| signature(&v));
-                    results.lock().expect("no thread panics holding the lock").insert(index, failure);
+                    if is_failure(&v) {
+                        let mut seen = seen.lock().expect("no thread panics holding the lock");
+                        let e = seen.entry(signature(&v)).or_insert((index, 0));
+                        e.0 = e.0.min(index);
+                        e.1 += 1;
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
                     tick();
                 }
             });
         }
     });
-    let results = results.into_inner().expect("threads are done");
-    // Cases may have run out of order: keep only the gapless prefix when stopped early, so the
-    // report is the same as a shorter run's.
-    let mut ran = 0;
-    let mut first: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (expected, (index, failure)) in indices.iter().zip(results.iter()) {
-        if expected != index {
-            break;
-        }
-        ran += 1;
-        if let Some(sig) = failure {
-            first.entry(sig.clone()).and_modify(|e| e.1 += 1).or_insert((*index, 1));
-        }
-    }
-    let failed = first.values().map(|(_, n)| n).sum();
-    let interrupted = ran < indices.len() as u64;
-    let distinct: Vec<(String, u64, u64)> = first.into_iter().map(|(s, (i, n))| (s, i, n)).collect();
+    let ran = done.into_inner();
+    let seen = seen.into_inner().expect("threads are done");
+    let failed = seen.values().map(|(_, n)| n).sum();
+    let interrupted = ran < in_shard;
+    let distinct: Vec<(String, u64, u64)> = seen.into_iter().map(|(s, (i, n))| (s, i, n)).collect();
     let found: Mutex<BTreeMap<u64, Found>> = Mutex::new(BTreeMap::new());
     let next = AtomicU64::new(0);
     std::thread::scope(|scope| {
@@ -291,8 +293,8 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
     Report { ran, failed, found, interrupted }
 }
 
-/// The file name of a counterexample: the signature's words and a short hash of it, so the
-/// same failure found by two shards lands in the same file.
+/// The file name of a counterexample: the preset, the signature's words and a short hash of
+/// the signature, so the same failure found by two shards lands in the same file.
 pub fn file_name(f: &Found) -> String {
     let words: String = f
         .signature
@@ -310,7 +312,7 @@ pub fn file_name(f: &Found) -> String {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{words}-{:08x}.toml", h as u32)
+    format!("{}-{words}-{:08x}.toml", f.minimal.preset.name(), h as u32)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod determinism;
+mod explore;
 mod observations;
 mod properties;
 mod reports;
