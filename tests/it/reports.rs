@@ -76,12 +76,22 @@ fn changing_a_preset_changes_the_matrix() {
 fn the_index_shows_which_presets_leave_runs_stuck_under_which_faults() {
     let files = generate(&inputs(), &shipped_presets()).unwrap();
     let index = &files.iter().find(|(p, _)| p == "index.md").unwrap().1;
-    let summary = index.split("\n## ").nth(1).unwrap();
-    assert!(summary.starts_with("Stuck runs by fault and preset"));
-    let row = summary.lines().find(|l| l.starts_with("| worker killed |")).expect("a worker-killed row");
+    let sections: Vec<&str> = index.split("\n## ").collect();
+    assert!(sections[1].starts_with("Stuck runs by fault and preset"));
+    let row = sections[1].lines().find(|l| l.starts_with("| worker killed |")).expect("a worker-killed row");
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    assert_eq!(cells[3], "**6 stuck**", "celery-defaults: {row}");
-    assert_eq!(cells[6], "0 stuck", "hardened terminates under every fault: {row}");
+    // The summary agrees with the group's own table, cell by cell.
+    let group = sections.iter().find(|s| s.starts_with("worker killed\n")).expect("a worker-killed section");
+    let rows: Vec<Vec<&str>> =
+        group.lines().filter(|l| l.starts_with("| [")).map(|l| l.split(" | ").collect::<Vec<_>>()).collect();
+    assert_eq!(cells[2], rows.len().to_string());
+    for (col, preset) in ["celery-defaults", "seed-doc", "rhesis", "hardened"].iter().enumerate() {
+        let stuck = rows.iter().filter(|r| r[col + 1].trim_start_matches("◆ ").starts_with("**STUCK**")).count();
+        let want = if stuck == 0 { "0 stuck".to_string() } else { format!("**{stuck} stuck**") };
+        assert_eq!(cells[col + 3], want, "{preset}: {row}");
+    }
+    assert_ne!(cells[3], "0 stuck", "Celery's defaults lose early-acked tasks when a worker dies");
+    assert_eq!(cells[6], "0 stuck", "hardened terminates under every fault");
 }
 
 #[test]
