@@ -15,3 +15,7 @@ ci:
 # Accept changed insta snapshots after reviewing them.
 snapshots:
     INSTA_UPDATE=always cargo test
+
+# The engine and exploration benchmarks (divan).
+bench:
+    cargo bench --bench engine

@@ -167,8 +167,11 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         );
     }
     let bound = 2 + world.sc.faults.len() as u32;
-    if let Some(((slot, retries), count)) = world.stats.deliveries.iter().find(|(_, c)| **c > bound) {
-        let task = if *slot < n { TaskRef::Header(*slot as u32) } else { slot_task(*slot, n) };
+    let over = world.stats.deliveries.iter().enumerate().find_map(|(slot, per_retry)| {
+        per_retry.iter().enumerate().find(|(_, c)| **c > bound).map(|(retries, c)| ((slot, retries as u32), c))
+    });
+    if let Some(((slot, retries), count)) = over {
+        let task = if slot < n { TaskRef::Header(slot as u32) } else { slot_task(slot, n) };
         violations.insert(
             Property::RedeliveryBounded,
             format!("{task} (attempt {}) was delivered {count} times, more than {bound}", retries + 1),

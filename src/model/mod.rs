@@ -238,8 +238,8 @@ pub struct Stats {
     pub chord_unlock_runs: u64,
     /// Executions per header task.
     pub header_runs: Vec<u32>,
-    /// Deliveries per (task slot, retries).
-    pub deliveries: std::collections::BTreeMap<(usize, u32), u32>,
+    /// Deliveries per task slot, then per retry number.
+    pub deliveries: Vec<Vec<u32>>,
     /// Each payload the body was called with.
     pub body_payloads: Vec<Vec<Part>>,
     /// Whether a chord_unlock message is still live (queued, held or running).
@@ -323,7 +323,7 @@ impl World {
             workers,
             app: App::new(n),
             net: Net::default(),
-            stats: Stats { header_runs: vec![0; n], ..Stats::default() },
+            stats: Stats { header_runs: vec![0; n], deliveries: vec![Vec::new(); n + 3], ..Stats::default() },
             trace: Vec::new(),
             last_heal,
             retry_rng: stream(sc.seed, Stream::Retry),
@@ -478,7 +478,11 @@ impl World {
             self.rr = (w + 1) % nw;
             let Some((tag, msg)) = self.broker.deliver(w, now) else { return };
             let slot = msg.task.slot(self.n());
-            *self.stats.deliveries.entry((slot, msg.retries)).or_insert(0) += 1;
+            let per_retry = &mut self.stats.deliveries[slot];
+            if per_retry.len() <= msg.retries as usize {
+                per_retry.resize(msg.retries as usize + 1, 0);
+            }
+            per_retry[msg.retries as usize] += 1;
             self.note(now, Note::Delivered { task: msg.task, worker: w, tag, redelivered: msg.redelivered });
             self.workers[w].in_flight(&msg, now);
             let inc = self.workers[w].inc;

@@ -2,7 +2,8 @@
 //! pool (slots, time limits, child loss), with ack timing and what each kind of process death
 //! does to running, prefetched and ETA-held messages (celery-semantics §9, §12).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use super::backend::{ErrorKind, ResultValue, TaskState};
 use super::{Event, ExecRef, Finish, Message, TaskRef, World, WriteOp};
@@ -55,6 +56,90 @@ pub struct Exec {
     pub body: Option<SimDuration>,
 }
 
+/// The prefork pool's slots. Every change goes through these methods, which keep the free-slot
+/// heap and the count of unacked executions right (the prefetch check reads it per delivery).
+#[derive(Clone, Debug)]
+pub struct Pool {
+    slots: Vec<Option<Exec>>,
+    free: BinaryHeap<Reverse<usize>>,
+    unacked: usize,
+}
+
+impl Pool {
+    fn new(size: usize) -> Self {
+        Pool { slots: vec![None; size], free: (0..size).map(Reverse).collect(), unacked: 0 }
+    }
+
+    /// The execution in `slot`.
+    pub fn get(&self, slot: usize) -> Option<&Exec> {
+        self.slots.get(slot).and_then(Option::as_ref)
+    }
+
+    /// The lowest free slot.
+    pub fn first_free(&self) -> Option<usize> {
+        self.free.peek().map(|r| r.0)
+    }
+
+    /// Start `exec` in a free `slot`.
+    pub fn put(&mut self, slot: usize, exec: Exec) {
+        debug_assert!(self.slots[slot].is_none());
+        if self.first_free() == Some(slot) {
+            self.free.pop();
+        } else {
+            self.free.retain(|r| r.0 != slot);
+        }
+        self.unacked += usize::from(!exec.acked);
+        self.slots[slot] = Some(exec);
+    }
+
+    /// Free `slot`, returning what ran there.
+    pub fn take(&mut self, slot: usize) -> Option<Exec> {
+        let e = self.slots[slot].take()?;
+        self.unacked -= usize::from(!e.acked);
+        self.free.push(Reverse(slot));
+        Some(e)
+    }
+
+    /// Mark the execution in `slot` acked.
+    pub fn set_acked(&mut self, slot: usize) {
+        if let Some(e) = self.slots[slot].as_mut().filter(|e| !e.acked) {
+            e.acked = true;
+            self.unacked -= 1;
+        }
+    }
+
+    /// Set how long the body of the execution in `slot` runs.
+    pub fn set_body(&mut self, slot: usize, body: Option<SimDuration>) {
+        if let Some(e) = self.slots[slot].as_mut() {
+            e.body = body;
+        }
+    }
+
+    /// Running executions with their slots.
+    pub fn running(&self) -> impl Iterator<Item = (usize, &Exec)> {
+        self.slots.iter().enumerate().filter_map(|(s, e)| e.as_ref().map(|e| (s, e)))
+    }
+
+    /// Which slot runs `task`, if any.
+    pub fn slot_of(&self, task: TaskRef) -> Option<usize> {
+        self.running().find(|(_, e)| e.msg.task == task).map(|(s, _)| s)
+    }
+
+    /// Nothing runs.
+    pub fn is_idle(&self) -> bool {
+        self.free.len() == self.slots.len()
+    }
+
+    /// Executions whose message is not acked.
+    pub fn unacked(&self) -> usize {
+        self.unacked
+    }
+
+    fn clear(&mut self) {
+        *self = Pool::new(self.slots.len());
+    }
+}
+
 /// A worker process.
 #[derive(Clone, Debug)]
 pub struct Worker {
@@ -68,8 +153,8 @@ pub struct Worker {
     reserved: VecDeque<Held>,
     eta: BTreeMap<u64, Held>,
     in_transit: usize,
-    /// Pool slots.
-    pub slots: Vec<Option<Exec>>,
+    /// The pool.
+    pub pool: Pool,
     /// The in-memory revoked set (lost on restart; copied from peers by mingle).
     pub revoked: BTreeSet<TaskRef>,
     /// The main process handles hard limits and child loss; it is busy until then.
@@ -90,7 +175,7 @@ impl Worker {
             reserved: VecDeque::new(),
             eta: BTreeMap::new(),
             in_transit: 0,
-            slots: vec![None; spec.concurrency as usize],
+            pool: Pool::new(spec.concurrency as usize),
             revoked: BTreeSet::new(),
             main_busy_until: SimTime::ZERO,
             restart: None,
@@ -109,8 +194,7 @@ impl Worker {
             return false;
         }
         let Some(limit) = self.prefetch else { return true };
-        let running_unacked = self.slots.iter().flatten().filter(|e| !e.acked).count();
-        self.reserved.len() + self.in_transit + running_unacked < limit
+        self.reserved.len() + self.in_transit + self.pool.unacked() < limit
     }
 
     /// A delivery is on its way.
@@ -124,14 +208,14 @@ impl Worker {
         self.reserved.clear();
         self.eta.clear();
         self.in_transit = 0;
-        self.slots.iter_mut().for_each(|s| *s = None);
+        self.pool.clear();
         self.connected = false;
         self.inc += 1;
     }
 
     /// Which slot runs `task`, if any.
     pub fn running(&self, task: TaskRef) -> Option<usize> {
-        self.slots.iter().position(|s| s.as_ref().is_some_and(|e| e.msg.task == task))
+        self.pool.slot_of(task)
     }
 
     fn held_tags(&self) -> Vec<u64> {
@@ -260,8 +344,7 @@ impl World {
         if self.workers[w].status == Status::Down {
             return;
         }
-        let execs: Vec<(usize, Exec)> =
-            self.workers[w].slots.iter().enumerate().filter_map(|(s, e)| e.clone().map(|e| (s, e))).collect();
+        let execs: Vec<(usize, Exec)> = self.workers[w].pool.running().map(|(s, e)| (s, e.clone())).collect();
         for (slot, e) in &execs {
             self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: *slot, how: Ending::WorkerKilled });
             if e.acked {
@@ -362,7 +445,7 @@ impl World {
         }
         loop {
             let wk = &mut self.workers[w];
-            let Some(slot) = wk.slots.iter().position(Option::is_none) else { return };
+            let Some(slot) = wk.pool.first_free() else { return };
             let Some(h) = wk.reserved.pop_front() else { return };
             if wk.revoked.contains(&h.msg.task) {
                 self.drop_revoked(now, w, h.tag, h.msg, out);
@@ -384,10 +467,11 @@ impl World {
             }
             _ => 1,
         };
-        self.workers[w].slots[slot] = Some(Exec { id, tag, msg: msg.clone(), acked: false, run, body: None });
+        self.workers[w].pool.put(slot, Exec { id, tag, msg: msg.clone(), acked: false, run, body: None });
         self.note(now, Note::Started { task, worker: w, slot, retries: msg.retries });
         // §9: acks_late False → acked when the pool child accepts the job.
         if early {
+            self.workers[w].pool.set_acked(slot);
             self.ack(now, w, tag, task, true);
         }
         let r = ExecRef { worker: w, inc, slot, exec: id };
@@ -426,9 +510,7 @@ impl World {
             out.after(d, Event::ExecEnd(r, finish));
         }
         let body = run.map(|d| self.sc.topology.task_overhead + d);
-        if let Some(e) = self.workers[w].slots[slot].as_mut() {
-            e.body = body;
-        }
+        self.workers[w].pool.set_body(slot, body);
         // build_tracer stores STARTED before the body runs, outside the task's own try: the
         // body waits for that write, and a failed write fails the task (review of §2).
         if matches!(task, TaskRef::Header(_)) && self.cfg().track_started && self.stores_errors(task) {
@@ -477,7 +559,7 @@ impl World {
         if wk.inc != r.inc {
             return None;
         }
-        wk.slots[r.slot].as_ref().filter(|e| e.id == r.exec)
+        wk.pool.get(r.slot).filter(|e| e.id == r.exec)
     }
 
     pub(crate) fn exec_end(&mut self, now: SimTime, r: ExecRef, finish: Finish, out: &mut Schedule<Event>) {
@@ -493,9 +575,6 @@ impl World {
 
     /// Ack a delivery from worker `w`; it fails while the worker cannot reach the broker.
     pub(crate) fn ack(&mut self, now: SimTime, w: usize, tag: u64, task: TaskRef, early: bool) {
-        if let Some(e) = self.workers[w].slots.iter_mut().flatten().find(|e| e.tag == tag) {
-            e.acked = true;
-        }
         if self.workers[w].connected && self.broker_reachable(&Node::Worker(w)) {
             if self.broker.ack(tag) {
                 self.note(now, Note::Acked { task, worker: w, early });
@@ -508,7 +587,7 @@ impl World {
     /// Free the slot and settle the message, then take more work.
     pub(crate) fn finish_exec(&mut self, now: SimTime, r: ExecRef, settle: Settle, out: &mut Schedule<Event>) {
         let Some(e) = self.exec(r).cloned() else { return };
-        self.workers[r.worker].slots[r.slot] = None;
+        self.workers[r.worker].pool.take(r.slot);
         self.settle(now, r.worker, &e, settle);
         self.after_slot_freed(now, r.worker, out);
     }
@@ -532,7 +611,7 @@ impl World {
 
     fn after_slot_freed(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
         let wk = &mut self.workers[w];
-        if wk.status == Status::Draining && wk.slots.iter().all(Option::is_none) {
+        if wk.status == Status::Draining && wk.pool.is_idle() {
             let restart = wk.restart.take();
             wk.wipe();
             wk.status = Status::Down;
@@ -555,7 +634,7 @@ impl World {
         let w = r.worker;
         let task = e.msg.task;
         self.note(now, Note::Finished { task, worker: w, slot: r.slot, how: Ending::HardLimit });
-        self.workers[w].slots[r.slot] = None;
+        self.workers[w].pool.take(r.slot);
         let late = self.ack_mode(task) == AckMode::Late;
         let acks_on_timeout = self.cfg().acks_on_timeout;
         let skip = !self.stores_errors(task);
@@ -597,7 +676,7 @@ impl World {
     /// The pool child in `slot` died: WorkerLostError, handled in the main process
     /// (`Request.on_failure`; §9 "Failure handling with acks_late", §12 "Pool child lost").
     pub(crate) fn worker_lost(&mut self, now: SimTime, w: usize, slot: usize, out: &mut Schedule<Event>) {
-        let e = self.workers[w].slots[slot].take().expect("running slot");
+        let e = self.workers[w].pool.take(slot).expect("running slot");
         let task = e.msg.task;
         self.note(now, Note::Finished { task, worker: w, slot, how: Ending::ChildKilled });
         let late = self.ack_mode(task) == AckMode::Late;
@@ -621,7 +700,7 @@ impl World {
             // §12 (5.7) task_retry_on_worker_lost: re-sent like Task.retry after
             // default_retry_delay, counting toward max_retries.
             let r = ExecRef { worker: w, inc: self.workers[w].inc, slot, exec: e.id };
-            self.workers[w].slots[slot] = Some(e.clone());
+            self.workers[w].pool.put(slot, e.clone());
             self.retry_task(now, r, &e, countdown, out);
             return;
         } else if late && cfg.reject_on_worker_lost && !(version.has_retry_on_worker_lost() && cfg.retry_on_worker_lost)
@@ -680,8 +759,7 @@ impl World {
         if self.workers[w].status == Status::Down {
             return;
         }
-        let execs: Vec<(usize, Exec)> =
-            self.workers[w].slots.iter().enumerate().filter_map(|(s, e)| e.clone().map(|e| (s, e))).collect();
+        let execs: Vec<(usize, Exec)> = self.workers[w].pool.running().map(|(s, e)| (s, e.clone())).collect();
         let mut tags = self.workers[w].held_tags();
         let retry_for_late = self.cfg().version.cold_shutdown_retry_for_acks_late();
         for (slot, e) in &execs {
@@ -753,7 +831,7 @@ impl World {
                 }
             }
             if let (true, Some(slot)) = (terminate, active_here) {
-                let e = self.workers[w].slots[slot].take().expect("running slot");
+                let e = self.workers[w].pool.take(slot).expect("running slot");
                 self.note(now, Note::Finished { task, worker: w, slot, how: Ending::Terminated });
                 self.settle(now, w, &e, Settle::Ack);
                 let native = self.native_chord() && matches!(task, TaskRef::Header(_));

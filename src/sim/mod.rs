@@ -45,6 +45,9 @@ impl<E> Schedule<E> {
     }
 }
 
+/// Low bits of a queue key that hold the event's slot.
+const SLOT_BITS: u32 = 24;
+
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,7 +75,8 @@ pub struct Limits {
 pub struct Sim<M: Model> {
     /// The model being driven.
     pub model: M,
-    queue: BinaryHeap<Reverse<(SimTime, u64, usize)>>,
+    /// `(time, sequence << SLOT_BITS | slot)`: ordered by time, then insertion; 16 bytes.
+    queue: BinaryHeap<Reverse<(SimTime, u64)>>,
     slots: Vec<Option<M::Event>>,
     free: Vec<usize>,
     seq: u64,
@@ -108,7 +112,8 @@ impl<M: Model> Sim<M> {
                 self.slots.len() - 1
             }
         };
-        self.queue.push(Reverse((at, self.seq, slot)));
+        debug_assert!(slot < 1 << SLOT_BITS, "more than 2^24 pending events");
+        self.queue.push(Reverse((at, self.seq << SLOT_BITS | slot as u64)));
         self.seq += 1;
     }
 
@@ -124,7 +129,8 @@ impl<M: Model> Sim<M> {
 
     /// Handle the next event, if there is one before `horizon`. Returns false when there is not.
     pub fn step(&mut self, horizon: SimTime) -> bool {
-        let Some(&Reverse((at, _, slot))) = self.queue.peek() else { return false };
+        let Some(&Reverse((at, key))) = self.queue.peek() else { return false };
+        let slot = (key & ((1 << SLOT_BITS) - 1)) as usize;
         if at > horizon {
             return false;
         }

@@ -1,0 +1,110 @@
+//! Engine and exploration benchmarks (divan). `cargo bench` runs them; CI only compiles them.
+//! Each run reports its simulated events as the throughput counter, so divan prints events/s.
+
+use std::sync::atomic::AtomicBool;
+
+use chordsim::explore::{Options, explore};
+use chordsim::run::run;
+use chordsim::scenario::Scenario;
+use divan::Bencher;
+use divan::counter::ItemsCount;
+
+fn main() {
+    divan::main();
+}
+
+fn scenario(tests: usize, extra: &str) -> Scenario {
+    let workers = tests.div_ceil(100).max(1);
+    let text = format!(
+        r#"name = "bench"
+about = "bench"
+horizon = "10m"
+[topology]
+workers = {workers}
+concurrency = 100
+[run]
+tests = {tests}
+duration = "1s..5s"
+{extra}
+[expect]
+status = "Completed"
+"#
+    );
+    Scenario::parse("bench.toml", &text).unwrap()
+}
+
+fn bench_run(b: Bencher, sc: Scenario) {
+    let events = run(sc.clone(), None).events;
+    b.counter(ItemsCount::new(events)).with_inputs(|| sc.clone()).bench_values(|sc| run(sc, None));
+}
+
+#[divan::bench]
+fn chord_100_tests(b: Bencher) {
+    bench_run(b, scenario(100, ""));
+}
+
+#[divan::bench]
+fn chord_100_tests_worker_kill_and_partition(b: Bencher) {
+    let faults = r#"[[fault]]
+at = "2s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "5s"
+[[fault]]
+at = "3s"
+kind = "partition"
+between = ["w1", "backend"]
+heal_after = "30s""#;
+    let mut sc = scenario(100, faults);
+    sc.celery.acks = chordsim::config::AckMode::Late;
+    sc.celery.visibility_timeout = chordsim::time::SimDuration::from_secs(60);
+    bench_run(b, sc);
+}
+
+#[divan::bench]
+fn one_hour_of_chord_unlock_polling_for_ever(b: Bencher) {
+    let text = r#"name = "poll"
+about = "poll"
+horizon = "1h"
+[topology]
+backend = "database"
+[run]
+tests = 2
+duration = "1s"
+outcome = "hang"
+[expect]
+status = "stuck"
+"#;
+    bench_run(b, Scenario::parse("poll.toml", text).unwrap());
+}
+
+#[divan::bench]
+fn chord_1000_tests(b: Bencher) {
+    bench_run(b, scenario(1_000, ""));
+}
+
+#[divan::bench(sample_count = 20)]
+fn chord_10000_tests(b: Bencher) {
+    bench_run(b, scenario(10_000, ""));
+}
+
+fn explore_preset(b: Bencher, threads: usize) {
+    let base = Scenario::parse(
+        "p.toml",
+        "name = \"p\"\nabout = \"p\"\npreset = \"rhesis\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
+    )
+    .unwrap();
+    let cases = 2_000;
+    let opts = Options { base, cases, seed: 1, shard: (1, 1), max_tests: 12, threads, shrink_runs: 0 };
+    b.counter(ItemsCount::new(cases)).bench(|| explore(&opts, &AtomicBool::new(false), &|| {}));
+}
+
+#[divan::bench(sample_count = 10)]
+fn explore_scenarios_one_thread(b: Bencher) {
+    explore_preset(b, 1);
+}
+
+#[divan::bench(sample_count = 10)]
+fn explore_scenarios_all_threads(b: Bencher) {
+    explore_preset(b, std::thread::available_parallelism().map_or(1, |n| n.get()));
+}
