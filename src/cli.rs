@@ -173,20 +173,24 @@ fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
     if errs.is_empty() { Ok(ok) } else { Err(errs) }
 }
 
-fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
-    let files = match collect(&paths) {
-        Ok(f) => f,
-        Err(e) => return bad_input(&e),
-    };
-    // Nothing runs unless every file is valid: a partial run is never reported as success.
-    let scenarios = match load_all(&files) {
-        Ok(s) => s,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("{e}");
-            }
-            return EXIT_BAD_INPUT;
+/// The scenario files under `paths`, all loaded; on any problem every message is printed and
+/// the exit code returned. Nothing runs unless every file is valid: a partial run is never
+/// reported as success.
+fn load_paths(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Scenario>), u8> {
+    let files = collect(paths).map_err(|e| bad_input(&e))?;
+    let scenarios = load_all(&files).map_err(|errs| {
+        for e in errs {
+            eprintln!("{e}");
         }
+        EXIT_BAD_INPUT
+    })?;
+    Ok((files, scenarios))
+}
+
+fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
+    let (_, scenarios) = match load_paths(&paths) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let mut rows = Vec::new();
     let mut cases = Vec::new();
@@ -263,18 +267,9 @@ fn relative(path: &Path) -> String {
 }
 
 fn cmd_report(paths: Vec<PathBuf>, out: &Path) -> u8 {
-    let files = match collect(&paths) {
-        Ok(f) => f,
-        Err(e) => return bad_input(&e),
-    };
-    let scenarios = match load_all(&files) {
-        Ok(s) => s,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("{e}");
-            }
-            return EXIT_BAD_INPUT;
-        }
+    let (files, scenarios) = match load_paths(&paths) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let inputs: Vec<site::Input> =
         files.iter().zip(scenarios).map(|(f, scenario)| site::Input { path: relative(f), scenario }).collect();
@@ -345,13 +340,7 @@ fn explore_base(preset: Option<&str>, config: Option<&Path>) -> Result<crate::sc
         let names: Vec<&str> = crate::scenario::Preset::ALL.iter().map(|p| p.name()).collect();
         return Err(format!("--preset {name}: no such preset; expected one of: {}", names.join(", ")));
     };
-    let text = format!(
-        "name = \"{name}\"\nabout = \"explored\"\npreset = \"{name}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n"
-    );
-    Scenario::parse(&format!("preset {name}"), &text).map_err(|e| e.to_string()).map(|mut s| {
-        s.preset = p;
-        s
-    })
+    Ok(Scenario::from_preset(p))
 }
 
 fn cmd_explore(a: ExploreArgs) -> u8 {

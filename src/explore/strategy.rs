@@ -7,9 +7,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use crate::config::AckMode;
-use crate::scenario::{
-    DurationSpec, Errback, Expect, ExpectedStatus, Fault, FaultKind, Node, Outcome, Scenario, TestSpec,
-};
+use crate::scenario::{DurationSpec, Errback, Expect, Fault, FaultKind, Node, Outcome, Scenario, TestSpec};
 use crate::time::{SimDuration, SimTime};
 
 /// After the last fault heals, a run has this long to reach a terminal status: enough for a
@@ -235,15 +233,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
         file: String::new(),
         tests,
         faults,
-        expect: Expect {
-            status: ExpectedStatus::Stuck,
-            within: None,
-            callback_runs: None,
-            errback_runs: None,
-            chord_unlock_runs: None,
-            body_state: None,
-            violations: Default::default(),
-        },
+        expect: Expect::stuck(),
         ..base.clone()
     };
     // Workers the base starts later have no fault to start them: start them all.

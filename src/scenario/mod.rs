@@ -430,7 +430,31 @@ pub struct Expect {
     pub violations: BTreeSet<crate::check::Property>,
 }
 
+impl Expect {
+    /// Expect stuck, and nothing else.
+    pub fn stuck() -> Self {
+        Expect {
+            status: ExpectedStatus::Stuck,
+            within: None,
+            callback_runs: None,
+            errback_runs: None,
+            chord_unlock_runs: None,
+            body_state: None,
+            violations: BTreeSet::new(),
+        }
+    }
+}
+
 impl Scenario {
+    /// A preset's own configuration with an empty workload (what `explore --preset` explores).
+    pub fn from_preset(preset: Preset) -> Scenario {
+        let name = preset.name();
+        let text = format!(
+            "name = \"{name}\"\nabout = \"the {name} preset\"\npreset = \"{name}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n"
+        );
+        validate::scenario(&format!("preset {name}"), &text, None).expect("shipped presets are valid")
+    }
+
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;

@@ -2,7 +2,6 @@
 //! check cross-references (worker names, test indices), and collect every problem before
 //! failing, so one run of `chordsim run` shows all that is wrong with a file.
 
-use std::collections::BTreeSet;
 use std::ops::Range;
 
 use toml::Spanned;
@@ -556,15 +555,7 @@ fn count_range(v: &Value<'_, '_>) -> Result<CountRange, Problem> {
 fn read_expect(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Problem>) -> Expect {
     const FIELDS: &[&str] =
         &["status", "within", "callback_runs", "errback_runs", "chord_unlock_runs", "body_state", "violations"];
-    let mut e = Expect {
-        status: ExpectedStatus::Stuck,
-        within: None,
-        callback_runs: None,
-        errback_runs: None,
-        chord_unlock_runs: None,
-        body_state: None,
-        violations: BTreeSet::new(),
-    };
+    let mut e = Expect::stuck();
     let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
         problems.push(Problem {
             span: root,

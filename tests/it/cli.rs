@@ -19,14 +19,7 @@ fn run_with_no_paths_runs_the_shipped_scenarios_and_exits_0() {
 
 #[test]
 fn a_missed_expectation_exits_1_and_says_what_was_missed() {
-    let dir = std::env::temp_dir().join(format!("chordsim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("wrong.toml");
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/brief/worker-killed-early-ack.toml"))
-            .unwrap()
-            .replace("status = \"stuck\"", "status = \"Completed\"");
-    std::fs::write(&f, text).unwrap();
+    let (dir, f) = super::wrong_expectation("cli");
     let out = chordsim(&["run", f.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");

@@ -1,19 +1,8 @@
 //! Same scenario and seed, byte-identical trace and verdict; the seed is what varies a run.
 
-use chordsim::run::run;
 use chordsim::scenario::Scenario;
 
-use super::shipped;
-
-fn fingerprint(sc: &Scenario, seed: Option<u64>) -> String {
-    let r = run(sc.clone(), seed);
-    let mut s = serde_json::to_string(&r.verdict).unwrap();
-    for rec in &r.trace {
-        s.push('\n');
-        s.push_str(&rec.to_string());
-    }
-    s
-}
+use super::{fingerprint, shipped};
 
 #[test]
 fn every_shipped_scenario_replays_byte_for_byte() {

@@ -10,13 +10,7 @@ use chordsim::explore::{Options, Report, explore};
 use chordsim::run::run;
 use chordsim::scenario::{Preset, Scenario};
 
-fn base(preset: Preset) -> Scenario {
-    let text = format!(
-        "name = \"p\"\nabout = \"p\"\npreset = \"{}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
-        preset.name()
-    );
-    Scenario::parse("preset.toml", &text).unwrap()
-}
+use super::base;
 
 fn opts(preset: Preset, cases: u64, threads: usize, shard: (u64, u64)) -> Options {
     Options { base: base(preset), cases, seed: 1, shard, max_tests: 12, threads, shrink_runs: 400 }

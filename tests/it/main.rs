@@ -14,6 +14,7 @@ mod scenarios;
 use std::path::{Path, PathBuf};
 
 use chordsim::run::{RunResult, run};
+use chordsim::scenario::Preset;
 use chordsim::scenario::Scenario;
 use chordsim::trace::Note;
 
@@ -42,4 +43,32 @@ pub fn has(r: &RunResult, f: impl Fn(&Note) -> bool) -> bool {
 /// How many notes match `f`.
 pub fn count(r: &RunResult, f: impl Fn(&Note) -> bool) -> usize {
     r.trace.iter().filter(|rec| f(&rec.note)).count()
+}
+
+/// The verdict and the whole rendered trace of a run: equal fingerprints, equal runs.
+pub fn fingerprint(sc: &Scenario, seed: Option<u64>) -> String {
+    let r = run(sc.clone(), seed);
+    let mut s = serde_json::to_string(&r.verdict).unwrap();
+    for rec in &r.trace {
+        s.push('\n');
+        s.push_str(&rec.to_string());
+    }
+    s
+}
+
+/// A preset's configuration with an empty workload.
+pub fn base(preset: Preset) -> Scenario {
+    Scenario::from_preset(preset)
+}
+
+/// A copy of a stuck scenario that wrongly expects Completed, in a fresh temporary folder.
+pub fn wrong_expectation(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("chordsim-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wrong.toml");
+    let text = std::fs::read_to_string("scenarios/brief/worker-killed-early-ack.toml")
+        .unwrap()
+        .replace("status = \"stuck\"", "status = \"Completed\"");
+    std::fs::write(&file, text).unwrap();
+    (dir, file)
 }

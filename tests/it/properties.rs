@@ -4,17 +4,7 @@
 use chordsim::run::run;
 use chordsim::scenario::Scenario;
 
-use super::shipped;
-
-fn fingerprint(sc: &Scenario) -> String {
-    let r = run(sc.clone(), None);
-    let mut s = serde_json::to_string(&r.verdict).unwrap();
-    for rec in &r.trace {
-        s.push('\n');
-        s.push_str(&rec.to_string());
-    }
-    s
-}
+use super::{base, fingerprint, shipped};
 
 #[test]
 fn every_shipped_scenario_round_trips_through_toml() {
@@ -23,7 +13,7 @@ fn every_shipped_scenario_round_trips_through_toml() {
         let text = sc.to_toml();
         let back = Scenario::parse("roundtrip.toml", &text).unwrap_or_else(|e| panic!("{}:\n{e}\n{text}", f.display()));
         assert_eq!(back.to_toml(), text, "{}: writing is stable", f.display());
-        assert_eq!(fingerprint(&back), fingerprint(&sc), "{}: same trace", f.display());
+        assert_eq!(fingerprint(&back, None), fingerprint(&sc, None), "{}: same trace", f.display());
     }
 }
 
@@ -34,15 +24,6 @@ use chordsim::explore::strategy::{LIVENESS_BOUND, case, knobs};
 use chordsim::explore::{self, is_failure, strategy};
 use chordsim::scenario::Preset;
 use proptest::prelude::*;
-
-/// The preset's own configuration, as `explore --preset` uses it.
-fn base(preset: Preset) -> Scenario {
-    let text = format!(
-        "name = \"p\"\nabout = \"p\"\npreset = \"{}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
-        preset.name()
-    );
-    Scenario::parse("preset.toml", &text).unwrap()
-}
 
 /// What each preset is known to break under generated workloads and faults, and why.
 fn known(preset: Preset) -> BTreeSet<Property> {
@@ -62,7 +43,7 @@ proptest! {
     #[test]
     fn generated_scenarios_replay_byte_for_byte(k in knobs(), c in case(20), p in 0usize..4) {
         let sc = strategy::apply(&k.apply(&base(Preset::ALL[p])), &c, "generated");
-        prop_assert_eq!(fingerprint(&sc), fingerprint(&sc));
+        prop_assert_eq!(fingerprint(&sc, None), fingerprint(&sc, None));
     }
 
     #[test]
@@ -71,7 +52,7 @@ proptest! {
         let text = sc.to_toml();
         let back = Scenario::parse("generated.toml", &text).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(back.to_toml(), text);
-        prop_assert_eq!(fingerprint(&back), fingerprint(&sc));
+        prop_assert_eq!(fingerprint(&back, None), fingerprint(&sc, None));
     }
 
     #[test]

@@ -127,14 +127,7 @@ fn a_timeline_picture_renders_to_a_non_blank_png() {
 
 #[test]
 fn junit_output_has_one_case_per_scenario_and_failures_with_the_cause() {
-    let dir = std::env::temp_dir().join(format!("chordsim-junit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let wrong = dir.join("wrong.toml");
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/brief/worker-killed-early-ack.toml"))
-            .unwrap()
-            .replace("status = \"stuck\"", "status = \"Completed\"");
-    std::fs::write(&wrong, text).unwrap();
+    let (dir, wrong) = super::wrong_expectation("junit");
     let xml = dir.join("junit.xml");
     let out = Command::new(env!("CARGO_BIN_EXE_chordsim"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
