@@ -17,11 +17,6 @@ pub trait Model {
     type Event;
     /// Handle `event` at `now`.
     fn handle(&mut self, now: SimTime, event: Self::Event, out: &mut Schedule<Self::Event>);
-    /// Whether the model has reached a state from which nothing can change (checked when the
-    /// queue is empty is not enough: a model may want to stop early).
-    fn settled(&self) -> bool {
-        false
-    }
 }
 
 /// Events the model asks to schedule, drained by the engine after each step.
@@ -54,8 +49,6 @@ const SLOT_BITS: u32 = 24;
 pub enum StopReason {
     /// Nothing left to happen.
     Quiescent,
-    /// The model said it has settled.
-    Settled,
     /// The horizon was reached with events still pending.
     Horizon,
     /// The event budget ran out.
@@ -149,12 +142,9 @@ impl<M: Model> Sim<M> {
         true
     }
 
-    /// Run until quiescence, the model settling, the horizon, or the event budget.
+    /// Run until quiescence, the horizon, or the event budget.
     pub fn run(&mut self, limits: Limits) -> StopReason {
         loop {
-            if self.model.settled() {
-                return StopReason::Settled;
-            }
             if self.events >= limits.max_events {
                 return StopReason::EventBudget;
             }
