@@ -393,7 +393,12 @@ fn cmd_explore(a: ExploreArgs) -> u8 {
     let bar = if a.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(in_shard)
+        let style = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} cases, {per_sec}, eta {eta} · {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> ");
+        indicatif::ProgressBar::new(in_shard).with_style(style).with_message("Ctrl-C stops and keeps what was found")
     };
     // Wall-clock time only bounds how long the command runs; it never reaches the model.
     let started = std::time::Instant::now();
