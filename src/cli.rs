@@ -256,14 +256,14 @@ fn cmd_run(paths: Vec<PathBuf>, seed: Option<u64>, as_json: bool, junit: Option<
     if failed == 0 { EXIT_OK } else { EXIT_MISSED }
 }
 
-/// A scenario's path relative to the scenarios folder, for report file names.
+/// A scenario's path relative to the scenarios folder, for report file names: what follows
+/// `scenarios/`, else the path without `.`, `..` and root components.
 fn relative(path: &Path) -> String {
     let text = path.to_string_lossy().replace('\\', "/");
-    let text = text.trim_start_matches("./");
-    match text.find("scenarios/") {
-        Some(i) => text[i + "scenarios/".len()..].to_string(),
-        None => text.to_string(),
+    if let Some(i) = text.rfind("scenarios/") {
+        return text[i + "scenarios/".len()..].to_string();
     }
+    text.split('/').filter(|part| !part.is_empty() && *part != "." && *part != "..").collect::<Vec<_>>().join("/")
 }
 
 fn cmd_report(paths: Vec<PathBuf>, out: &Path) -> u8 {
@@ -273,6 +273,17 @@ fn cmd_report(paths: Vec<PathBuf>, out: &Path) -> u8 {
     };
     let inputs: Vec<site::Input> =
         files.iter().zip(scenarios).map(|(f, scenario)| site::Input { path: relative(f), scenario }).collect();
+    let mut pages = std::collections::BTreeMap::new();
+    for (input, file) in inputs.iter().zip(&files) {
+        if let Some(other) = pages.insert(input.path.clone(), file) {
+            return bad_input(&format!(
+                "{} and {} would share the report page for {}; report them separately",
+                other.display(),
+                file.display(),
+                input.path
+            ));
+        }
+    }
     let generated = match site::generate(&inputs, &site::shipped_presets()) {
         Ok(g) => g,
         Err(e) => {
@@ -389,7 +400,7 @@ fn cmd_explore(a: ExploreArgs) -> u8 {
             stop.store(true, Ordering::SeqCst);
         });
     }
-    let in_shard = (a.cases + shard.1 - shard.0) / shard.1;
+    let in_shard = crate::explore::shard_size(a.cases, shard);
     let bar = if a.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {

@@ -40,7 +40,13 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
             r.at, r.note
         ));
     }
-    if world.native_chord() && world.stats.body_payloads.is_empty() {
+    let errored = trace.iter().any(|r| matches!(r.note, Note::ChordError { .. }));
+    if world.native_chord() && world.stats.body_payloads.is_empty() && !errored {
+        if let Some(r) =
+            trace.iter().rev().find(|r| matches!(&r.note, Note::Fault { what } if what.contains("data lost")))
+        {
+            out.push(format!("{}: the result backend lost its data, the chord keys with it (§6)", r.at));
+        }
         let last = trace.iter().rev().find_map(|r| match &r.note {
             Note::PartReturn { outcome: PartNote::Counted(c, s), .. } => Some((r.at, *c, *s)),
             _ => None,

@@ -236,7 +236,7 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
     let (shard, shards) = opts.shard;
     // The k-th case of this shard, and how many there are.
     let index_of = |k: u64| (shard - 1) + k * shards;
-    let in_shard = (opts.cases + shards - shard) / shards;
+    let in_shard = shard_size(opts.cases, opts.shard);
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     // Per signature: the first case that showed it and how many did. Cases are claimed in
@@ -293,6 +293,11 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
     Report { ran, failed, found, interrupted }
 }
 
+/// How many of `cases` fall in shard `(i, n)`: those with `index % n == i - 1`.
+pub fn shard_size(cases: u64, (i, n): (u64, u64)) -> u64 {
+    cases / n + u64::from(cases % n >= i)
+}
+
 /// The file name of a counterexample: the preset, the signature's words and a short hash of
 /// the signature, so the same failure found by two shards lands in the same file.
 pub fn file_name(f: &Found) -> String {
@@ -318,6 +323,14 @@ pub fn file_name(f: &Found) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_split_the_cases_without_overflow() {
+        assert_eq!((1..=3).map(|i| shard_size(10, (i, 3))).collect::<Vec<_>>(), vec![4, 3, 3]);
+        assert_eq!(shard_size(u64::MAX, (1, 2)) + shard_size(u64::MAX, (2, 2)), u64::MAX);
+        assert_eq!(shard_size(5, (1, u64::MAX)), 1);
+        assert_eq!(shard_size(5, (6, u64::MAX)), 0);
+    }
 
     #[test]
     fn signatures_ignore_numbers() {

@@ -300,12 +300,11 @@ impl World {
         let body_attrs = sc.celery.resolve(&classes.body);
         let unlock_attrs = sc.celery.resolve(&classes.unlock);
         let workers = sc.topology.workers.iter().map(|w| Worker::new(w, sc.celery.prefetch_multiplier)).collect();
-        let mut init = vec![(sc.app.submit_at, Event::Apply)];
-        for (i, w) in sc.topology.workers.iter().enumerate() {
-            if w.start {
-                init.insert(0, (SimTime::ZERO, Event::WorkerStart(i)));
-            }
-        }
+        let mut init: Vec<(SimTime, Event)> = (0..sc.topology.workers.len())
+            .filter(|&i| sc.topology.workers[i].start)
+            .map(|i| (SimTime::ZERO, Event::WorkerStart(i)))
+            .collect();
+        init.push((sc.app.submit_at, Event::Apply));
         for (i, f) in sc.faults.iter().enumerate() {
             init.push((f.at, Event::Fault(i)));
         }

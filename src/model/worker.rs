@@ -384,7 +384,9 @@ impl World {
         out: &mut Schedule<Event>,
     ) {
         let wk = &mut self.workers[w];
-        if wk.inc != inc {
+        // A delivery to an older incarnation, or one in flight when the connection broke, is
+        // lost to this consumer; the broker still holds it unacked (or requeued it, AMQP).
+        if wk.inc != inc || !wk.connected {
             return;
         }
         wk.in_transit = wk.in_transit.saturating_sub(usize::from(msg.eta.is_none_or(|e| e <= now)));

@@ -299,25 +299,36 @@ fn page(r: &Row<'_>) -> String {
     let workers: Vec<String> = t.workers.iter().map(|w| format!("{} ×{}", w.name, w.concurrency)).collect();
     let _ = writeln!(
         s,
-        "- topology: {:?} broker{}, {:?} backend, workers {}",
-        t.broker,
+        "- topology: {} broker{}, {} result backend, workers {}",
+        if t.broker == crate::scenario::BrokerKind::Redis { "Redis" } else { "AMQP" },
         if t.broker_persistent { "" } else { " (no persistence)" },
-        t.backend,
+        if t.backend == crate::scenario::BackendKind::Redis { "Redis" } else { "database" },
         workers.join(", ")
     );
     let a = &sc.app;
     let _ = writeln!(
         s,
-        "- application: `{:?}` collect_results, errback {:?}, callback {:?}{}{}",
-        a.profile,
-        a.errback,
-        a.callback,
+        "- application: collect_results {}, {}{}{}{}",
+        match a.profile {
+            crate::scenario::Profile::Doc => "classifying the payload (doc profile)",
+            crate::scenario::Profile::Rhesis => "counting result rows (rhesis profile)",
+        },
+        match a.errback {
+            crate::scenario::Errback::None => "no errback",
+            crate::scenario::Errback::Inline => "a new-style errback (inline)",
+            crate::scenario::Errback::Task => "an old-style errback (a task)",
+        },
+        if a.callback == crate::scenario::CallbackBehaviour::RaiseBeforeWrite {
+            ", collect_results raises"
+        } else {
+            ""
+        },
         if a.callback_guard { ", callback guard" } else { "" },
         a.watchdog.map_or(String::new(), |w| format!(", watchdog {w}"))
     );
     let _ = writeln!(s, "- workload: {} header tests", sc.tests.len());
     for f in &sc.faults {
-        let _ = writeln!(s, "- fault at {}: {:?}", f.at, f.kind);
+        let _ = writeln!(s, "- fault at {}: {}", f.at, f.kind);
     }
     let _ = writeln!(s, "\n## Picture\n\n![timeline of {}]({}.svg)\n", sc.name.replace(['[', ']'], ""), r.slug);
     s.push_str("## Timeline\n\n| time | event |\n|---:|---|\n");

@@ -336,6 +336,54 @@ impl FaultKind {
     }
 }
 
+impl std::fmt::Display for FaultKind {
+    /// As an engineer would say it: `SIGKILL w1, restart after 10s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = |i: &usize| format!("w{}", i + 1);
+        let restart = |r: &Option<SimDuration>| r.map_or(String::new(), |d| format!(", restart after {d}"));
+        match self {
+            FaultKind::KillWorker { worker, restart_after } => {
+                write!(f, "SIGKILL {}{}", w(worker), restart(restart_after))
+            }
+            FaultKind::StartWorker { worker } => write!(f, "start {}", w(worker)),
+            FaultKind::KillChild { test } => write!(f, "SIGKILL the pool child running test {test}"),
+            FaultKind::WarmShutdown { worker, restart_after } => {
+                write!(f, "warm shutdown of {}{}", w(worker), restart(restart_after))
+            }
+            FaultKind::ColdShutdown { worker, restart_after } => {
+                write!(f, "cold shutdown of {}{}", w(worker), restart(restart_after))
+            }
+            FaultKind::Partition { a, b, direction, heal_after } => write!(
+                f,
+                "partition {a} {} {b}{}",
+                if *direction == Direction::Both { "<->" } else { "->" },
+                heal_after.map_or(", never healed".to_string(), |d| format!(", healed after {d}"))
+            ),
+            FaultKind::BrokerRestart { down_for, persistent } => write!(
+                f,
+                "broker restart, down for {down_for}{}",
+                match persistent {
+                    Some(true) => ", keeping its data",
+                    Some(false) => ", losing its data",
+                    None => "",
+                }
+            ),
+            FaultKind::BackendOutage { duration, lose_data } => {
+                write!(f, "result backend outage for {duration}{}", if *lose_data { ", data lost" } else { "" })
+            }
+            FaultKind::Revoke { target, terminate } => {
+                let what = match target {
+                    RevokeTarget::Test(t) => format!("test {t}"),
+                    RevokeTarget::ChordUnlock => "chord_unlock".to_string(),
+                    RevokeTarget::Body => "the body".to_string(),
+                };
+                write!(f, "revoke {what}{}", if *terminate { " with terminate" } else { "" })
+            }
+            FaultKind::CancelRun => f.write_str("an operator cancels the run"),
+        }
+    }
+}
+
 /// A fault at a time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
@@ -482,8 +530,8 @@ impl Scenario {
     /// chord is applied. Workers that the faults name but the preset lacks are added.
     pub fn under_preset(&self, preset: Preset, preset_text: &str) -> Result<Scenario, ScenarioError> {
         let text = format!(
-            "name = \"{}\"\nabout = \"rerun\"\npreset = \"{}\"\n[celery]\nversion = \"{}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
-            self.name.replace('"', "'"),
+            "name = {}\nabout = \"rerun\"\npreset = \"{}\"\n[celery]\nversion = \"{}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
+            write::q(&self.name),
             preset.name(),
             self.celery.version
         );

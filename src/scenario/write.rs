@@ -8,7 +8,7 @@ use super::*;
 use crate::check::Property;
 use crate::config::AckMode;
 
-fn q(s: &str) -> String {
+pub(super) fn q(s: &str) -> String {
     // A TOML basic string.
     let mut out = String::from("\"");
     for c in s.chars() {
