@@ -131,7 +131,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         } else if p.is_file() {
             files.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or folder", p.display()));
+            return Err(format!("{}: not a scenario file or a folder of them", p.display()));
         }
     }
     files.sort();
@@ -349,7 +349,7 @@ fn explore_base(preset: Option<&str>, config: Option<&Path>) -> Result<crate::sc
     let name = preset.unwrap_or("celery-defaults");
     let Some(p) = crate::scenario::Preset::from_name(name) else {
         let names: Vec<&str> = crate::scenario::Preset::ALL.iter().map(|p| p.name()).collect();
-        return Err(format!("--preset {name}: no such preset; expected one of: {}", names.join(", ")));
+        return Err(format!("chordsim: --preset {name}: no such preset; expected one of: {}", names.join(", ")));
     };
     Ok(Scenario::from_preset(p))
 }
@@ -376,7 +376,7 @@ fn cmd_explore(a: ExploreArgs) -> u8 {
     let base = match explore_base(a.preset.as_deref(), a.config.as_deref()) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("chordsim: {e}");
+            eprintln!("{e}");
             return EXIT_BAD_INPUT;
         }
     };

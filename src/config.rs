@@ -278,7 +278,9 @@ impl CeleryConfig {
                 if version.has_split_ack_settings() {
                     Ok(())
                 } else {
-                    Err(v.problem(format!("`{name}` exists from Celery 5.7; this scenario models {version}")))
+                    Err(v.problem(format!(
+                        "`{name}` exists from Celery 5.7; this scenario models {version}, so expected a setting of {version} (or version = \"5.7\")"
+                    )))
                 }
             };
             let r: Result<(), Problem> = match name {

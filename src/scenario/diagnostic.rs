@@ -1,5 +1,6 @@
-//! Rendering input problems: each becomes one message naming the file, line:column, the field,
-//! and what was expected, with the source line and a caret (annotate-snippets, as cargo uses).
+//! Rendering input problems: each becomes one line naming the file, line:column, the field and
+//! what was expected, followed by the source line with a caret under the problem
+//! (annotate-snippets, as cargo uses).
 
 use std::fmt;
 use std::path::Path;
@@ -51,13 +52,14 @@ impl ScenarioError {
             let start = p.span.start.min(text.len());
             let end = p.span.end.clamp(start, text.len());
             let (line, col) = line_col(text, start);
-            let title = format!("{}: {}", p.field, p.message);
+            let title = p.field.clone();
             let report = [Level::ERROR
                 .primary_title(&title)
                 .element(Snippet::source(text).path(file).annotation(AnnotationKind::Primary.span(start..end)))];
             if !rendered.is_empty() {
                 rendered.push('\n');
             }
+            rendered.push_str(&format!("{file}:{line}:{col}: {}: {}\n", p.field, p.message));
             rendered.push_str(&renderer.render(&report));
             rendered.push('\n');
             located.push(Located { line, col, problem: p });
