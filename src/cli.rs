@@ -1,5 +1,5 @@
-//! The command line: `chordsim run` and `chordsim replay`. Parses arguments (clap), calls the
-//! library, prints, and maps outcomes to the documented exit codes in one place.
+//! The command line: `chordsim run`, `replay`, `report` and `explore`. Parses arguments (clap),
+//! calls the library, prints, and maps outcomes to the documented exit codes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -84,7 +84,7 @@ impl fmt::Display for SimTime {
     }
 }
 impl fmt::Display for SimDuration {
-    /// The shortest exact form: `250ms`, `1.5s`, `2h`.
+    /// An exact form: `250ms`, `1.500s`, `2h`, `1h5m`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let us = self.0;
         if us == 0 {

@@ -200,8 +200,11 @@ pub enum Note {
         /// Who wrote it.
         by: Writer,
     },
-    /// collect_results skipped its write (guard).
-    CallbackSkipped,
+    /// A status write was skipped because the run is terminal already.
+    GuardSkipped {
+        /// Who would have written.
+        by: Writer,
+    },
     /// A task retry was scheduled.
     RetryScheduled {
         /// Task.
@@ -403,7 +406,7 @@ impl fmt::Display for Note {
             Note::BodyCalled { entries } => write!(f, "collect_results called with {entries} entries"),
             Note::ErrbackRan { node: n } => write!(f, "errback ran on {}", node(n)),
             Note::Status { status, by } => write!(f, "run status -> {} (by {by:?})", status.name()),
-            Note::CallbackSkipped => f.write_str("collect_results: run already terminal, write skipped (guard)"),
+            Note::GuardSkipped { by } => write!(f, "run already terminal: {by:?}'s status write skipped (guard)"),
             Note::RetryScheduled { task, retries, countdown } => {
                 write!(f, "{task}: retry {retries} in {countdown}")
             }

@@ -120,25 +120,45 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
     if callback_writes.len() > 1 {
         violations.insert(
             Property::CallbackAtMostOnce,
-            format!("collect_results wrote the run status {} times", callback_writes.len()),
+            format!(
+                "collect_results wrote the run status {} times: it ran again and is not idempotent (rhesis-model §c)",
+                callback_writes.len()
+            ),
         );
     }
     if world.stats.errback_runs > 1 {
-        violations.insert(Property::ErrbackAtMostOnce, format!("the errback ran {} times", world.stats.errback_runs));
+        violations.insert(
+            Property::ErrbackAtMostOnce,
+            format!(
+                "the errback ran {} times (§7: once per chord error delivery and per failure store)",
+                world.stats.errback_runs
+            ),
+        );
     }
     if let Some((at, first)) = world.app.terminal_at()
         && let Some(w) = world.app.writes.iter().find(|w| w.at >= at && w.from.is_terminal() && w.to != w.from)
     {
         violations.insert(
             Property::TerminalNeverOverwritten,
-            format!("{} at {} was overwritten with {} by {:?} at {}", first.name(), at, w.to.name(), w.by, w.at),
+            format!(
+                "{} at {} was overwritten with {} by {:?} at {}: nothing enforces a terminal status (rhesis-model §b)",
+                first.name(),
+                at,
+                w.to.name(),
+                w.by,
+                w.at
+            ),
         );
     }
     let rule = world.rule_status(stopped_at);
     if let Some(w) = callback_writes.iter().find(|w| w.to != rule) {
         violations.insert(
             Property::StatusFollowsRule,
-            format!("collect_results wrote {} but the header outcomes give {}", w.to.name(), rule.name()),
+            format!(
+                "collect_results wrote {} but the header outcomes give {} under its own rule (rhesis-model §c)",
+                w.to.name(),
+                rule.name()
+            ),
         );
     }
     for payload in &world.stats.body_payloads {
@@ -147,7 +167,7 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
             let tests: Vec<String> = payload.iter().map(|p| p.test.to_string()).collect();
             violations.insert(
                 Property::BodyOneEntryPerHeader,
-                format!("the body got entries for tests [{}] of {n}", tests.join(", ")),
+                format!("the body got entries for tests [{}] of {n} (§6 \"Duplicates\")", tests.join(", ")),
             );
             break;
         }
@@ -160,7 +180,7 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         violations.insert(
             Property::PollingBounded,
             format!(
-                "chord_unlock was still polling after {} polls when the run ended, with max_retries=None from {}",
+                "chord_unlock was still polling after {} polls when the run ended, with max_retries=None from {} (§5.3)",
                 world.stats.polls,
                 world.unlock_max_retries().1
             ),
@@ -174,7 +194,10 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         let task = if slot < n { TaskRef::Header(slot as u32) } else { slot_task(slot, n) };
         violations.insert(
             Property::RedeliveryBounded,
-            format!("{task} (attempt {}) was delivered {count} times, more than {bound}", retries + 1),
+            format!(
+                "{task} (attempt {}) was delivered {count} times, more than {bound}: restored again and again (§9 table, row 2)",
+                retries + 1
+            ),
         );
     }
     let at = stopped_at;

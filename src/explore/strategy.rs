@@ -68,10 +68,12 @@ pub enum FaultGen {
         /// Heal delay.
         heal_ms: u64,
     },
-    /// The backend is down for `ms`.
+    /// The backend is down for `ms`, maybe coming back empty.
     BackendOutage {
         /// Down time.
         ms: u64,
+        /// Whether it loses its data.
+        lose_data: bool,
     },
     /// The broker restarts, down for `ms`, keeping its data or not.
     BrokerRestart {
@@ -101,6 +103,13 @@ pub enum FaultGen {
         /// With terminate.
         terminate: bool,
     },
+    /// Revoke chord_unlock (a "stuck chord" cron job) or the body.
+    RevokeCanvas {
+        /// The body rather than chord_unlock.
+        body: bool,
+    },
+    /// An operator cancels the run.
+    CancelRun,
 }
 
 /// A generated workload and fault schedule, applied to a base scenario's configuration.
@@ -149,11 +158,13 @@ fn fault_gen() -> impl Strategy<Value = FaultGen> {
         2 => any::<Index>().prop_map(|test| FaultGen::KillChild { test }),
         4 => (node_gen(), node_gen(), any::<bool>(), 1_000u64..600_000)
             .prop_map(|(a, b, one_way, heal_ms)| FaultGen::Partition { a, b, one_way, heal_ms }),
-        2 => (1_000u64..180_000).prop_map(|ms| FaultGen::BackendOutage { ms }),
+        2 => (1_000u64..180_000, prop::bool::weighted(0.2)).prop_map(|(ms, lose_data)| FaultGen::BackendOutage { ms, lose_data }),
         2 => (1_000u64..60_000, any::<bool>()).prop_map(|(ms, p)| FaultGen::BrokerRestart { ms, persistent: !p }),
         1 => (any::<Index>(), restart.clone()).prop_map(|(worker, restart_ms)| FaultGen::WarmShutdown { worker, restart_ms }),
         1 => (any::<Index>(), restart).prop_map(|(worker, restart_ms)| FaultGen::ColdShutdown { worker, restart_ms }),
         1 => (any::<Index>(), any::<bool>()).prop_map(|(test, terminate)| FaultGen::Revoke { test, terminate }),
+        1 => any::<bool>().prop_map(|body| FaultGen::RevokeCanvas { body }),
+        1 => Just(FaultGen::CancelRun),
     ]
 }
 
@@ -209,7 +220,9 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
                     if *one_way { crate::scenario::Direction::OneWay } else { crate::scenario::Direction::Both };
                 FaultKind::Partition { a, b, direction, heal_after: Some(ms(*heal_ms)) }
             }
-            FaultGen::BackendOutage { ms: d } => FaultKind::BackendOutage { duration: ms(*d), lose_data: false },
+            FaultGen::BackendOutage { ms: d, lose_data } => {
+                FaultKind::BackendOutage { duration: ms(*d), lose_data: *lose_data }
+            }
             FaultGen::BrokerRestart { ms: d, persistent } => {
                 FaultKind::BrokerRestart { down_for: ms(*d), persistent: Some(*persistent) }
             }
@@ -223,6 +236,15 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
                 target: crate::scenario::RevokeTarget::Test(test.index(tests.len())),
                 terminate: *terminate,
             },
+            FaultGen::RevokeCanvas { body } => FaultKind::Revoke {
+                target: if *body {
+                    crate::scenario::RevokeTarget::Body
+                } else {
+                    crate::scenario::RevokeTarget::ChordUnlock
+                },
+                terminate: false,
+            },
+            FaultGen::CancelRun => FaultKind::CancelRun,
         };
         faults.push(Fault { at: SimTime::ZERO + ms(*at), kind });
     }

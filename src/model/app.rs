@@ -228,8 +228,8 @@ impl World {
             return;
         }
         let status = self.collect_status(&e.msg.payload);
-        if self.sc.app.callback_guard && self.app.status.is_terminal() {
-            self.note(now, Note::CallbackSkipped);
+        if self.sc.app.terminal_guard && self.app.status.is_terminal() {
+            self.note(now, Note::GuardSkipped { by: Writer::Callback });
         } else {
             self.app.set_status(now, status, Writer::Callback, &mut self.trace);
         }
@@ -278,11 +278,16 @@ impl World {
         }
     }
 
-    /// An inline errback runs (§7): it marks the run Failed.
+    /// An inline errback runs (§7): it marks the run Failed, unless the terminal guard finds it
+    /// terminal already.
     pub(crate) fn errback_runs(&mut self, now: SimTime, node: Node) {
         self.stats.errback_runs += 1;
         self.note(now, Note::ErrbackRan { node });
-        self.app.set_status(now, RunStatus::Failed, Writer::Errback, &mut self.trace);
+        if self.sc.app.terminal_guard && self.app.status.is_terminal() {
+            self.note(now, Note::GuardSkipped { by: Writer::Errback });
+        } else {
+            self.app.set_status(now, RunStatus::Failed, Writer::Errback, &mut self.trace);
+        }
     }
 
     /// The old-style errback task runs.
@@ -294,6 +299,11 @@ impl World {
     /// An operator cancels the run (the cancel endpoint of rhesis #1597): Cancelled, and the
     /// body is revoked.
     pub(crate) fn cancel_run(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        if self.app.status.is_terminal() {
+            // The cancel endpoint refuses a run that has finished.
+            self.note(now, Note::GuardSkipped { by: Writer::Operator });
+            return;
+        }
         self.app.set_status(now, RunStatus::Cancelled, Writer::Operator, &mut self.trace);
         self.revoke(now, TaskRef::Body, false, out);
     }

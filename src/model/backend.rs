@@ -85,8 +85,6 @@ pub enum ErrorKind {
     WorkerLost,
     /// ChordError.
     ChordError,
-    /// MaxRetriesExceededError.
-    MaxRetries,
     /// Revoked (reason recorded in the trace).
     Revoked,
 }
@@ -129,7 +127,9 @@ pub enum PartReturn {
         /// The size key.
         size: u32,
     },
-    /// An identical member was already there (sorted set), or 5.7's `.d` set had this task.
+    /// 5.7's `.d` set already had this header task (first report wins). An identical
+    /// sorted-set member up to 5.6 is not reported here: it changes nothing and the count is
+    /// checked again (§6 "Duplicates").
     Duplicate,
     /// The size key is missing (expired, never set, or deleted after firing): nothing happens.
     NoSizeKey,

@@ -81,13 +81,6 @@ impl Broker {
         self.restore_tags(due)
     }
 
-    /// Push back everything `worker` holds: a clean channel close on Redis
-    /// (`restore_unacked_once`), or any connection close on AMQP.
-    pub fn restore_worker(&mut self, worker: usize) -> Vec<(u64, Message)> {
-        let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.worker == worker).map(|(t, _)| *t).collect();
-        self.restore_tags(tags)
-    }
-
     /// Restored messages go back to the head of the queue, in their original order, and are
     /// consumed next: kombu's Redis restore and AMQP's requeue on close alike
     /// (docs/celery-source-notes.md §4).
@@ -107,14 +100,11 @@ impl Broker {
     }
 
     /// Restart: without persistence the queue and the unacked hash are gone.
-    pub fn restart(&mut self, persistent: bool) -> usize {
-        if persistent {
-            return 0;
+    pub fn restart(&mut self, persistent: bool) {
+        if !persistent {
+            self.queue.clear();
+            self.unacked.clear();
         }
-        let lost = self.queue.len() + self.unacked.len();
-        self.queue.clear();
-        self.unacked.clear();
-        lost
     }
 
     /// Unacked deliveries held for `worker`, oldest first (for explanations).
@@ -154,9 +144,24 @@ mod tests {
         }
         b.deliver(0, SimTime::ZERO);
         b.deliver(0, SimTime::ZERO);
-        b.restore_worker(0);
+        let held: Vec<u64> = b.held_by(0).map(|(t, _)| *t).collect();
+        assert_eq!(held.len(), 2);
+        b.restore_tags(held);
         let order: Vec<TaskRef> = b.queue.iter().map(|m| m.task).collect();
         assert_eq!(order, vec![TaskRef::Header(0), TaskRef::Header(1), TaskRef::Header(2)]);
+    }
+
+    #[test]
+    fn a_requeue_goes_to_the_tail_on_redis_and_the_head_on_amqp() {
+        for (kind, first) in [(BrokerKind::Redis, TaskRef::Header(1)), (BrokerKind::Amqp, TaskRef::Header(0))] {
+            let mut b = Broker::new(kind);
+            b.queue.push_back(msg(0));
+            b.queue.push_back(msg(1));
+            let (tag, _) = b.deliver(0, SimTime::ZERO).unwrap();
+            assert!(b.requeue(tag));
+            assert_eq!(b.queue[0].task, first, "{kind:?}");
+            assert!(b.queue.iter().any(|m| m.redelivered));
+        }
     }
 
     #[test]
@@ -165,8 +170,9 @@ mod tests {
         b.queue.push_back(msg(0));
         b.queue.push_back(msg(1));
         b.deliver(0, SimTime::ZERO);
-        assert_eq!(b.restart(true), 0);
-        assert_eq!(b.restart(false), 2);
+        b.restart(true);
+        assert_eq!(b.queue.len() + b.unacked.len(), 2);
+        b.restart(false);
         assert!(b.queue.is_empty() && b.unacked.is_empty());
     }
 }

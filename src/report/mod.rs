@@ -122,7 +122,8 @@ pub fn timeline(trace: &[Record], until: Option<crate::time::SimTime>) -> String
 }
 
 /// The events that tell a run's story, without per-message chatter (publishes, deliveries,
-/// early acks, STARTED stores, counted parts); runs of polls are folded; at most `cap` lines.
+/// acks, STARTED stores, counted parts); runs of polls are folded. Longer stories keep their
+/// first and last lines, `cap` in all, around one line saying how many were left out.
 pub fn compact_timeline(trace: &[Record], cap: usize) -> Vec<String> {
     let mut lines: Vec<(SimTime, String)> = Vec::new();
     let mut polls: Vec<&Record> = Vec::new();

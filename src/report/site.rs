@@ -323,7 +323,7 @@ fn page(r: &Row<'_>) -> String {
         } else {
             ""
         },
-        if a.callback_guard { ", callback guard" } else { "" },
+        if a.terminal_guard { ", terminal guard" } else { "" },
         a.watchdog.map_or(String::new(), |w| format!(", watchdog {w}"))
     );
     let _ = writeln!(s, "- workload: {} header tests", sc.tests.len());

@@ -136,8 +136,9 @@ pub struct AppConfig {
     pub callback: CallbackBehaviour,
     /// How long `collect_results` runs.
     pub callback_duration: SimDuration,
-    /// Skip the write when the run is already terminal (the guard of rhesis #1597).
-    pub callback_guard: bool,
+    /// Skip collect_results' and the errback's status writes when the run is already terminal
+    /// (the Cancelled guard of rhesis #1597, extended to the errback).
+    pub terminal_guard: bool,
     /// Mark the run Failed and revoke the chord after this long, if not terminal.
     pub watchdog: Option<SimDuration>,
     /// Per-chord `max_retries` call option (`chord(...).apply_async(max_retries=N)`).

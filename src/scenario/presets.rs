@@ -153,6 +153,6 @@ concurrency = 4
 [app]
 profile = "rhesis"
 errback = "inline"
-callback_guard = true
+terminal_guard = true
 watchdog = "2h"
 "#;

@@ -119,12 +119,10 @@ fn merge_under<'i>(root: &mut DeTable<'i>, key: Spanned<std::borrow::Cow<'i, str
             root.insert(key, value);
         }
         Some(existing) => {
-            let span = existing.span();
             if let (DeValue::Table(mine), DeValue::Table(theirs)) = (existing.get_mut(), value.into_inner()) {
                 for (k, v) in theirs {
                     merge_under(mine, k, v);
                 }
-                let _ = span;
             }
         }
     }
@@ -231,7 +229,7 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
         "errback",
         "callback",
         "callback_duration",
-        "callback_guard",
+        "terminal_guard",
         "watchdog",
         "chord_max_retries",
         "chord_interval",
@@ -242,7 +240,7 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
         errback: Errback::None,
         callback: CallbackBehaviour::Ok,
         callback_duration: SimDuration::from_millis(10),
-        callback_guard: false,
+        terminal_guard: false,
         watchdog: None,
         chord_max_retries: None,
         chord_interval: None,
@@ -268,8 +266,8 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
     if let Some(v) = t.get("callback_duration") {
         app.callback_duration = keep(v.duration(), problems).unwrap_or(app.callback_duration);
     }
-    if let Some(v) = t.get("callback_guard") {
-        app.callback_guard = keep(v.bool(), problems).unwrap_or(false);
+    if let Some(v) = t.get("terminal_guard") {
+        app.terminal_guard = keep(v.bool(), problems).unwrap_or(false);
     }
     if let Some(v) = t.get("watchdog") {
         app.watchdog = if v.str().ok() == Some("none") { None } else { keep(v.positive_duration(), problems) };

@@ -179,7 +179,7 @@ pub fn to_toml(sc: &Scenario) -> String {
     let callback = if a.callback == CallbackBehaviour::Ok { "ok" } else { "raise_before_write" };
     let _ = writeln!(s, "callback = {}", q(callback));
     let _ = writeln!(s, "callback_duration = {}", dur(a.callback_duration));
-    let _ = writeln!(s, "callback_guard = {}", a.callback_guard);
+    let _ = writeln!(s, "terminal_guard = {}", a.terminal_guard);
     let _ = writeln!(s, "watchdog = {}", a.watchdog.map_or(q("none"), dur));
     if let Some(m) = a.chord_max_retries {
         let _ = writeln!(s, "chord_max_retries = {m}");

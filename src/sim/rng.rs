@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 pub enum Stream {
     /// Test durations drawn from ranges.
     Workload = 1,
-    /// Retry jitter (`retry_jitter`, the result backend's retry loop).
+    /// Autoretry jitter (`retry_jitter`).
     Retry = 2,
 }
 

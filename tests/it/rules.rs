@@ -118,19 +118,26 @@ duration = "250s""#);
 
 #[test]
 fn prefetch_is_concurrency_times_multiplier_and_eta_messages_do_not_count() {
+    // concurrency 2 × multiplier 2 = 4 unacked messages (acks_late: running ones count too).
     let r = sc(r#"horizon = "1m"
 [celery]
-worker_prefetch_multiplier = 1
+task_acks_late = true
+worker_prefetch_multiplier = 2
 [topology]
 backend = "database"
-concurrency = 1
+concurrency = 2
 [run]
-tests = 2
+tests = 6
 duration = "5s""#);
-    let unlock = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::ChordUnlock, .. })).unwrap();
-    let t1 = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::Header(1), .. })).unwrap();
-    assert!(unlock < 0.01, "the ETA message is delivered at once despite the full prefetch");
-    assert!(t1 >= 5.0, "test 1 waits in the broker until test 0 frees the one prefetch slot: {t1}");
+    let delivered =
+        |task: TaskRef| first_at(&r, |n| matches!(n, Note::Delivered { task: t, .. } if *t == task)).unwrap();
+    assert!(delivered(TaskRef::ChordUnlock) < 0.01, "the ETA message is delivered at once, outside the count");
+    for i in 0..4 {
+        assert!(delivered(TaskRef::Header(i)) < 0.01, "test {i} fits in the prefetch");
+    }
+    for i in 4..6 {
+        assert!(delivered(TaskRef::Header(i)) >= 5.0, "test {i} waits until a running test is acked");
+    }
 }
 
 #[test]
@@ -703,7 +710,7 @@ task_acks_late = true
 broker_transport_options = {{ visibility_timeout = 30 }}
 [app]
 callback_duration = "150s"
-callback_guard = {guard}
+terminal_guard = {guard}
 [run]
 tests = 1
 duration = "1s""#
@@ -722,7 +729,7 @@ fn a_watchdog_failure_is_overwritten_by_a_late_callback_unless_guarded() {
             r#"horizon = "1m"
 [app]
 watchdog = "5s"
-callback_guard = {guard}
+terminal_guard = {guard}
 [run]
 tests = 1
 duration = "10s"
@@ -1014,7 +1021,8 @@ heal_after = "149s""#);
 
 #[test]
 fn reconnects_back_off_to_30_seconds_and_stop_after_broker_connection_max_retries() {
-    for (max, exits_at) in [("5", Some(31.0)), ("100", None)] {
+    // Waits 2, 4, …, 28 s, then 30 s from the 15th attempt: 210 + 6 × 30 = 390 s for 20.
+    for (max, exits_at) in [("5", Some(31.0)), ("20", Some(391.0)), ("100", None)] {
         let r = sc(&format!(
             r#"horizon = "10m"
 [celery]
@@ -1103,4 +1111,224 @@ duration = "20s""#);
         !has(&r, |n| matches!(n, Note::Acked { task: TaskRef::Header(2), .. })),
         "left unacked for a later restore"
     );
+}
+
+// ---- rules the review found untested ------------------------------------------------------
+
+#[test]
+fn a_consumer_start_restores_unacked_messages_older_than_the_visibility_timeout() {
+    let r = sc(r#"horizon = "2m"
+[celery]
+task_acks_late = true
+broker_transport_options = { visibility_timeout = 10 }
+[run]
+tests = 1
+duration = "30s"
+[[fault]]
+at = "5s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "20s""#);
+    // Delivered at 0, the message is 25 s old when the worker starts again at 25 s.
+    assert_eq!(first_at(&r, |n| matches!(n, Note::Restored { sweep: true, .. })), Some(25.0));
+}
+
+#[test]
+fn autoretry_jitter_draws_from_zero_to_the_backoff_from_the_seed() {
+    let body = |jitter: bool, seed: u64| {
+        format!(
+            r#"seed = {seed}
+horizon = "1h"
+[celery.task_annotations.execute_single_test]
+autoretry_for = ["Exception"]
+max_retries = 6
+retry_backoff = true
+retry_jitter = {jitter}
+[run]
+tests = 1
+duration = "100ms"
+outcome = "raise""#
+        )
+    };
+    let countdowns = |r: &RunResult| -> Vec<u64> {
+        r.trace
+            .iter()
+            .filter_map(|rec| match rec.note {
+                Note::RetryScheduled { countdown, .. } => Some(countdown.0 / 1_000_000),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(countdowns(&sc(&body(false, 1))), vec![1, 2, 4, 8, 16, 32], "§3: factor·2^retries");
+    let jittered: Vec<Vec<u64>> = (1..=5).map(|seed| countdowns(&sc(&body(true, seed)))).collect();
+    for c in &jittered {
+        assert!(c.iter().zip([1, 2, 4, 8, 16, 32]).all(|(x, max)| *x <= max), "{c:?}");
+    }
+    assert!(jittered.iter().any(|c| c != &jittered[0]), "the seed changes the draws: {jittered:?}");
+}
+
+#[test]
+fn mingle_hands_a_starting_worker_the_revoked_ids_of_its_peers() {
+    // w1 holds test 0 (running, acked) and test 1 (prefetched); tests 2 and 3 wait in the
+    // broker. w2 starts after the revoke of test 3 and copies w1's revoked set.
+    let r = sc(r#"horizon = "1m"
+[celery]
+version = "5.5"
+worker_prefetch_multiplier = 1
+[topology]
+workers = [{ concurrency = 1 }, { concurrency = 1, start = false }]
+[run]
+tests = 4
+duration = "10s"
+[[fault]]
+at = "1s"
+kind = "revoke"
+target = "test"
+test = 3
+[[fault]]
+at = "5s"
+kind = "start_worker"
+worker = "w2""#);
+    assert!(has(&r, |n| matches!(n, Note::RevokedDropped { task: TaskRef::Header(3), worker: 1 })));
+    assert_eq!(r.verdict.header_runs[3], 0);
+}
+
+#[test]
+fn a_join_timeout_of_zero_waits_for_ever_up_to_5_6_and_not_at_all_in_5_7() {
+    for v in VERSIONS {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[celery]
+version = "{v}"
+result_chord_join_timeout = 0
+[topology]
+backend = "database"
+[run]
+tests = 2
+duration = "1s""#
+        ));
+        let timed_out = has(&r, |n| matches!(n, Note::ChordError { why, .. } if why.contains("timed out")));
+        assert_eq!(timed_out, v == "5.7", "{v}");
+    }
+}
+
+#[test]
+fn a_backend_that_comes_back_empty_loses_the_chord_keys() {
+    for (lose, completes) in [(false, true), (true, false)] {
+        let r = sc(&format!(
+            r#"horizon = "5m"
+[run]
+tests = 2
+duration = "1s"
+[[run.override]]
+test = 1
+duration = "10s"
+[[fault]]
+at = "5s"
+kind = "backend_outage"
+duration = "1s"
+lose_data = {lose}"#
+        ));
+        assert_eq!(status(&r) == Some(RunStatus::Completed), completes, "lose_data={lose}");
+        if lose {
+            assert!(has(&r, |n| matches!(n, Note::PartReturn { outcome: chordsim::trace::PartNote::NoSizeKey, .. })));
+        }
+    }
+}
+
+#[test]
+fn an_amqp_broker_requeues_unacked_deliveries_when_it_comes_back() {
+    let r = sc(r#"horizon = "2m"
+[celery]
+task_acks_late = true
+[topology]
+broker = "amqp"
+[run]
+tests = 2
+duration = "10s"
+[[fault]]
+at = "2s"
+kind = "broker_restart"
+down_for = "3s""#);
+    assert_eq!(first_at(&r, |n| matches!(n, Note::Restored { sweep: false, .. })), Some(5.0));
+    assert_eq!(r.verdict.header_runs, vec![2, 2], "the running copies finish, the requeued ones run again");
+}
+
+#[test]
+fn the_doc_profile_counts_a_malformed_result_as_passed_and_rhesis_drops_it() {
+    for (profile, want) in [("doc", RunStatus::Completed), ("rhesis", RunStatus::Completed)] {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[app]
+profile = "{profile}"
+[run]
+tests = 2
+duration = "1s"
+[[run.override]]
+test = 1
+outcome = "malformed""#
+        ));
+        assert_eq!(status(&r), Some(want), "{profile}");
+    }
+    // Only None and `status: failed` are failures in the doc profile (rhesis-model §c era A).
+    let r = sc("horizon = \"1m\"\n[run]\ntests = 2\nduration = \"1s\"\noutcome = \"malformed\"");
+    assert_eq!(status(&r), Some(RunStatus::Completed));
+    let r = sc("horizon = \"1m\"\n[run]\ntests = 2\nduration = \"1s\"\noutcome = \"return_none\"");
+    assert_eq!(status(&r), Some(RunStatus::Failed));
+}
+
+#[test]
+fn the_watchdog_revokes_the_body_so_collect_results_never_runs() {
+    let r = sc(r#"horizon = "1m"
+[app]
+watchdog = "5s"
+[run]
+tests = 1
+duration = "10s""#);
+    assert!(has(&r, |n| matches!(n, Note::RevokedDropped { task: TaskRef::Body, .. })));
+    assert_eq!(r.verdict.callback_runs, 0);
+    assert_eq!(r.verdict.final_status, RunStatus::Failed);
+}
+
+#[test]
+fn split_ack_on_timeout_off_requeues_a_timed_out_task_in_every_version() {
+    for v in VERSIONS {
+        let setting =
+            if v == "5.7" { "task_acks_on_timeout = false" } else { "task_acks_on_failure_or_timeout = false" };
+        let r = sc(&format!(
+            r#"horizon = "5s"
+[celery]
+version = "{v}"
+task_acks_late = true
+{setting}
+[run]
+tests = 1
+duration = "10s"
+time_limit = "3s""#
+        ));
+        assert!(has(&r, |n| matches!(n, Note::Requeued { .. })), "{v}");
+    }
+}
+
+#[test]
+fn a_terminal_guard_also_stops_a_late_errback() {
+    for guard in [false, true] {
+        let r = sc(&format!(
+            r#"horizon = "1m"
+[app]
+errback = "inline"
+terminal_guard = {guard}
+[run]
+tests = 2
+duration = "10s"
+[[run.override]]
+test = 1
+outcome = "raise"
+[[fault]]
+at = "1s"
+kind = "cancel_run""#
+        ));
+        assert_eq!(r.verdict.final_status, if guard { RunStatus::Cancelled } else { RunStatus::Failed });
+        assert_eq!(r.verdict.violations.contains_key(&Property::TerminalNeverOverwritten), !guard);
+    }
 }
