@@ -267,6 +267,16 @@ pub enum Note {
     },
     /// The watchdog fired.
     WatchdogFired,
+    /// Identical chord_unlock polls, folded so that a run polling for ever keeps a trace whose
+    /// size does not grow with simulated time.
+    PollsFolded {
+        /// When the first folded record happened.
+        from: SimTime,
+        /// When the last one did.
+        until: SimTime,
+        /// Polls folded.
+        polls: u32,
+    },
 }
 
 /// How an execution ended.
@@ -436,6 +446,9 @@ impl fmt::Display for Note {
             Note::ConsumerStarted { worker } => write!(f, "w{} consumer started", worker + 1),
             Note::WorkerExited { worker } => write!(f, "w{} gave up reconnecting and exited", worker + 1),
             Note::WatchdogFired => f.write_str("watchdog: run not terminal by its deadline"),
+            Note::PollsFolded { from, until, polls } => {
+                write!(f, "… {polls} more identical chord_unlock polls from {from} to {until} (folded) …")
+            }
         }
     }
 }

@@ -187,11 +187,7 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         );
     }
     let bound = 2 + world.sc.faults.len() as u32;
-    let over = world.stats.deliveries.iter().enumerate().find_map(|(slot, per_retry)| {
-        per_retry.iter().enumerate().find(|(_, c)| **c > bound).map(|(retries, c)| ((slot, retries as u32), c))
-    });
-    if let Some(((slot, retries), count)) = over {
-        let task = if slot < n { TaskRef::Header(slot as u32) } else { slot_task(slot, n) };
+    if let Some((task, retries, count)) = world.stats.most_delivered.filter(|(_, _, c)| *c > bound) {
         violations.insert(
             Property::RedeliveryBounded,
             format!(
@@ -215,14 +211,6 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         body_state: world.backend.state(TaskRef::Body.slot(n), at),
         header_states: (0..n).map(|i| world.backend.state(i, at)).collect(),
         header_runs: world.stats.header_runs.clone(),
-    }
-}
-
-fn slot_task(slot: usize, n: usize) -> TaskRef {
-    match slot - n {
-        0 => TaskRef::Body,
-        1 => TaskRef::ChordUnlock,
-        _ => TaskRef::Errback,
     }
 }
 

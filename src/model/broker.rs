@@ -43,7 +43,8 @@ impl Broker {
 
     /// Take the next message for `worker`, recording it as unacked. Returns its delivery tag.
     pub fn deliver(&mut self, worker: usize, now: SimTime) -> Option<(u64, Message)> {
-        let msg = self.queue.pop_front()?;
+        let mut msg = self.queue.pop_front()?;
+        msg.deliveries += 1;
         let tag = self.next_tag;
         self.next_tag += 1;
         self.unacked.insert(tag, Unacked { msg: msg.clone(), worker, since: now });

@@ -205,6 +205,7 @@ impl World {
         msg.retries += 1;
         msg.eta = Some(now + countdown);
         msg.redelivered = false;
+        msg.deliveries = 0;
         let retries = msg.retries;
         if self.send(now, &me, msg, out) {
             self.note(now, Note::RetryScheduled { task, retries, countdown });

@@ -77,12 +77,14 @@ pub struct Message {
     pub redelivered: bool,
     /// The body's argument: one entry per header result, as delivered.
     pub payload: Vec<Part>,
+    /// How many times this message (this task id and retry) has been delivered.
+    pub deliveries: u32,
 }
 
 impl Message {
     /// A fresh message.
     pub fn new(task: TaskRef) -> Self {
-        Message { task, retries: 0, eta: None, redelivered: false, payload: Vec::new() }
+        Message { task, retries: 0, eta: None, redelivered: false, payload: Vec::new(), deliveries: 0 }
     }
 }
 
@@ -238,8 +240,8 @@ pub struct Stats {
     pub chord_unlock_runs: u64,
     /// Executions per header task.
     pub header_runs: Vec<u32>,
-    /// Deliveries per task slot, then per retry number.
-    pub deliveries: Vec<Vec<u32>>,
+    /// The most delivered message: (task, retries, deliveries).
+    pub most_delivered: Option<(TaskRef, u32, u32)>,
     /// Each payload the body was called with.
     pub body_payloads: Vec<Vec<Part>>,
     /// Whether a chord_unlock message is still live (queued, held or running).
@@ -277,6 +279,7 @@ pub struct World {
     /// When the last scripted fault ended (for the liveness phase).
     pub last_heal: SimTime,
     retry_rng: ChaCha8Rng,
+    last_poll: Option<(Vec<(u32, TaskState)>, bool)>,
     next_exec: u64,
     rr: usize,
 }
@@ -322,10 +325,11 @@ impl World {
             workers,
             app: App::new(n),
             net: Net::default(),
-            stats: Stats { header_runs: vec![0; n], deliveries: vec![Vec::new(); n + 3], ..Stats::default() },
+            stats: Stats { header_runs: vec![0; n], ..Stats::default() },
             trace: Vec::new(),
             last_heal,
             retry_rng: stream(sc.seed, Stream::Retry),
+            last_poll: None,
             next_exec: 1,
             rr: 0,
             sc,
@@ -343,8 +347,38 @@ impl World {
         self.sc.tests.len()
     }
 
+    /// Record a note. After [`FOLD_AFTER`] polls, the routine records of a poll that finds the
+    /// header as the previous one did (its publish, delivery, start, ack and the poll itself)
+    /// are folded into one `PollsFolded` record, so memory does not grow with simulated time.
     pub(crate) fn note(&mut self, at: SimTime, note: Note) {
-        self.trace.push(Record { at, note });
+        let routine = self.stats.polls > FOLD_AFTER
+            && match &note {
+                Note::Published { task, .. }
+                | Note::Delivered { task, .. }
+                | Note::Started { task, .. }
+                | Note::Acked { task, .. } => *task == TaskRef::ChordUnlock,
+                Note::Poll { not_ready, read_failed, .. } => {
+                    self.last_poll.as_ref() == Some(&(not_ready.clone(), *read_failed))
+                }
+                _ => false,
+            };
+        if let Note::Poll { not_ready, read_failed, .. } = &note {
+            self.last_poll = Some((not_ready.clone(), *read_failed));
+        }
+        if !routine {
+            self.trace.push(Record { at, note });
+            return;
+        }
+        // A fold opens with a poll and extends over the routine records that follow it.
+        let is_poll = matches!(note, Note::Poll { .. });
+        match self.trace.last_mut() {
+            Some(Record { note: Note::PollsFolded { until, polls, .. }, .. }) => {
+                *until = at;
+                *polls += u32::from(is_poll);
+            }
+            _ if is_poll => self.trace.push(Record { at, note: Note::PollsFolded { from: at, until: at, polls: 1 } }),
+            _ => self.trace.push(Record { at, note }),
+        }
     }
 
     pub(crate) fn latency(&self) -> SimDuration {
@@ -476,12 +510,9 @@ impl World {
             let Some(w) = chosen else { return };
             self.rr = (w + 1) % nw;
             let Some((tag, msg)) = self.broker.deliver(w, now) else { return };
-            let slot = msg.task.slot(self.n());
-            let per_retry = &mut self.stats.deliveries[slot];
-            if per_retry.len() <= msg.retries as usize {
-                per_retry.resize(msg.retries as usize + 1, 0);
+            if self.stats.most_delivered.is_none_or(|(_, _, n)| msg.deliveries > n) {
+                self.stats.most_delivered = Some((msg.task, msg.retries, msg.deliveries));
             }
-            per_retry[msg.retries as usize] += 1;
             self.note(now, Note::Delivered { task: msg.task, worker: w, tag, redelivered: msg.redelivered });
             self.workers[w].in_flight(&msg, now);
             let inc = self.workers[w].inc;
@@ -635,6 +666,9 @@ impl World {
         self.pump(now, out);
     }
 }
+
+/// Polls recorded in full before identical ones are folded.
+const FOLD_AFTER: u32 = 20;
 
 /// `result_backend_always_retry`'s sleep before retry `k + 1`: from
 /// `result_backend_base_sleep_between_retries_ms` (10 ms), doubling, at most

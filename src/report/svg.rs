@@ -362,6 +362,16 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
                     r.at
                 );
             }
+            Note::PollsFolded { from, until, polls } if polling => {
+                let (x0, x1) = (x(*from), x(*until));
+                let _ = writeln!(
+                    s,
+                    r##"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#3949ab" fill-opacity="0.35"><title>{polls} identical polls from {from} to {until}</title></rect>"##,
+                    unlock_y + 4.0,
+                    (x1 - x0).max(1.0),
+                    LANE - 8.0
+                );
+            }
             Note::UnlockGaveUp { .. } if polling => {
                 let _ = writeln!(
                     s,
@@ -448,7 +458,7 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="{}" fill="#555" font-size="10">red bands: fault windows · ticks on chord_unlock: polls · backend ticks: part-returns (blue: body fired, red: error, orange: duplicate or no size key) · ▲ broker restores · ✕ lost</text>"##,
+        r##"<text x="{LEFT}" y="{}" fill="#555" font-size="10">red bands: fault windows · ticks on chord_unlock: polls (a band: identical polls folded) · backend ticks: part-returns (blue: body fired, red: error, orange: duplicate or no size key) · ▲ broker restores · ✕ lost</text>"##,
         legend_y + 24.0
     );
     s.push_str("</svg>\n");
