@@ -280,7 +280,7 @@ impl World {
         from: Node,
         exec: Option<ExecRef>,
         op: WriteOp,
-        (deadline, attempt, then_ack): (SimTime, u32, Option<AckAfter>),
+        (deadline, attempt, then_ack): (SimTime, u32, Option<Box<AckAfter>>),
         out: &mut Schedule<Event>,
     ) {
         if let Some(r) = exec
@@ -351,7 +351,7 @@ impl World {
                 }
             }
         }
-        if let Some(AckAfter { worker, inc, tag, task }) = then_ack
+        if let Some(&AckAfter { worker, inc, tag, task }) = then_ack.as_deref()
             && self.workers[worker].inc == inc
         {
             self.ack(now, worker, tag, task, false);

@@ -193,8 +193,8 @@ pub enum Event {
         deadline: SimTime,
         /// Attempts made so far.
         attempt: u32,
-        /// A delivery to ack once the write has landed.
-        then_ack: Option<AckAfter>,
+        /// A delivery to ack once the write has landed (rare: boxed to keep events small).
+        then_ack: Option<Box<AckAfter>>,
     },
     /// Pool dispatch on a worker (after its main process was busy).
     Dispatch {
@@ -443,7 +443,7 @@ impl World {
     /// message: `_announce_revoked` stores, then acks; a failed store leaves it unacked).
     pub(crate) fn write_then_ack(&mut self, out: &mut Schedule<Event>, w: usize, tag: u64, task: TaskRef, op: WriteOp) {
         let lat = self.sc.topology.backend_write_latency;
-        let then_ack = Some(AckAfter { worker: w, inc: self.workers[w].inc, tag, task });
+        let then_ack = Some(Box::new(AckAfter { worker: w, inc: self.workers[w].inc, tag, task }));
         out.after(
             lat,
             Event::Write { from: Node::Worker(w), exec: None, op, deadline: SimTime::NEVER, attempt: 0, then_ack },
