@@ -16,23 +16,62 @@ pub trait Model {
     /// The event type.
     type Event;
     /// Handle `event` at `now`.
-    fn handle(&mut self, now: SimTime, event: Self::Event, out: &mut Schedule<Self::Event>);
+    fn handle(&mut self, now: SimTime, event: Self::Event, out: &mut Schedule<'_, Self::Event>);
 }
 
-/// Events the model asks to schedule, drained by the engine after each step.
-pub struct Schedule<E> {
+/// The pending events: a heap of `(time, sequence << SLOT_BITS | slot)` keys (16 bytes,
+/// ordered by time, then insertion) over a slab of events.
+struct Queue<E> {
+    heap: BinaryHeap<Reverse<(SimTime, u64)>>,
+    slots: Vec<Option<E>>,
+    free: Vec<usize>,
+    seq: u64,
+}
+
+impl<E> Queue<E> {
+    fn push(&mut self, at: SimTime, event: E) {
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(event);
+                i
+            }
+            None => {
+                self.slots.push(Some(event));
+                self.slots.len() - 1
+            }
+        };
+        debug_assert!(slot < 1 << SLOT_BITS, "more than 2^24 pending events");
+        self.heap.push(Reverse((at, self.seq << SLOT_BITS | slot as u64)));
+        self.seq += 1;
+    }
+
+    /// The next event, if it is due by `horizon`.
+    fn pop_until(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
+        let &Reverse((at, key)) = self.heap.peek()?;
+        if at > horizon {
+            return None;
+        }
+        self.heap.pop();
+        let slot = (key & ((1 << SLOT_BITS) - 1)) as usize;
+        self.free.push(slot);
+        Some((at, self.slots[slot].take().expect("a queued slot holds an event")))
+    }
+}
+
+/// Where the model schedules follow-up events while it handles one.
+pub struct Schedule<'a, E> {
     now: SimTime,
-    pending: Vec<(SimTime, E)>,
+    queue: &'a mut Queue<E>,
 }
 
-impl<E> Schedule<E> {
+impl<E> Schedule<'_, E> {
     /// Schedule `event` at `at` (never earlier than now).
     pub fn at(&mut self, at: SimTime, event: E) {
-        self.pending.push((at.max(self.now), event));
+        self.queue.push(at.max(self.now), event);
     }
     /// Schedule `event` after `d`.
     pub fn after(&mut self, d: SimDuration, event: E) {
-        self.pending.push((self.now + d, event));
+        self.queue.push(self.now + d, event);
     }
     /// The current instant.
     pub fn now(&self) -> SimTime {
@@ -68,46 +107,21 @@ pub struct Limits {
 pub struct Sim<M: Model> {
     /// The model being driven.
     pub model: M,
-    /// `(time, sequence << SLOT_BITS | slot)`: ordered by time, then insertion; 16 bytes.
-    queue: BinaryHeap<Reverse<(SimTime, u64)>>,
-    slots: Vec<Option<M::Event>>,
-    free: Vec<usize>,
-    seq: u64,
+    queue: Queue<M::Event>,
     now: SimTime,
     events: u64,
-    buf: Vec<(SimTime, M::Event)>,
 }
 
 impl<M: Model> Sim<M> {
     /// A new engine at time zero.
     pub fn new(model: M) -> Self {
-        Sim {
-            model,
-            queue: BinaryHeap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            seq: 0,
-            now: SimTime::ZERO,
-            events: 0,
-            buf: Vec::new(),
-        }
+        let queue = Queue { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), seq: 0 };
+        Sim { model, queue, now: SimTime::ZERO, events: 0 }
     }
 
     /// Schedule an event from outside the model (the initial events).
     pub fn schedule(&mut self, at: SimTime, event: M::Event) {
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(event);
-                i
-            }
-            None => {
-                self.slots.push(Some(event));
-                self.slots.len() - 1
-            }
-        };
-        debug_assert!(slot < 1 << SLOT_BITS, "more than 2^24 pending events");
-        self.queue.push(Reverse((at, self.seq << SLOT_BITS | slot as u64)));
-        self.seq += 1;
+        self.queue.push(at, event);
     }
 
     /// The current instant.
@@ -122,23 +136,10 @@ impl<M: Model> Sim<M> {
 
     /// Handle the next event, if there is one before `horizon`. Returns false when there is not.
     pub fn step(&mut self, horizon: SimTime) -> bool {
-        let Some(&Reverse((at, key))) = self.queue.peek() else { return false };
-        let slot = (key & ((1 << SLOT_BITS) - 1)) as usize;
-        if at > horizon {
-            return false;
-        }
-        self.queue.pop();
-        let event = self.slots[slot].take().expect("a queued slot holds an event");
-        self.free.push(slot);
+        let Some((at, event)) = self.queue.pop_until(horizon) else { return false };
         self.now = at;
         self.events += 1;
-        let mut out = Schedule { now: at, pending: std::mem::take(&mut self.buf) };
-        self.model.handle(at, event, &mut out);
-        let mut pending = out.pending;
-        for (t, e) in pending.drain(..) {
-            self.schedule(t, e);
-        }
-        self.buf = pending;
+        self.model.handle(at, event, &mut Schedule { now: at, queue: &mut self.queue });
         true
     }
 
@@ -149,7 +150,7 @@ impl<M: Model> Sim<M> {
                 return StopReason::EventBudget;
             }
             if !self.step(limits.horizon) {
-                if self.queue.is_empty() {
+                if self.queue.heap.is_empty() {
                     return StopReason::Quiescent;
                 }
                 self.now = limits.horizon;
