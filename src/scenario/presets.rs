@@ -130,7 +130,7 @@ errback = "none"
 // hard time limit below the visibility timeout stops duplicate runs of long tasks and ends hung
 // ones (test-hangs); result_backend_always_retry keeps a result through a backend outage or
 // partition (partition-worker-backend, backend-outage); the errback turns a ChordError into a
-// terminal status (revoke-queued-header); the callback guard keeps a terminal status from being
+// terminal status (revoke-queued-header); the terminal guard keeps a terminal status from being
 // overwritten; the watchdog ends runs whose messages are lost for good (broker-restart-empty).
 const HARDENED: &str = r#"
 [celery]
