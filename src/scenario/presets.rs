@@ -125,13 +125,15 @@ profile = "rhesis"
 errback = "none"
 "#;
 
-// Each line is justified by a shipped scenario in scenarios/hardened/:
-// acks_late + reject_on_worker_lost bring a killed task back (worker-killed, child-killed); a
-// hard time limit below the visibility timeout stops duplicate runs of long tasks and ends hung
-// ones (test-hangs); result_backend_always_retry keeps a result through a backend outage or
-// partition (partition-worker-backend, backend-outage); the errback turns a ChordError into a
-// terminal status (revoke-queued-header); the terminal guard keeps a terminal status from being
-// overwritten; the watchdog ends runs whose messages are lost for good (broker-restart-empty).
+// Each line is justified by a shipped scenario in scenarios/hardened/ or a test:
+// acks_late + reject_on_worker_lost bring a killed task back (worker-killed, child-killed); time
+// limits below the visibility timeout stop duplicate runs of long tasks and end hung ones
+// (test-hangs: the soft limit, which rhesis catches and retries); result_backend_always_retry
+// keeps a result through a backend outage or partition (partition-worker-backend,
+// backend-outage); the errback turns a ChordError into a terminal status
+// (revoke-queued-header); the terminal guard keeps an operator's Cancelled from being
+// overwritten (found/rhesis-cancelled-…, tests/it/rules.rs a_terminal_guard_also_stops_a_late_errback);
+// the watchdog ends runs whose messages are lost for good (broker-restart-empty).
 const HARDENED: &str = r#"
 [celery]
 task_acks_late = true
