@@ -160,6 +160,14 @@ pub fn generate(inputs: &[Input], presets: &[(Preset, String)]) -> Result<Vec<(S
     Ok(files)
 }
 
+/// A markdown table header: the leading columns, then one column per preset.
+fn table_header(s: &mut String, first: &[&str], presets: &[(Preset, String)]) {
+    let names = first.iter().copied().chain(presets.iter().map(|(p, _)| p.name()));
+    let cols: Vec<&str> = names.collect();
+    let _ = writeln!(s, "| {} |", cols.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(cols.len()));
+}
+
 fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
     let mut s = String::from("# chordsim report\n\n");
     s.push_str(
@@ -170,15 +178,8 @@ fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
          was reached, or **STUCK** with the first link of its cause chain; ⚠ lists broken safety \
          properties. Regenerate with `cargo run --release -- report`.\n\n",
     );
-    s.push_str("## Stuck runs by fault and preset\n\n| faults | scenarios |");
-    for (p, _) in presets {
-        let _ = write!(s, " {} |", p.name());
-    }
-    s.push_str("\n|---|---|");
-    for _ in presets {
-        s.push_str("---|");
-    }
-    s.push('\n');
+    s.push_str("## Stuck runs by fault and preset\n\n");
+    table_header(&mut s, &["faults", "scenarios"], presets);
     let mut groups: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
     groups.dedup();
     for g in &groups {
@@ -192,15 +193,8 @@ fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
         s.push('\n');
     }
     for g in &groups {
-        let _ = write!(s, "\n## {g}\n\n| scenario |");
-        for (p, _) in presets {
-            let _ = write!(s, " {} |", p.name());
-        }
-        s.push_str("\n|---|");
-        for _ in presets {
-            s.push_str("---|");
-        }
-        s.push('\n');
+        let _ = write!(s, "\n## {g}\n\n");
+        table_header(&mut s, &["scenario"], presets);
         for r in rows.iter().filter(|r| r.group == *g) {
             let mark = if r.missed.is_empty() { "" } else { " ✗ expectation missed" };
             let _ = write!(s, "| [{}]({}.md){mark} |", r.input.path.trim_end_matches(".toml"), r.slug);
