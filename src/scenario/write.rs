@@ -36,6 +36,10 @@ fn secs_or_none(d: Option<SimDuration>) -> String {
     d.map_or("\"none\"".to_string(), secs)
 }
 
+fn count_or_none(n: Option<u32>) -> String {
+    n.map_or("\"none\"".to_string(), |n| n.to_string())
+}
+
 fn dur(d: SimDuration) -> String {
     q(&d.to_string())
 }
@@ -95,19 +99,11 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "result_chord_retry_interval = {}", secs(c.chord_retry_interval));
     let _ = writeln!(s, "result_chord_join_timeout = {}", secs(c.chord_join_timeout));
     let _ = writeln!(s, "result_backend_always_retry = {}", c.backend_always_retry);
-    let _ = writeln!(
-        s,
-        "result_backend_max_retries = {}",
-        c.backend_max_retries.map_or("\"none\"".to_string(), |n| n.to_string())
-    );
+    let _ = writeln!(s, "result_backend_max_retries = {}", count_or_none(c.backend_max_retries));
     let _ = writeln!(s, "task_store_errors_even_if_ignored = {}", c.store_errors_even_if_ignored);
     let _ = writeln!(s, "redis_socket_connect_timeout = {}", secs(c.redis_connect_timeout));
     let _ = writeln!(s, "broker_connection_retry = {}", c.broker_connection_retry);
-    let _ = writeln!(
-        s,
-        "broker_connection_max_retries = {}",
-        c.broker_connection_max_retries.map_or("\"none\"".to_string(), |n| n.to_string())
-    );
+    let _ = writeln!(s, "broker_connection_max_retries = {}", count_or_none(c.broker_connection_max_retries));
     let _ = writeln!(s, "worker_prefetch_multiplier = {}", c.prefetch_multiplier);
     let _ = writeln!(s, "broker_transport_options = {{ visibility_timeout = {} }}", secs(c.visibility_timeout));
     let _ = writeln!(s, "result_backend_transport_options = {{ result_chord_ordered = {} }}", c.chord_ordered);
@@ -119,7 +115,7 @@ pub fn to_toml(sc: &Scenario) -> String {
     for (task, a) in &c.annotations {
         let _ = writeln!(s, "\n[celery.task_annotations.{}]", q(task));
         if let Some(m) = a.max_retries {
-            let _ = writeln!(s, "max_retries = {}", m.map_or("\"none\"".to_string(), |m| m.to_string()));
+            let _ = writeln!(s, "max_retries = {}", count_or_none(m));
         }
         if let Some(d) = a.default_retry_delay {
             let _ = writeln!(s, "default_retry_delay = {}", secs(d));
