@@ -2,8 +2,6 @@
 //! key-value and database backends (celery-semantics §2, §12), and the Redis chord keys
 //! `.j`/`.s` with the part-return counter (§6). Pure state: the world decides when a write lands.
 
-use std::collections::BTreeSet;
-
 use crate::scenario::BackendKind;
 use crate::time::{SimDuration, SimTime};
 use crate::version::CeleryVersion;
@@ -146,7 +144,8 @@ struct ChordKeys {
     entries_expire: Option<SimTime>,
     size: Option<u32>,
     size_expire: Option<SimTime>,
-    reported: BTreeSet<u32>,
+    /// 5.7's `.d` set: which header tasks have reported, by index.
+    reported: Vec<bool>,
     done: bool,
 }
 
@@ -259,7 +258,11 @@ impl Backend {
             if c.done {
                 return PartReturn::NoSizeKey;
             }
-            if !c.reported.insert(part.test) {
+            let i = part.test as usize;
+            if c.reported.len() <= i {
+                c.reported.resize(i + 1, false);
+            }
+            if std::mem::replace(&mut c.reported[i], true) {
                 return PartReturn::Duplicate;
             }
             c.entries.push(part);

@@ -4,7 +4,7 @@
 //! `visibility_timeout` (`restore_visible`); with AMQP the broker requeues it as soon as the
 //! connection closes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::Message;
 use crate::scenario::BrokerKind;
@@ -21,6 +21,61 @@ pub struct Unacked {
     pub since: SimTime,
 }
 
+/// The unacked deliveries in tag order. Tags only grow, so a delivery goes at the back; an ack
+/// leaves a hole, dropped once it reaches the front or once holes outnumber deliveries (so the
+/// set stays proportional to what is unacked however long one delivery stays unacked).
+#[derive(Clone, Debug, Default)]
+pub struct UnackedSet {
+    entries: VecDeque<(u64, Option<Unacked>)>,
+    live: usize,
+}
+
+impl UnackedSet {
+    fn insert(&mut self, tag: u64, u: Unacked) {
+        debug_assert!(self.entries.back().is_none_or(|(t, _)| *t < tag), "delivery tags only grow");
+        self.entries.push_back((tag, Some(u)));
+        self.live += 1;
+    }
+
+    fn remove(&mut self, tag: u64) -> Option<Unacked> {
+        let i = self.entries.binary_search_by_key(&tag, |(t, _)| *t).ok()?;
+        let u = self.entries[i].1.take()?;
+        self.live -= 1;
+        while self.entries.front().is_some_and(|(_, u)| u.is_none()) {
+            self.entries.pop_front();
+        }
+        if self.entries.len() > 2 * self.live + 16 {
+            self.entries.retain(|(_, u)| u.is_some());
+        }
+        Some(u)
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.live = 0;
+    }
+
+    /// The unacked deliveries with their tags, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Unacked)> {
+        self.entries.iter().filter_map(|(t, u)| u.as_ref().map(|u| (*t, u)))
+    }
+
+    /// The unacked deliveries, oldest first.
+    pub fn values(&self) -> impl Iterator<Item = &Unacked> {
+        self.iter().map(|(_, u)| u)
+    }
+
+    /// How many deliveries are unacked.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether nothing is unacked.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+}
+
 /// The broker's state. Durable parts survive a restart only when persistence is on.
 #[derive(Clone, Debug)]
 pub struct Broker {
@@ -31,14 +86,14 @@ pub struct Broker {
     /// The ready queue, consumed from the front.
     pub queue: VecDeque<Message>,
     /// Delivered, not acked, by delivery tag.
-    pub unacked: BTreeMap<u64, Unacked>,
+    pub unacked: UnackedSet,
     next_tag: u64,
 }
 
 impl Broker {
     /// An empty broker.
     pub fn new(kind: BrokerKind) -> Self {
-        Broker { kind, up: true, queue: VecDeque::new(), unacked: BTreeMap::new(), next_tag: 1 }
+        Broker { kind, up: true, queue: VecDeque::new(), unacked: UnackedSet::default(), next_tag: 1 }
     }
 
     /// Take the next message for `worker`, recording it as unacked. Returns its delivery tag.
@@ -53,13 +108,13 @@ impl Broker {
 
     /// Ack a delivery. Returns false if the tag was no longer unacked (already restored).
     pub fn ack(&mut self, tag: u64) -> bool {
-        self.unacked.remove(&tag).is_some()
+        self.unacked.remove(tag).is_some()
     }
 
     /// Reject with requeue, marked redelivered: kombu's Redis transport pushes it to the tail
     /// of the queue (docs/celery-source-notes.md §4); RabbitMQ puts it back at the head.
     pub fn requeue(&mut self, tag: u64) -> bool {
-        match self.unacked.remove(&tag) {
+        match self.unacked.remove(tag) {
             Some(u) => {
                 let mut msg = u.msg;
                 msg.redelivered = true;
@@ -78,7 +133,7 @@ impl Broker {
     /// task or a long ETA is delivered twice; catalogue F11, F12). Returns the restored tags.
     pub fn restore_visible(&mut self, now: SimTime, visibility_timeout: SimDuration) -> Vec<(u64, Message)> {
         let due: Vec<u64> =
-            self.unacked.iter().filter(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| *t).collect();
+            self.unacked.iter().filter(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| t).collect();
         self.restore_tags(due)
     }
 
@@ -88,7 +143,7 @@ impl Broker {
     pub fn restore_tags(&mut self, tags: Vec<u64>) -> Vec<(u64, Message)> {
         let mut out = Vec::with_capacity(tags.len());
         for tag in tags {
-            if let Some(u) = self.unacked.remove(&tag) {
+            if let Some(u) = self.unacked.remove(tag) {
                 let mut msg = u.msg;
                 msg.redelivered = true;
                 out.push((tag, msg));
@@ -109,7 +164,7 @@ impl Broker {
     }
 
     /// Unacked deliveries held for `worker`, oldest first (for explanations).
-    pub fn held_by(&self, worker: usize) -> impl Iterator<Item = (&u64, &Unacked)> {
+    pub fn held_by(&self, worker: usize) -> impl Iterator<Item = (u64, &Unacked)> {
         self.unacked.iter().filter(move |(_, u)| u.worker == worker)
     }
 }
@@ -145,7 +200,7 @@ mod tests {
         }
         b.deliver(0, SimTime::ZERO);
         b.deliver(0, SimTime::ZERO);
-        let held: Vec<u64> = b.held_by(0).map(|(t, _)| *t).collect();
+        let held: Vec<u64> = b.held_by(0).map(|(t, _)| t).collect();
         assert_eq!(held.len(), 2);
         b.restore_tags(held);
         let order: Vec<TaskRef> = b.queue.iter().map(|m| m.task).collect();
@@ -175,5 +230,28 @@ mod tests {
         assert_eq!(b.queue.len() + b.unacked.len(), 2);
         b.restart(false);
         assert!(b.queue.is_empty() && b.unacked.is_empty());
+    }
+
+    #[test]
+    fn the_unacked_set_keeps_tag_order_and_stays_small_behind_one_old_delivery() {
+        let mut b = Broker::new(BrokerKind::Redis);
+        for i in 0..1000 {
+            b.queue.push_back(msg(i));
+        }
+        let (first, _) = b.deliver(0, SimTime::ZERO).unwrap();
+        let mut kept = vec![first];
+        for i in 1..1000 {
+            let (tag, _) = b.deliver(0, SimTime::ZERO).unwrap();
+            if i % 100 == 0 {
+                kept.push(tag);
+            } else {
+                assert!(b.ack(tag));
+                assert!(!b.ack(tag), "a second ack finds nothing");
+            }
+        }
+        let left: Vec<u64> = b.unacked.iter().map(|(t, _)| t).collect();
+        assert_eq!(left, kept, "oldest first, acked ones gone");
+        assert_eq!(b.unacked.len(), kept.len());
+        assert!(b.unacked.entries.len() <= 2 * kept.len() + 16, "holes are dropped: {}", b.unacked.entries.len());
     }
 }

@@ -351,7 +351,18 @@ impl World {
     /// Record a note. After [`FOLD_AFTER`] polls, the routine records of a poll that finds the
     /// header as the previous one did (its publish, delivery, start, ack and the poll itself)
     /// are folded into one `PollsFolded` record, so memory does not grow with simulated time.
+    #[inline]
     pub(crate) fn note(&mut self, at: SimTime, note: Note) {
+        // The common case, inlined so the record is built where it is stored.
+        if self.stats.polls <= FOLD_AFTER && !matches!(note, Note::Poll { .. }) {
+            self.trace.push(Record { at, note });
+            return;
+        }
+        self.note_while_polling(at, note);
+    }
+
+    /// [`World::note`] for a poll, or once polls may be folded.
+    fn note_while_polling(&mut self, at: SimTime, note: Note) {
         let routine = self.stats.polls > FOLD_AFTER
             && match &note {
                 Note::Published { task, .. }
@@ -598,7 +609,7 @@ impl World {
                 self.broker.restart(persistent);
                 // AMQP: deliveries of closed connections come back when the broker does.
                 if self.sc.topology.broker == BrokerKind::Amqp {
-                    let tags: Vec<u64> = self.broker.unacked.keys().copied().collect();
+                    let tags: Vec<u64> = self.broker.unacked.iter().map(|(t, _)| t).collect();
                     let back = self.broker.restore_tags(tags);
                     if !back.is_empty() {
                         let tasks = back.iter().map(|(_, m)| m.task).collect();
@@ -680,6 +691,15 @@ fn retry_backoff(k: u32) -> SimDuration {
 
 impl Model for World {
     type Event = Event;
+
+    /// Messages travel one link latency; results land one backend write latency after they
+    /// are issued (see [`World::send`], [`World::write`]).
+    fn fixed_delays(&self) -> Vec<SimDuration> {
+        let t = &self.sc.topology;
+        let mut delays = vec![t.latency, t.backend_write_latency];
+        delays.dedup();
+        delays
+    }
 
     fn handle(&mut self, now: SimTime, event: Event, out: &mut Schedule<Event>) {
         match event {

@@ -316,7 +316,7 @@ impl World {
         let inc = wk.inc;
         match self.sc.topology.broker {
             BrokerKind::Amqp if self.broker.up => {
-                let tags: Vec<u64> = self.broker.held_by(w).map(|(t, _)| *t).collect();
+                let tags: Vec<u64> = self.broker.held_by(w).map(|(t, _)| t).collect();
                 let back = self.broker.restore_tags(tags);
                 if !back.is_empty() {
                     let tasks = back.iter().map(|(_, m)| m.task).collect();
@@ -356,7 +356,7 @@ impl World {
             wk.reserved.iter().map(|h| h.msg.task).chain(wk.eta.values().map(|h| h.msg.task)).collect()
         };
         if self.sc.topology.broker == BrokerKind::Amqp && self.broker.up {
-            let tags: Vec<u64> = self.broker.held_by(w).map(|(t, _)| *t).collect();
+            let tags: Vec<u64> = self.broker.held_by(w).map(|(t, _)| t).collect();
             let back = self.broker.restore_tags(tags);
             if !back.is_empty() {
                 let tasks = back.iter().map(|(_, m)| m.task).collect();

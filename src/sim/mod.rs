@@ -7,7 +7,7 @@ pub mod net;
 pub mod rng;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::time::{SimDuration, SimTime};
 
@@ -17,19 +17,40 @@ pub trait Model {
     type Event;
     /// Handle `event` at `now`.
     fn handle(&mut self, now: SimTime, event: Self::Event, out: &mut Schedule<'_, Self::Event>);
+    /// The fixed delays most events are scheduled after (link latencies). Events scheduled one
+    /// such delay after now arrive in the order they were scheduled, so each delay gets a FIFO
+    /// lane instead of the heap; the order of events is the same either way.
+    fn fixed_delays(&self) -> Vec<SimDuration> {
+        Vec::new()
+    }
 }
 
-/// The pending events: a heap of `(time, sequence << SLOT_BITS | slot)` keys (16 bytes,
-/// ordered by time, then insertion) over a slab of events.
+/// The pending events, ordered by key: `time << 64 | sequence << SLOT_BITS | slot` (one `u128`,
+/// ordered by time, then insertion; one integer compares without branches), over a slab of
+/// events. Keys sit in a heap, or in the FIFO lane of their fixed delay, where they are already
+/// in key order (now never goes back and the sequence only grows).
 struct Queue<E> {
-    heap: BinaryHeap<Reverse<(SimTime, u64)>>,
+    heap: BinaryHeap<Reverse<u128>>,
+    lanes: Vec<Lane>,
     slots: Vec<Option<E>>,
     free: Vec<usize>,
     seq: u64,
 }
 
+/// The keys of events scheduled `delay` after their instant, in order.
+struct Lane {
+    delay: SimDuration,
+    keys: VecDeque<u128>,
+}
+
 impl<E> Queue<E> {
-    fn push(&mut self, at: SimTime, event: E) {
+    fn new(delays: Vec<SimDuration>) -> Self {
+        let lanes = delays.into_iter().map(|delay| Lane { delay, keys: VecDeque::new() }).collect();
+        Queue { heap: BinaryHeap::new(), lanes, slots: Vec::new(), free: Vec::new(), seq: 0 }
+    }
+
+    /// Store `event` and return its key for time `at`.
+    fn key(&mut self, at: SimTime, event: E) -> u128 {
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(event);
@@ -41,17 +62,49 @@ impl<E> Queue<E> {
             }
         };
         debug_assert!(slot < 1 << SLOT_BITS, "more than 2^24 pending events");
-        self.heap.push(Reverse((at, self.seq << SLOT_BITS | slot as u64)));
+        let key = u128::from(at.0) << 64 | u128::from(self.seq << SLOT_BITS | slot as u64);
         self.seq += 1;
+        key
+    }
+
+    fn push(&mut self, at: SimTime, event: E) {
+        let key = self.key(at, event);
+        self.heap.push(Reverse(key));
+    }
+
+    /// Schedule `event` `delay` after `now`: in its lane if the delay has one.
+    fn push_after(&mut self, now: SimTime, delay: SimDuration, event: E) {
+        let key = self.key(now + delay, event);
+        match self.lanes.iter_mut().find(|l| l.delay == delay) {
+            Some(lane) => lane.keys.push_back(key),
+            None => self.heap.push(Reverse(key)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.heap.is_empty() && self.lanes.iter().all(|l| l.keys.is_empty())
     }
 
     /// The next event, if it is due by `horizon`.
     fn pop_until(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
-        let &Reverse((at, key)) = self.heap.peek()?;
+        // The smallest key among the heap's top and each lane's front; `None` is the heap.
+        let mut next = self.heap.peek().map(|r| (r.0, None));
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(&k) = lane.keys.front()
+                && next.is_none_or(|(m, _)| k < m)
+            {
+                next = Some((k, Some(i)));
+            }
+        }
+        let (key, from) = next?;
+        let at = SimTime((key >> 64) as u64);
         if at > horizon {
             return None;
         }
-        self.heap.pop();
+        match from {
+            Some(i) => self.lanes[i].keys.pop_front(),
+            None => self.heap.pop().map(|r| r.0),
+        };
         let slot = (key & ((1 << SLOT_BITS) - 1)) as usize;
         self.free.push(slot);
         Some((at, self.slots[slot].take().expect("a queued slot holds an event")))
@@ -71,7 +124,7 @@ impl<E> Schedule<'_, E> {
     }
     /// Schedule `event` after `d`.
     pub fn after(&mut self, d: SimDuration, event: E) {
-        self.queue.push(self.now + d, event);
+        self.queue.push_after(self.now, d, event);
     }
     /// The current instant.
     pub fn now(&self) -> SimTime {
@@ -115,7 +168,7 @@ pub struct Sim<M: Model> {
 impl<M: Model> Sim<M> {
     /// A new engine at time zero.
     pub fn new(model: M) -> Self {
-        let queue = Queue { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), seq: 0 };
+        let queue = Queue::new(model.fixed_delays());
         Sim { model, queue, now: SimTime::ZERO, events: 0 }
     }
 
@@ -150,7 +203,7 @@ impl<M: Model> Sim<M> {
                 return StopReason::EventBudget;
             }
             if !self.step(limits.horizon) {
-                if self.queue.heap.is_empty() {
+                if self.queue.is_empty() {
                     return StopReason::Quiescent;
                 }
                 self.now = limits.horizon;
@@ -197,5 +250,49 @@ mod tests {
         let mut sim = Sim::new(Recorder(Vec::new()));
         sim.schedule(SimTime(0), 1);
         assert_eq!(sim.run(Limits { horizon: SimTime(100), max_events: 2 }), StopReason::EventBudget);
+    }
+
+    /// Schedules follow-ups after the two lane delays and after random ones (heap), and
+    /// records `(time, id)` in handling order; ids grow in scheduling order.
+    struct Mixed {
+        rng: rand_chacha::ChaCha8Rng,
+        next_id: u32,
+        seen: Vec<(SimTime, u32)>,
+    }
+    impl Model for Mixed {
+        type Event = u32;
+        fn handle(&mut self, now: SimTime, id: u32, out: &mut Schedule<u32>) {
+            use rand::RngExt;
+            self.seen.push((now, id));
+            if self.next_id >= 5_000 {
+                return;
+            }
+            for _ in 0..self.rng.random_range(1..3) {
+                let d = match self.rng.random_range(0..3) {
+                    0 => SimDuration(5),
+                    1 => SimDuration(7),
+                    _ => SimDuration(self.rng.random_range(0..20)),
+                };
+                out.after(d, self.next_id);
+                self.next_id += 1;
+            }
+        }
+        fn fixed_delays(&self) -> Vec<SimDuration> {
+            vec![SimDuration(5), SimDuration(7)]
+        }
+    }
+
+    #[test]
+    fn lane_and_heap_events_come_out_in_time_then_scheduling_order() {
+        use rand::SeedableRng;
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut sim = Sim::new(Mixed { rng, next_id: 10, seen: Vec::new() });
+        for id in 0..10 {
+            sim.schedule(SimTime(u64::from(id % 3)), id);
+        }
+        assert_eq!(sim.run(Limits { horizon: SimTime(u64::MAX), max_events: 100_000 }), StopReason::Quiescent);
+        let seen = &sim.model.seen;
+        assert!(seen.len() > 1_000, "the run exercised the queue: {} events", seen.len());
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "not in (time, scheduling) order");
     }
 }
