@@ -88,6 +88,14 @@ fn chord_10000_tests(b: Bencher) {
     bench_run(b, scenario(10_000, ""));
 }
 
+/// Celery 5.5's sorted-set duplicate check: it must stay linear in the header size.
+#[divan::bench(sample_count = 20)]
+fn chord_10000_tests_celery_5_5(b: Bencher) {
+    let mut sc = scenario(10_000, "");
+    sc.celery.version = chordsim::version::CeleryVersion::V5_5;
+    bench_run(b, sc);
+}
+
 fn explore_preset(b: Bencher, threads: usize) {
     let base = Scenario::parse(
         "p.toml",

@@ -141,6 +141,9 @@ pub enum PartReturn {
 #[derive(Clone, Debug, Default)]
 struct ChordKeys {
     entries: Vec<Part>,
+    /// Which header tasks have an entry in `.j`, by index (a duplicate check scans `.j` only
+    /// for a task that reported before).
+    listed: Vec<bool>,
     entries_expire: Option<SimTime>,
     size: Option<u32>,
     size_expire: Option<SimTime>,
@@ -246,6 +249,7 @@ impl Backend {
         let c = &mut self.chord;
         if c.entries_expire.is_some_and(|e| now >= e) {
             c.entries.clear();
+            c.listed.clear();
             c.entries_expire = None;
         }
         if c.size_expire.is_some_and(|e| now >= e) {
@@ -265,17 +269,17 @@ impl Backend {
             if std::mem::replace(&mut c.reported[i], true) {
                 return PartReturn::Duplicate;
             }
-            c.entries.push(part);
+            c.push(part);
         } else if ordered {
             // §6 duplicates: the same state and encoded value is the same sorted-set member.
-            if c.entries.contains(&part) {
+            if c.listed.get(part.test as usize) == Some(&true) && c.entries.contains(&part) {
                 reset_ttl(c, now, ttl);
                 return check_count(c, ordered);
             }
-            c.entries.push(part);
+            c.push(part);
         } else {
             // List mode counts every report.
-            c.entries.push(part);
+            c.push(part);
         }
         reset_ttl(c, now, ttl);
         check_count(c, ordered)
@@ -289,6 +293,18 @@ impl Backend {
             let done = self.version.native_counts_each_part_once();
             self.chord = ChordKeys { done, ..ChordKeys::default() };
         }
+    }
+}
+
+impl ChordKeys {
+    /// Add an entry to `.j`.
+    fn push(&mut self, part: Part) {
+        let i = part.test as usize;
+        if self.listed.len() <= i {
+            self.listed.resize(i + 1, false);
+        }
+        self.listed[i] = true;
+        self.entries.push(part);
     }
 }
 
