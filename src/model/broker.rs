@@ -38,7 +38,14 @@ impl UnackedSet {
     }
 
     fn remove(&mut self, tag: u64) -> Option<Unacked> {
-        let i = self.entries.binary_search_by_key(&tag, |(t, _)| *t).ok()?;
+        // Tags are distinct and sorted, so `tag` sits at most `tag - first` places in; with no
+        // holes (the common case) exactly there.
+        let first = self.entries.front()?.0;
+        let guess = usize::try_from(tag.checked_sub(first)?).ok()?;
+        let i = match self.entries.get(guess) {
+            Some((t, _)) if *t == tag => guess,
+            _ => self.entries.binary_search_by_key(&tag, |(t, _)| *t).ok()?,
+        };
         let u = self.entries[i].1.take()?;
         self.live -= 1;
         while self.entries.front().is_some_and(|(_, u)| u.is_none()) {

@@ -2,8 +2,7 @@
 //! pool (slots, time limits, child loss), with ack timing and what each kind of process death
 //! does to running, prefetched and ETA-held messages (celery-semantics §9, §12).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::backend::{ErrorKind, ResultValue, TaskState};
 use super::{Event, ExecRef, Finish, Message, TaskRef, World, WriteOp};
@@ -57,17 +56,25 @@ pub struct Exec {
 }
 
 /// The prefork pool's slots. Every change goes through these methods, which keep the free-slot
-/// heap and the count of unacked executions right (the prefetch check reads it per delivery).
+/// bits and the count of unacked executions right (the prefetch check reads it per delivery).
 #[derive(Clone, Debug)]
 pub struct Pool {
     slots: Vec<Option<Exec>>,
-    free: BinaryHeap<Reverse<usize>>,
+    /// Bit `s % 64` of word `s / 64` is set while slot `s` is free.
+    free: Vec<u64>,
+    running: usize,
     unacked: usize,
 }
 
 impl Pool {
     fn new(size: usize) -> Self {
-        Pool { slots: vec![None; size], free: (0..size).map(Reverse).collect(), unacked: 0 }
+        let mut free = vec![u64::MAX; size.div_ceil(64)];
+        if !size.is_multiple_of(64)
+            && let Some(last) = free.last_mut()
+        {
+            *last = (1 << (size % 64)) - 1;
+        }
+        Pool { slots: vec![None; size], free, running: 0, unacked: 0 }
     }
 
     /// The execution in `slot`.
@@ -77,17 +84,15 @@ impl Pool {
 
     /// The lowest free slot.
     pub fn first_free(&self) -> Option<usize> {
-        self.free.peek().map(|r| r.0)
+        let (i, word) = self.free.iter().enumerate().find(|(_, w)| **w != 0)?;
+        Some(i * 64 + word.trailing_zeros() as usize)
     }
 
     /// Start `exec` in a free `slot`.
     pub fn put(&mut self, slot: usize, exec: Exec) {
         debug_assert!(self.slots[slot].is_none());
-        if self.first_free() == Some(slot) {
-            self.free.pop();
-        } else {
-            self.free.retain(|r| r.0 != slot);
-        }
+        self.free[slot / 64] &= !(1 << (slot % 64));
+        self.running += 1;
         self.unacked += usize::from(!exec.acked);
         self.slots[slot] = Some(exec);
     }
@@ -96,7 +101,8 @@ impl Pool {
     pub fn take(&mut self, slot: usize) -> Option<Exec> {
         let e = self.slots[slot].take()?;
         self.unacked -= usize::from(!e.acked);
-        self.free.push(Reverse(slot));
+        self.running -= 1;
+        self.free[slot / 64] |= 1 << (slot % 64);
         Some(e)
     }
 
@@ -127,7 +133,7 @@ impl Pool {
 
     /// Nothing runs.
     pub fn is_idle(&self) -> bool {
-        self.free.len() == self.slots.len()
+        self.running == 0
     }
 
     /// Executions whose message is not acked.
@@ -868,5 +874,43 @@ impl World {
                         || w.running(TaskRef::ChordUnlock).is_some())
             });
         self.stats.unlock_live = live;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(id: u64, acked: bool) -> Exec {
+        Exec { id, tag: id, msg: Message::new(TaskRef::Header(0)), acked, run: 1, body: None }
+    }
+
+    #[test]
+    fn the_pool_hands_out_the_lowest_free_slot_across_words() {
+        let mut pool = Pool::new(130);
+        assert!(pool.is_idle());
+        for s in 0..130 {
+            assert_eq!(pool.first_free(), Some(s));
+            pool.put(s, exec(s as u64, s % 2 == 0));
+        }
+        assert_eq!(pool.first_free(), None, "all 130 slots busy");
+        assert_eq!(pool.unacked(), 65);
+        assert_eq!(pool.take(129).map(|e| e.id), Some(129));
+        assert_eq!(pool.take(70).map(|e| e.id), Some(70));
+        assert_eq!(pool.take(70).map(|e| e.id), None, "already free");
+        assert_eq!(pool.first_free(), Some(70));
+        pool.put(70, exec(1000, true));
+        assert_eq!(pool.first_free(), Some(129));
+        assert_eq!(pool.unacked(), 64, "129 was unacked, 70 was acked and is again");
+        pool.set_acked(1);
+        assert_eq!(pool.unacked(), 63);
+        for s in 0..130 {
+            pool.take(s);
+        }
+        assert!(pool.is_idle() && pool.unacked() == 0);
+        assert_eq!(Pool::new(64).first_free(), Some(0));
+        let mut one = Pool::new(1);
+        one.put(0, exec(0, false));
+        assert_eq!(one.first_free(), None, "no phantom slot past the size");
     }
 }
