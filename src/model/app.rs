@@ -172,7 +172,10 @@ impl World {
             // Any exception: `self.retry()` while retries < max_retries (default delay, no
             // backoff: explicit retries ignore it, §3), then return the failure dict (SUCCESS).
             (Profile::Rhesis, Verdict::Raise(kind)) => {
-                self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: r.slot, how: raised(kind) });
+                self.note(
+                    now,
+                    Note::Finished { task: e.msg.task, worker: w, slot: r.slot as usize, how: raised(kind) },
+                );
                 let max = self.header_attrs.class.max_retries;
                 if max.is_none_or(|m| attempt < m) {
                     let countdown = self.header_attrs.class.default_retry_delay;
@@ -184,7 +187,10 @@ impl World {
             }
             (Profile::Doc, Verdict::Return(v)) => self.header_returns(now, r, i, v, out),
             (Profile::Doc, Verdict::Raise(kind)) => {
-                self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: r.slot, how: raised(kind) });
+                self.note(
+                    now,
+                    Note::Finished { task: e.msg.task, worker: w, slot: r.slot as usize, how: raised(kind) },
+                );
                 self.raise_or_autoretry(now, r, e, kind, out);
             }
         }
@@ -194,7 +200,12 @@ impl World {
         self.app.last_value[i as usize] = Some(value);
         self.note(
             now,
-            Note::Finished { task: TaskRef::Header(i), worker: r.worker, slot: r.slot, how: Ending::Returned(value) },
+            Note::Finished {
+                task: TaskRef::Header(i),
+                worker: r.worker,
+                slot: r.slot as usize,
+                how: Ending::Returned(value),
+            },
         );
         self.succeed_task(now, r, TaskRef::Header(i), value, out);
     }
@@ -223,11 +234,12 @@ impl World {
         let w = r.worker;
         if finish == Finish::Soft || self.sc.app.callback == CallbackBehaviour::RaiseBeforeWrite {
             let kind = if finish == Finish::Soft { ErrorKind::SoftTimeLimit } else { ErrorKind::Raised };
-            self.note(now, Note::Finished { task: TaskRef::Body, worker: w, slot: r.slot, how: raised(kind) });
+            self.note(now, Note::Finished { task: TaskRef::Body, worker: w, slot: r.slot as usize, how: raised(kind) });
             self.raise_or_autoretry(now, r, e, kind, out);
             return;
         }
-        let status = self.collect_status(&e.msg.payload);
+        let payload = e.msg.payload.map_or(&[][..], |i| &self.stats.body_payloads[i as usize]);
+        let status = self.collect_status(payload);
         if self.sc.app.terminal_guard && self.app.status.is_terminal() {
             self.note(now, Note::GuardSkipped { by: Writer::Callback });
         } else {
@@ -238,7 +250,7 @@ impl World {
             Note::Finished {
                 task: TaskRef::Body,
                 worker: w,
-                slot: r.slot,
+                slot: r.slot as usize,
                 how: Ending::Returned(ResultValue::Summary),
             },
         );

@@ -150,9 +150,9 @@ impl World {
     /// `body.delay(values)`; a failed publish is ChordError('Callback error') (§5, §6).
     fn send_body(&mut self, now: SimTime, from: &Node, parts: Vec<Part>, out: &mut Schedule<Event>) -> bool {
         self.note(now, Note::BodyCalled { entries: parts.len() as u32 });
-        self.stats.body_payloads.push(parts.clone());
         let mut msg = Message::new(TaskRef::Body);
-        msg.payload = parts;
+        msg.payload = Some(self.stats.body_payloads.len() as u32);
+        self.stats.body_payloads.push(parts);
         if self.send(now, from, msg, out) {
             return true;
         }
@@ -342,7 +342,7 @@ impl World {
                     let dies = state == TaskState::Success
                         && matches!(task, TaskRef::Header(i) if self.sc.tests[i as usize].outcome == Outcome::DieAfterReturn);
                     if dies {
-                        self.worker_lost(now, r.worker, r.slot, out);
+                        self.worker_lost(now, r.worker, r.slot as usize, out);
                     } else {
                         // §9: acks_late acks after success, retry and (by default) failure; a
                         // reject without requeue when ack-on-failure is off removes it alike.

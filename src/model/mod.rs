@@ -11,6 +11,7 @@ pub mod canvas;
 pub mod worker;
 
 use std::fmt;
+use std::num::NonZeroU64;
 
 use rand_chacha::ChaCha8Rng;
 
@@ -75,8 +76,9 @@ pub struct Message {
     pub eta: Option<SimTime>,
     /// Redelivered after a restore or requeue.
     pub redelivered: bool,
-    /// The body's argument: one entry per header result, as delivered.
-    pub payload: Vec<Part>,
+    /// The body's argument (one entry per header result, as delivered): which of
+    /// [`Stats::body_payloads`] it is.
+    pub payload: Option<u32>,
     /// How many times this message (this task id and retry) has been delivered.
     pub deliveries: u32,
 }
@@ -84,7 +86,7 @@ pub struct Message {
 impl Message {
     /// A fresh message.
     pub fn new(task: TaskRef) -> Self {
-        Message { task, retries: 0, eta: None, redelivered: false, payload: Vec::new(), deliveries: 0 }
+        Message { task, retries: 0, eta: None, redelivered: false, payload: None, deliveries: 0 }
     }
 }
 
@@ -123,17 +125,18 @@ pub struct AckAfter {
     pub task: TaskRef,
 }
 
-/// Which execution a write or timer belongs to.
+/// Which execution a write or timer belongs to (24 bytes, and `Option<ExecRef>` too: events
+/// stay small, and every event is moved several times).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecRef {
     /// Worker.
     pub worker: usize,
     /// Its incarnation.
     pub inc: u32,
-    /// Pool slot.
-    pub slot: usize,
+    /// Pool slot (below the worker's concurrency, a `u32`).
+    pub slot: u32,
     /// Execution id.
-    pub exec: u64,
+    pub exec: NonZeroU64,
 }
 
 /// What ends an execution.
@@ -242,7 +245,7 @@ pub struct Stats {
     pub header_runs: Vec<u32>,
     /// The most delivered message: (task, retries, deliveries).
     pub most_delivered: Option<(TaskRef, u32, u32)>,
-    /// Each payload the body was called with.
+    /// Each payload the body was published with, in order.
     pub body_payloads: Vec<Vec<Part>>,
     /// Whether a chord_unlock message is still live (queued, held or running).
     pub unlock_live: bool,
@@ -280,7 +283,7 @@ pub struct World {
     pub last_heal: SimTime,
     retry_rng: ChaCha8Rng,
     last_poll: Option<(Vec<(u32, TaskState)>, bool)>,
-    next_exec: u64,
+    next_exec: NonZeroU64,
     rr: usize,
 }
 
@@ -331,7 +334,7 @@ impl World {
             last_heal,
             retry_rng: stream(sc.seed, Stream::Retry),
             last_poll: None,
-            next_exec: 1,
+            next_exec: NonZeroU64::MIN,
             rr: 0,
             sc,
         };
@@ -499,8 +502,8 @@ impl World {
     }
 
     /// The next execution id.
-    pub(crate) fn exec_id(&mut self) -> u64 {
-        self.next_exec += 1;
+    pub(crate) fn exec_id(&mut self) -> NonZeroU64 {
+        self.next_exec = self.next_exec.checked_add(1).expect("fewer than 2^64 executions");
         self.next_exec
     }
 

@@ -3,6 +3,7 @@
 //! does to running, prefetched and ETA-held messages (celery-semantics §9, §12).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::num::NonZeroU64;
 
 use super::backend::{ErrorKind, ResultValue, TaskState};
 use super::{Event, ExecRef, Finish, Message, TaskRef, World, WriteOp};
@@ -42,7 +43,7 @@ struct Held {
 #[derive(Clone, Debug)]
 pub struct Exec {
     /// Execution id.
-    pub id: u64,
+    pub id: NonZeroU64,
     /// Delivery tag.
     pub tag: u64,
     /// The message.
@@ -482,7 +483,7 @@ impl World {
             self.workers[w].pool.set_acked(slot);
             self.ack(now, w, tag, task, true);
         }
-        let r = ExecRef { worker: w, inc, slot, exec: id };
+        let r = ExecRef { worker: w, inc, slot: slot as u32, exec: id };
         let (run, soft, hard) = match task {
             TaskRef::Header(i) => {
                 let spec = &self.sc.tests[i as usize];
@@ -567,7 +568,7 @@ impl World {
         if wk.inc != r.inc {
             return None;
         }
-        wk.pool.get(r.slot).filter(|e| e.id == r.exec)
+        wk.pool.get(r.slot as usize).filter(|e| e.id == r.exec)
     }
 
     pub(crate) fn exec_end(&mut self, now: SimTime, r: ExecRef, finish: Finish, out: &mut Schedule<Event>) {
@@ -595,7 +596,7 @@ impl World {
     /// Free the slot and settle the message, then take more work.
     pub(crate) fn finish_exec(&mut self, now: SimTime, r: ExecRef, settle: Settle, out: &mut Schedule<Event>) {
         let Some(e) = self.exec(r).cloned() else { return };
-        self.workers[r.worker].pool.take(r.slot);
+        self.workers[r.worker].pool.take(r.slot as usize);
         self.settle(now, r.worker, &e, settle);
         self.after_slot_freed(now, r.worker, out);
     }
@@ -641,8 +642,8 @@ impl World {
     fn hard_limit(&mut self, now: SimTime, r: ExecRef, e: Exec, out: &mut Schedule<Event>) {
         let w = r.worker;
         let task = e.msg.task;
-        self.note(now, Note::Finished { task, worker: w, slot: r.slot, how: Ending::HardLimit });
-        self.workers[w].pool.take(r.slot);
+        self.note(now, Note::Finished { task, worker: w, slot: r.slot as usize, how: Ending::HardLimit });
+        self.workers[w].pool.take(r.slot as usize);
         let late = self.ack_mode(task) == AckMode::Late;
         let acks_on_timeout = self.cfg().acks_on_timeout;
         let skip = !self.stores_errors(task);
@@ -707,7 +708,7 @@ impl World {
         {
             // §12 (5.7) task_retry_on_worker_lost: re-sent like Task.retry after
             // default_retry_delay, counting toward max_retries.
-            let r = ExecRef { worker: w, inc: self.workers[w].inc, slot, exec: e.id };
+            let r = ExecRef { worker: w, inc: self.workers[w].inc, slot: slot as u32, exec: e.id };
             self.workers[w].pool.put(slot, e.clone());
             self.retry_task(now, r, &e, countdown, out);
             return;
@@ -882,7 +883,14 @@ mod tests {
     use super::*;
 
     fn exec(id: u64, acked: bool) -> Exec {
-        Exec { id, tag: id, msg: Message::new(TaskRef::Header(0)), acked, run: 1, body: None }
+        Exec {
+            id: NonZeroU64::new(id + 1).unwrap(),
+            tag: id,
+            msg: Message::new(TaskRef::Header(0)),
+            acked,
+            run: 1,
+            body: None,
+        }
     }
 
     #[test]
@@ -895,9 +903,9 @@ mod tests {
         }
         assert_eq!(pool.first_free(), None, "all 130 slots busy");
         assert_eq!(pool.unacked(), 65);
-        assert_eq!(pool.take(129).map(|e| e.id), Some(129));
-        assert_eq!(pool.take(70).map(|e| e.id), Some(70));
-        assert_eq!(pool.take(70).map(|e| e.id), None, "already free");
+        assert_eq!(pool.take(129).map(|e| e.tag), Some(129));
+        assert_eq!(pool.take(70).map(|e| e.tag), Some(70));
+        assert_eq!(pool.take(70).map(|e| e.tag), None, "already free");
         assert_eq!(pool.first_free(), Some(70));
         pool.put(70, exec(1000, true));
         assert_eq!(pool.first_free(), Some(129));
