@@ -354,18 +354,7 @@ impl World {
     /// Record a note. After [`FOLD_AFTER`] polls, the routine records of a poll that finds the
     /// header as the previous one did (its publish, delivery, start, ack and the poll itself)
     /// are folded into one `PollsFolded` record, so memory does not grow with simulated time.
-    #[inline]
     pub(crate) fn note(&mut self, at: SimTime, note: Note) {
-        // The common case, inlined so the record is built where it is stored.
-        if self.stats.polls <= FOLD_AFTER && !matches!(note, Note::Poll { .. }) {
-            self.trace.push(Record { at, note });
-            return;
-        }
-        self.note_while_polling(at, note);
-    }
-
-    /// [`World::note`] for a poll, or once polls may be folded.
-    fn note_while_polling(&mut self, at: SimTime, note: Note) {
         let routine = self.stats.polls > FOLD_AFTER
             && match &note {
                 Note::Published { task, .. }
