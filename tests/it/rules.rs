@@ -1332,3 +1332,25 @@ kind = "cancel_run""#
         assert_eq!(r.verdict.violations.contains_key(&Property::TerminalNeverOverwritten), !guard);
     }
 }
+
+/// Memory follows the tests, not simulated time: after 20 identical chord_unlock polls the
+/// trace folds further identical ones (World::note), so a day of polling for ever keeps about
+/// the records of an hour while the engine does 24 times the work.
+#[test]
+fn a_day_of_polling_for_ever_keeps_the_trace_of_an_hour() {
+    let poll_for = |horizon: &str| {
+        run_toml(&format!(
+            "name = \"poll\"\nabout = \"a hung header keeps chord_unlock polling (max_retries None)\"\nhorizon = \"{horizon}\"\n\
+             [topology]\nbackend = \"database\"\n[run]\ntests = 2\nduration = \"1s\"\noutcome = \"hang\"\n[expect]\nstatus = \"stuck\"\n"
+        ))
+    };
+    let (hour, day) = (poll_for("1h"), poll_for("24h"));
+    assert!(day.events > 20 * hour.events, "a day polls on: {} vs {} events", day.events, hour.events);
+    assert!(
+        day.trace.len() <= hour.trace.len() + 8,
+        "the trace grew with simulated time: {} records after a day, {} after an hour",
+        day.trace.len(),
+        hour.trace.len()
+    );
+    assert!(has(&day, |n| matches!(n, Note::PollsFolded { polls, .. } if *polls > 80_000)));
+}
