@@ -238,8 +238,8 @@ impl World {
             self.raise_or_autoretry(now, r, e, kind, out);
             return;
         }
-        let payload = e.msg.payload.map_or(&[][..], |i| &self.stats.body_payloads[i as usize]);
-        let status = self.collect_status(payload);
+        let payload = e.msg.payload.expect("send_body gives every body message its payload");
+        let status = self.collect_status(&self.stats.body_payloads[payload as usize]);
         if self.sc.app.terminal_guard && self.app.status.is_terminal() {
             self.note(now, Note::GuardSkipped { by: Writer::Callback });
         } else {

@@ -22,8 +22,9 @@ pub struct Unacked {
 }
 
 /// The unacked deliveries in tag order. Tags only grow, so a delivery goes at the back; an ack
-/// leaves a hole, dropped once it reaches the front or once holes outnumber deliveries (so the
-/// set stays proportional to what is unacked however long one delivery stays unacked).
+/// leaves a hole, dropped once it reaches the front or once holes outnumber deliveries (so its
+/// length stays proportional to what is unacked however long one delivery stays unacked; its
+/// capacity is that of the most ever unacked at once).
 #[derive(Clone, Debug, Default)]
 pub struct UnackedSet {
     entries: VecDeque<(u64, Option<Unacked>)>,

@@ -63,7 +63,7 @@ pub struct Pool {
     slots: Vec<Option<Exec>>,
     /// Bit `s % 64` of word `s / 64` is set while slot `s` is free.
     free: Vec<u64>,
-    running: usize,
+    busy: usize,
     unacked: usize,
 }
 
@@ -75,7 +75,7 @@ impl Pool {
         {
             *last = (1 << (size % 64)) - 1;
         }
-        Pool { slots: vec![None; size], free, running: 0, unacked: 0 }
+        Pool { slots: vec![None; size], free, busy: 0, unacked: 0 }
     }
 
     /// The execution in `slot`.
@@ -93,7 +93,7 @@ impl Pool {
     pub fn put(&mut self, slot: usize, exec: Exec) {
         debug_assert!(self.slots[slot].is_none());
         self.free[slot / 64] &= !(1 << (slot % 64));
-        self.running += 1;
+        self.busy += 1;
         self.unacked += usize::from(!exec.acked);
         self.slots[slot] = Some(exec);
     }
@@ -102,7 +102,7 @@ impl Pool {
     pub fn take(&mut self, slot: usize) -> Option<Exec> {
         let e = self.slots[slot].take()?;
         self.unacked -= usize::from(!e.acked);
-        self.running -= 1;
+        self.busy -= 1;
         self.free[slot / 64] |= 1 << (slot % 64);
         Some(e)
     }
@@ -134,7 +134,7 @@ impl Pool {
 
     /// Nothing runs.
     pub fn is_idle(&self) -> bool {
-        self.running == 0
+        self.busy == 0
     }
 
     /// Executions whose message is not acked.

@@ -172,9 +172,10 @@ impl<M: Model> Sim<M> {
         Sim { model, queue, now: SimTime::ZERO, events: 0 }
     }
 
-    /// Schedule an event from outside the model (the initial events).
+    /// Schedule an event from outside the model (the initial events), never earlier than now:
+    /// time does not go back, which also keeps each lane in order.
     pub fn schedule(&mut self, at: SimTime, event: M::Event) {
-        self.queue.push(at, event);
+        self.queue.push(at.max(self.now), event);
     }
 
     /// The current instant.
