@@ -367,11 +367,13 @@ impl World {
                 | Note::Started { task, .. }
                 | Note::Acked { task, .. } => *task == TaskRef::ChordUnlock,
                 Note::Poll { not_ready, read_failed, .. } => {
-                    self.last_poll.as_ref() == Some(&(not_ready.clone(), *read_failed))
+                    self.last_poll.as_ref().is_some_and(|(n, r)| n == not_ready && r == read_failed)
                 }
                 _ => false,
             };
-        if let Note::Poll { not_ready, read_failed, .. } = &note {
+        if let Note::Poll { not_ready, read_failed, .. } = &note
+            && !routine
+        {
             self.last_poll = Some((not_ready.clone(), *read_failed));
         }
         if !routine {
