@@ -3,7 +3,7 @@
 
 use crate::model::backend::TaskState;
 use crate::model::{TaskRef, World};
-use crate::scenario::Errback;
+use crate::scenario::{Errback, FaultKind};
 use crate::time::SimTime;
 use crate::trace::{Loss, Note, PartNote};
 
@@ -17,7 +17,8 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     }
     let n = world.n();
     let body = world.backend.state(TaskRef::Body.slot(n), end);
-    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::ChordError { .. })) {
+    let chord_error = trace.iter().find(|r| matches!(r.note, Note::ChordError { .. }));
+    if let Some(r) = chord_error {
         let handled = world.sc.app.errback != Errback::None;
         out.push(format!(
             "{}: {}{}",
@@ -32,7 +33,7 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
         out.push(unlock_whereabouts(world, end));
     } else if !world.native_chord()
         && world.stats.body_payloads.is_empty()
-        && !trace.iter().any(|r| matches!(r.note, Note::ChordError { .. }))
+        && chord_error.is_none()
         && let Some(r) = trace.iter().rev().find(|r| note_task(&r.note) == Some(TaskRef::ChordUnlock))
     {
         out.push(format!(
@@ -40,12 +41,16 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
             r.at, r.note
         ));
     }
-    let errored = trace.iter().any(|r| matches!(r.note, Note::ChordError { .. }));
-    if world.native_chord() && world.stats.body_payloads.is_empty() && !errored {
-        if let Some(r) =
-            trace.iter().rev().find(|r| matches!(&r.note, Note::Fault { what } if what.contains("data lost")))
-        {
-            out.push(format!("{}: the result backend lost its data, the chord keys with it (§6)", r.at));
+    if world.native_chord() && world.stats.body_payloads.is_empty() && chord_error.is_none() {
+        let data_lost = world
+            .sc
+            .faults
+            .iter()
+            .filter(|f| f.at <= end && matches!(f.kind, FaultKind::BackendOutage { lose_data: true, .. }))
+            .map(|f| f.at)
+            .max();
+        if let Some(at) = data_lost {
+            out.push(format!("{at}: the result backend lost its data, the chord keys with it (§6)"));
         }
         let last = trace.iter().rev().find_map(|r| match &r.note {
             Note::PartReturn { outcome: PartNote::Counted(c, s), .. } => Some((r.at, *c, *s)),
