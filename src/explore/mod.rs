@@ -125,6 +125,11 @@ fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
     let mut r = runner(opts.seed, index);
     let mut tree = case(opts.max_tests).new_tree(&mut r).expect("case strategies never reject");
     let name = |c: &CaseGen, i: u64| apply(&opts.base, c, &format!("case {i}"));
+    // The candidate's verdict if it still fails with the same signature.
+    let same = |sc: &Scenario| {
+        let v = run(sc.clone(), None).verdict;
+        (is_failure(&v) && self::signature(&v) == signature).then_some(v)
+    };
     let mut best = name(&tree.current(), index);
     let mut best_verdict = run(best.clone(), None).verdict;
     let mut runs = 0;
@@ -132,8 +137,7 @@ fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
         while runs < opts.shrink_runs {
             runs += 1;
             let candidate = name(&tree.current(), index);
-            let v = run(candidate.clone(), None).verdict;
-            if is_failure(&v) && self::signature(&v) == signature {
+            if let Some(v) = same(&candidate) {
                 best = candidate;
                 best_verdict = v;
                 if !tree.simplify() {
@@ -146,10 +150,6 @@ fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
     }
     // proptest shrinks the faults, then the tests, each once; deleting a test or a fault can
     // become possible only after the other shrank, so finish with greedy deletions.
-    let same = |sc: &Scenario| {
-        let v = run(sc.clone(), None).verdict;
-        (is_failure(&v) && self::signature(&v) == signature).then_some(v)
-    };
     let mut changed = true;
     while changed && runs < opts.shrink_runs {
         changed = false;
@@ -243,29 +243,22 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
     // order and always finish, so the cases run are a prefix of the shard's: the same set, and
     // so the same report, whichever threads ran them.
     let seen: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::new());
-    std::thread::scope(|scope| {
-        for _ in 0..opts.threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= in_shard {
-                        return;
-                    }
-                    let index = index_of(k);
-                    let v = run(generate(&opts.base, opts.seed, index, opts.max_tests), None).verdict;
-                    if is_failure(&v) {
-                        let mut seen = seen.lock().expect("no thread panics holding the lock");
-                        let e = seen.entry(signature(&v)).or_insert((index, 0));
-                        e.0 = e.0.min(index);
-                        e.1 += 1;
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
-                    tick();
-                }
-            });
+    on_threads(opts.threads, || {
+        while !stop.load(Ordering::Relaxed) {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= in_shard {
+                return;
+            }
+            let index = index_of(k);
+            let v = run(generate(&opts.base, opts.seed, index, opts.max_tests), None).verdict;
+            if is_failure(&v) {
+                let mut seen = seen.lock().expect("no thread panics holding the lock");
+                let e = seen.entry(signature(&v)).or_insert((index, 0));
+                e.0 = e.0.min(index);
+                e.1 += 1;
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+            tick();
         }
     });
     let ran = done.into_inner();
@@ -275,22 +268,26 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
     let distinct: Vec<(String, u64, u64)> = seen.into_iter().map(|(s, (i, n))| (s, i, n)).collect();
     let found: Mutex<BTreeMap<u64, Found>> = Mutex::new(BTreeMap::new());
     let next = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..opts.threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some((sig, index, count)) = distinct.get(k) else { return };
-                    let (minimal, verdict) = shrink(opts, *index, sig);
-                    let minimal = describe(minimal, &verdict, opts, *index, *count, sig);
-                    let f = Found { signature: sig.clone(), case: *index, count: *count, minimal, verdict };
-                    found.lock().expect("no thread panics holding the lock").insert(*index, f);
-                }
-            });
+    on_threads(opts.threads, || {
+        while let Some((sig, index, count)) = distinct.get(next.fetch_add(1, Ordering::Relaxed) as usize) {
+            let (minimal, verdict) = shrink(opts, *index, sig);
+            let minimal = describe(minimal, &verdict, opts, *index, *count, sig);
+            let f = Found { signature: sig.clone(), case: *index, count: *count, minimal, verdict };
+            found.lock().expect("no thread panics holding the lock").insert(*index, f);
         }
     });
     let found = found.into_inner().expect("threads are done").into_values().collect();
     Report { ran, failed, found, interrupted }
+}
+
+/// Run `worker` on `threads` (at least one) scoped threads and wait for all of them; each
+/// worker claims cases from a shared counter until none are left.
+fn on_threads(threads: usize, worker: impl Fn() + Sync) {
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(&worker);
+        }
+    });
 }
 
 /// How many of `cases` fall in shard `(i, n)`: those with `index % n == i - 1`.
