@@ -673,21 +673,26 @@ outcome = "raise""#);
 
 // ---- the application --------------------------------------------------------------------------
 
-#[test]
-fn doc_and_rhesis_profiles_classify_a_failed_test_differently() {
-    for (profile, want) in [("doc", RunStatus::Partial), ("rhesis", RunStatus::Completed)] {
-        let r = sc(&format!(
-            r#"horizon = "1m"
+/// The run status under `profile` when test `test` of `tests` (1 s each, the rest passing)
+/// has `outcome`.
+fn profile_status(profile: &str, tests: u32, test: u32, outcome: &str) -> Option<RunStatus> {
+    status(&sc(&format!(
+        r#"horizon = "1m"
 [app]
 profile = "{profile}"
 [run]
-tests = 4
+tests = {tests}
 duration = "1s"
 [[run.override]]
-test = 2
-outcome = "fail_status""#
-        ));
-        assert_eq!(status(&r), Some(want), "{profile}");
+test = {test}
+outcome = "{outcome}""#
+    )))
+}
+
+#[test]
+fn doc_and_rhesis_profiles_classify_a_failed_test_differently() {
+    for (profile, want) in [("doc", RunStatus::Partial), ("rhesis", RunStatus::Completed)] {
+        assert_eq!(profile_status(profile, 4, 2, "fail_status"), Some(want), "{profile}");
     }
 }
 
@@ -1257,18 +1262,7 @@ down_for = "3s""#);
 #[test]
 fn the_doc_profile_counts_a_malformed_result_as_passed_and_rhesis_drops_it() {
     for (profile, want) in [("doc", RunStatus::Completed), ("rhesis", RunStatus::Completed)] {
-        let r = sc(&format!(
-            r#"horizon = "1m"
-[app]
-profile = "{profile}"
-[run]
-tests = 2
-duration = "1s"
-[[run.override]]
-test = 1
-outcome = "malformed""#
-        ));
-        assert_eq!(status(&r), Some(want), "{profile}");
+        assert_eq!(profile_status(profile, 2, 1, "malformed"), Some(want), "{profile}");
     }
     // Only None and `status: failed` are failures in the doc profile (rhesis-model §c era A).
     let r = sc("horizon = \"1m\"\n[run]\ntests = 2\nduration = \"1s\"\noutcome = \"malformed\"");
