@@ -334,8 +334,10 @@ impl World {
             app: App::new(n),
             net: Net::default(),
             stats: Stats { header_runs: vec![0; n], ..Stats::default() },
-            // About seven records per test in a fault-free run; reserving them avoids regrowth.
-            trace: Vec::with_capacity(8 * n + 64),
+            // About seven records per test in a fault-free run, nine or more with faults (a
+            // worker kill and a partition: 9.4). Regrowth would copy the trace and double its
+            // memory; reserved pages that are never written cost nothing.
+            trace: Vec::with_capacity(10 * n + 64),
             last_heal,
             retry_rng: stream(sc.seed, Stream::Retry),
             last_poll: None,
