@@ -1,6 +1,7 @@
 //! Integration tests, one binary: shipped scenarios, determinism, the real-Celery observations,
 //! model rules, bad input, and the command line.
 
+mod audit;
 mod bad_input;
 mod cli;
 mod determinism;

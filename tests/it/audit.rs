@@ -1,0 +1,425 @@
+//! Regressions from the adversarial audit of the command line (issue 9): each test names the
+//! defect it pins, `r9_<item>_…`, and fails on the code the audit ran against.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chordsim"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn chordsim(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+/// A fresh, empty folder for one test.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chordsim-audit-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Wait for a child, killing it (and failing the test) if it has not ended after `limit`: a
+/// safety net against hangs, not a timing assertion.
+fn wait(mut child: Child, limit: Duration, what: &str) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The brief worker-kill scenario, expecting Completed: it fails (exit 1).
+fn failing(dir: &Path) -> PathBuf {
+    let file = dir.join("failing.toml");
+    let t = std::fs::read_to_string("scenarios/brief/worker-killed-early-ack.toml")
+        .unwrap()
+        .replace("status = \"stuck\"", "status = \"Completed\"");
+    std::fs::write(&file, t).unwrap();
+    file
+}
+
+// 1. `report --out DIR` removes only what an earlier report wrote.
+
+#[test]
+fn r9_1_report_refuses_a_folder_that_is_not_a_report_and_touches_nothing() {
+    let dir = scratch("report-foreign");
+    let mine = [("README.md", "mine"), ("notes.json", "{}"), ("photo.svg", "<svg/>"), ("index.md", "my index")];
+    for (name, body) in mine {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    let out = chordsim(&["report", "scenarios/brief", "--out", dir.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a chordsim report"), "{stderr}");
+    for (name, body) in mine {
+        assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), body, "{name} was touched");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), mine.len(), "nothing was added");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_1_a_second_report_removes_only_what_the_first_wrote() {
+    let dir = scratch("report-again");
+    let d = dir.to_str().unwrap();
+    let first = chordsim(&["report", "scenarios/brief", "--out", d]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(dir.join("brief__partition-worker-backend.md").is_file());
+    std::fs::write(dir.join("notes.md"), "my notes").unwrap();
+    std::fs::create_dir(dir.join("drafts")).unwrap();
+    std::fs::write(dir.join("drafts/x.md"), "draft").unwrap();
+    let second = chordsim(&["report", "scenarios/brief/subtask-returns-none.toml", "--out", d]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    assert!(!dir.join("brief__partition-worker-backend.md").exists(), "a page the first report wrote is stale");
+    assert!(!dir.join("brief__partition-worker-backend.svg").exists());
+    assert!(dir.join("brief__subtask-returns-none.md").is_file());
+    assert_eq!(std::fs::read_to_string(dir.join("notes.md")).unwrap(), "my notes");
+    assert_eq!(std::fs::read_to_string(dir.join("drafts/x.md")).unwrap(), "draft");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_1_a_report_never_overwrites_a_file_no_report_wrote() {
+    let dir = scratch("report-collide");
+    let d = dir.to_str().unwrap();
+    assert_eq!(chordsim(&["report", "scenarios/brief/subtask-returns-none.toml", "--out", d]).status.code(), Some(0));
+    std::fs::write(dir.join("brief__partition-worker-backend.md"), "mine").unwrap();
+    let out = chordsim(&["report", "scenarios/brief", "--out", d]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("brief__partition-worker-backend.md"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(dir.join("brief__partition-worker-backend.md")).unwrap(), "mine");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 2. A write error on standard output never turns a failure into success.
+
+fn to_dev_full(args: &[&str]) -> Output {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    bin().args(args).stdout(full).output().unwrap()
+}
+
+#[test]
+fn r9_2_a_full_stdout_exits_2_with_a_message() {
+    let dir = scratch("dev-full");
+    let f = failing(&dir);
+    let f = f.to_str().unwrap();
+    for args in [
+        &["run", f][..],
+        &["run", f, "--json"],
+        &["replay", f],
+        &["run", "scenarios/brief"],
+        &["replay", "scenarios/brief/subtask-returns-none.toml"],
+    ] {
+        let out = to_dev_full(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("standard output"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Run with standard output a pipe whose reading end is closed at once.
+fn to_closed_pipe(args: &[&str]) -> Output {
+    let mut child = bin().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    wait(child, Duration::from_secs(120), "closed pipe")
+}
+
+#[test]
+fn r9_2_a_closed_pipe_keeps_the_verdicts_exit_code() {
+    let dir = scratch("closed-pipe");
+    let f = failing(&dir);
+    let f = f.to_str().unwrap();
+    for (args, code) in [
+        (&["run", "scenarios/brief", f][..], 1),
+        (&["run", "scenarios/brief", f, "--json"], 1),
+        (&["replay", f], 1),
+        (&["run", "scenarios/brief"], 0),
+    ] {
+        let out = to_closed_pipe(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 4. SIGTERM and SIGHUP stop explore like Ctrl-C; a second signal stops shrinking.
+
+/// Start a long exploration and wait until it reports its projected duration on stderr (by
+/// then it handles signals and is exploring).
+fn long_explore(out: &Path) -> Child {
+    let mut child = bin()
+        .args(["explore", "--preset", "seed-doc", "--cases", "1000000000000", "--json", "--out", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Read stderr on its own thread (so that waiting can time out), and keep draining it so the
+    // child never blocks on it.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while !text(&seen).contains("estimate") {
+        let left = Duration::from_secs(60).saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(bytes) => seen.extend_from_slice(&bytes),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no estimate on stderr within a minute: {}", text(&seen));
+            }
+        }
+    }
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    child
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().unwrap().success());
+}
+
+fn summary_of(out: &Output) -> serde_json::Value {
+    let stdout = text(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_else(|| panic!("no output; exit {:?}", out.status));
+    serde_json::from_str(last).unwrap()
+}
+
+#[test]
+fn r9_4_sigterm_and_sighup_stop_explore_keeping_what_was_found() {
+    for sig in ["TERM", "HUP"] {
+        let dir = scratch(&format!("signal-{sig}"));
+        let child = long_explore(&dir);
+        signal(&child, sig);
+        let out = wait(child, Duration::from_secs(120), sig);
+        assert_eq!(out.status.code(), Some(130), "SIG{sig}");
+        let summary = summary_of(&out);
+        assert_eq!(summary["data"]["interrupted"], true, "SIG{sig}");
+        let files = std::fs::read_dir(&dir).unwrap().count();
+        assert!(files > 0, "SIG{sig}: what was found is kept");
+        assert_eq!(files as u64, summary["data"]["distinct_failures"].as_u64().unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn r9_4_a_second_signal_stops_shrinking_and_still_writes_what_was_found() {
+    let dir = scratch("signal-twice");
+    let child = long_explore(&dir);
+    signal(&child, "TERM");
+    signal(&child, "TERM");
+    let out = wait(child, Duration::from_secs(120), "two signals");
+    assert_eq!(out.status.code(), Some(130));
+    let summary = summary_of(&out);
+    assert_eq!(summary["data"]["interrupted"], true);
+    assert_eq!(summary["data"]["shrinking_stopped"], true, "{summary}");
+    let replay = chordsim(&["run", dir.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(0), "unshrunk files still replay:\n{}", text(&replay.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 5. `--out` is checked before exploring.
+
+#[test]
+fn r9_5_an_unusable_out_folder_is_refused_before_exploring() {
+    let dir = scratch("bad-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    for out_path in [file.clone(), file.join("sub")] {
+        let child = bin()
+            .args(["explore", "--cases", "1000000000000", "--json", "--out", out_path.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait(child, Duration::from_secs(60), "explore with a bad --out");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--out"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 6. Output files are written whole or not at all.
+
+/// Run the binary under `ulimit -f` (512-byte blocks in sh), ignoring SIGXFSZ when `ignore`,
+/// so that a write beyond the limit fails with EFBIG instead of killing the process.
+fn under_file_size_limit(blocks: u32, ignore: bool, args: &[&str]) -> Output {
+    let trap = if ignore { "trap '' XFSZ; " } else { "" };
+    let script = format!("{trap}ulimit -f {blocks}; exec \"$0\" \"$@\"");
+    Command::new("sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_chordsim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn assert_every_toml_parses(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let t = std::fs::read_to_string(&p).unwrap();
+            assert!(chordsim::scenario::Scenario::parse("x.toml", &t).is_ok(), "{} is partial", p.display());
+        }
+    }
+}
+
+#[test]
+fn r9_6_a_file_size_limit_leaves_no_partial_counterexample() {
+    for ignore in [true, false] {
+        let dir = scratch(&format!("fsize-{ignore}"));
+        let d = dir.to_str().unwrap();
+        let out = under_file_size_limit(2, ignore, &["explore", "--preset", "seed-doc", "--cases", "100", "--out", d]);
+        assert_ne!(out.status.code(), Some(1), "the writes cannot have succeeded");
+        if ignore {
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains(d), "names the file: {stderr}");
+        }
+        assert_every_toml_parses(&dir);
+        if ignore {
+            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no partial or temporary files are left");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn r9_6_a_file_size_limit_leaves_reports_and_junit_whole() {
+    let dir = scratch("fsize-report");
+    let report = dir.join("report");
+    let out = under_file_size_limit(8, true, &["report", "scenarios/brief", "--out", report.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    for e in std::fs::read_dir(&report).unwrap() {
+        let p = e.unwrap().path();
+        assert!(!p.file_name().unwrap().to_string_lossy().contains(".tmp"), "{} left behind", p.display());
+    }
+    let junit = dir.join("junit.xml");
+    std::fs::write(&junit, "old").unwrap();
+    let out = under_file_size_limit(1, true, &["run", "scenarios", "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&junit).unwrap(), "old", "the old file is kept whole");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 10. Only regular files are read, under a size limit; no link is followed twice.
+
+#[test]
+fn r9_10_replay_and_run_refuse_what_is_not_a_regular_file() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("pipe.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for args in [
+        &["replay", fifo.to_str().unwrap()][..],
+        &["run", fifo.to_str().unwrap()],
+        &["replay", "/dev/zero"],
+        &["run", "/dev/urandom"],
+    ] {
+        let child = bin().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let out = wait(child, Duration::from_secs(30), "a FIFO or a device");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_10_a_scenario_file_over_the_size_limit_is_refused() {
+    let dir = scratch("big");
+    let big = dir.join("big.toml");
+    let mut f = std::fs::File::create(&big).unwrap();
+    let line = format!("# {}\n", "x".repeat(1000));
+    for _ in 0..17 * 1024 {
+        f.write_all(line.as_bytes()).unwrap();
+    }
+    drop(f);
+    let out = chordsim(&["run", big.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("16 MiB"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_10_a_symlink_loop_runs_each_file_once() {
+    let dir = scratch("loop");
+    std::fs::copy("scenarios/brief/subtask-returns-none.toml", dir.join("a.toml")).unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("again")).unwrap();
+    std::os::unix::fs::symlink(dir.join("a.toml"), dir.join("b.toml")).unwrap();
+    let out = chordsim(&["run", dir.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(summary_of(&out)["data"]["scenarios"], 1, "{}", text(&out.stdout));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_10_a_dash_reads_the_scenario_from_standard_input() {
+    let scenario = std::fs::read("scenarios/brief/subtask-returns-none.toml").unwrap();
+    for cmd in ["run", "replay"] {
+        let mut child = bin().args([cmd, "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&scenario).unwrap();
+        let out = wait(child, Duration::from_secs(30), "stdin");
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        assert!(text(&out.stdout).contains("<stdin>"), "{cmd}: {}", text(&out.stdout));
+    }
+}
+
+// 12. Control characters cannot break the XML outputs.
+
+#[test]
+fn r9_12_a_control_character_in_a_name_keeps_junit_and_svg_valid() {
+    let dir = scratch("control");
+    let t = std::fs::read_to_string("scenarios/brief/subtask-returns-none.toml").unwrap();
+    let name_line = t.lines().find(|l| l.starts_with("name = ")).unwrap();
+    let t = t.replace(name_line, "name = \"bell \\u0007 and escape \\u001b[31m\"");
+    let f = dir.join("control.toml");
+    std::fs::write(&f, t.replace("status = \"Completed\"", "status = \"Failed\"")).unwrap();
+    let junit = dir.join("junit.xml");
+    chordsim(&["run", f.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(!xml.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')), "{xml:?}");
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("JUnit XML does not parse: {e}\n{xml}"),
+        }
+    }
+    let report = dir.join("report");
+    let out = chordsim(&["report", f.to_str().unwrap(), "--out", report.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let svg = std::fs::read_to_string(report.join("control.svg")).unwrap();
+    assert!(!svg.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')));
+    resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default()).expect("the SVG parses");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
