@@ -1,9 +1,7 @@
 //! Engine and exploration benchmarks (divan). `cargo bench` runs them; CI only compiles them.
 //! Each run reports its simulated events as the throughput counter, so divan prints events/s.
 
-use std::sync::atomic::AtomicBool;
-
-use chordsim::explore::{Options, explore};
+use chordsim::explore::{Options, Stop, explore};
 use chordsim::run::run;
 use chordsim::scenario::Scenario;
 use divan::Bencher;
@@ -104,7 +102,7 @@ fn explore_preset(b: Bencher, threads: usize) {
     .unwrap();
     let cases = 2_000;
     let opts = Options { base, cases, seed: 1, shard: (1, 1), max_tests: 12, threads, shrink_runs: 0 };
-    b.counter(ItemsCount::new(cases)).bench(|| explore(&opts, &AtomicBool::new(false), &|| {}));
+    b.counter(ItemsCount::new(cases)).bench(|| explore(&opts, &Stop::new(), &|| {}));
 }
 
 #[divan::bench(sample_count = 10)]

@@ -5,8 +5,11 @@
 //!
 //! Case `i` of seed `s` is drawn from its own ChaCha stream, so results do not depend on the
 //! number of threads or on which shard ran it: `--shard I/N` runs the cases with
-//! `i % N == I - 1`, and the union of the shards' output folders is the whole exploration.
+//! `i % N == I - 1`. A failure's file depends only on the failure and the case it was shrunk
+//! from, so [`merge`] can combine the shards' findings into exactly what one unsharded run
+//! finds: per signature, the shard with the earliest first case, and the counts summed.
 
+pub mod manifest;
 pub mod strategy;
 
 use std::collections::BTreeMap;
@@ -42,6 +45,39 @@ pub struct Options {
     pub shrink_runs: u32,
 }
 
+/// Asks a running exploration to stop, from another thread (a signal handler, a time budget).
+#[derive(Debug, Default)]
+pub struct Stop {
+    cases: AtomicBool,
+    shrinking: AtomicBool,
+}
+
+impl Stop {
+    /// Nothing asked yet.
+    pub fn new() -> Self {
+        Stop::default()
+    }
+
+    /// Start no more cases; what was found is still shrunk.
+    pub fn stop_cases(&self) {
+        self.cases.store(true, Ordering::SeqCst);
+    }
+
+    /// Start no more cases and stop shrinking: each failure is kept as far as it was shrunk.
+    pub fn stop_shrinking(&self) {
+        self.stop_cases();
+        self.shrinking.store(true, Ordering::SeqCst);
+    }
+
+    fn cases_stopped(&self) -> bool {
+        self.cases.load(Ordering::Relaxed)
+    }
+
+    fn shrinking_stopped(&self) -> bool {
+        self.shrinking.load(Ordering::Relaxed)
+    }
+}
+
 /// One distinct failure, shrunk.
 #[derive(Clone, Debug)]
 pub struct Found {
@@ -51,6 +87,8 @@ pub struct Found {
     pub case: u64,
     /// How many cases showed it.
     pub count: u64,
+    /// Whether shrinking ran to its end (false when it was stopped).
+    pub shrunk: bool,
     /// The minimal scenario, with its expectation set to what it does.
     pub minimal: Scenario,
     /// The minimal scenario's verdict.
@@ -66,8 +104,10 @@ pub struct Report {
     pub failed: u64,
     /// Distinct failures, by signature.
     pub found: Vec<Found>,
-    /// Stopped early (Ctrl-C or time budget).
+    /// Stopped early (a signal or the time budget): fewer cases ran than the shard holds.
     pub interrupted: bool,
+    /// Shrinking was stopped: some failures are kept as far as they were shrunk.
+    pub shrinking_stopped: bool,
 }
 
 /// Whether a verdict is a failure: stuck after the liveness bound, or a broken safety property.
@@ -120,8 +160,9 @@ pub fn generate(base: &Scenario, seed: u64, index: u64, max_tests: usize) -> Sce
     apply(base, &tree.current(), &format!("case {index}"))
 }
 
-/// Shrink case `index` while it keeps failing with `signature`; returns the minimal case.
-fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
+/// Shrink case `index` while it keeps failing with `signature`; returns the minimal case, and
+/// whether shrinking ran to its end (`stop` can end it early).
+fn shrink(opts: &Options, index: u64, signature: &str, stop: &Stop) -> (Scenario, Verdict, bool) {
     let mut r = runner(opts.seed, index);
     let mut tree = case(opts.max_tests).new_tree(&mut r).expect("case strategies never reject");
     let name = |c: &CaseGen, i: u64| apply(&opts.base, c, &format!("case {i}"));
@@ -134,7 +175,7 @@ fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
     let mut best_verdict = run(best.clone(), None).verdict;
     let mut runs = 0;
     if tree.simplify() {
-        while runs < opts.shrink_runs {
+        while runs < opts.shrink_runs && !stop.shrinking_stopped() {
             runs += 1;
             let candidate = name(&tree.current(), index);
             if let Some(v) = same(&candidate) {
@@ -151,7 +192,7 @@ fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
     // proptest shrinks the faults, then the tests, each once; deleting a test or a fault can
     // become possible only after the other shrank, so finish with greedy deletions.
     let mut changed = true;
-    while changed && runs < opts.shrink_runs {
+    while changed && runs < opts.shrink_runs && !stop.shrinking_stopped() {
         changed = false;
         for i in (0..best.faults.len()).rev() {
             let mut candidate = best.clone();
@@ -172,7 +213,7 @@ fn shrink(opts: &Options, index: u64, signature: &str) -> (Scenario, Verdict) {
             }
         }
     }
-    (best, best_verdict)
+    (best, best_verdict, !stop.shrinking_stopped())
 }
 
 /// The scenario without test `i`: faults naming it go, later indices move down.
@@ -194,16 +235,18 @@ fn without_test(sc: &Scenario, i: usize) -> Scenario {
     out
 }
 
-/// Fill in the scenario's name, about and expectation from what it does.
-fn describe(mut sc: Scenario, v: &Verdict, opts: &Options, index: u64, count: u64, sig: &str) -> Scenario {
+/// Fill in the scenario's name, about and expectation from what it does. Nothing here depends
+/// on the shard or on how many cases failed this way: a failure's file depends only on the
+/// failure and its first case.
+fn describe(mut sc: Scenario, v: &Verdict, opts: &Options, index: u64, shrunk: bool, sig: &str) -> Scenario {
     let short: String = sig.chars().take(70).collect();
     sc.name = format!("found: {short}");
     let mut about = format!(
-        "Found by `chordsim explore` under preset {} (Celery {}), seed {}, case {index}; {count} of the cases run \
-         failed this way, and this is the first of them shrunk to a minimum. Verdict: {}.",
+        "Found by `chordsim explore` under preset {} (Celery {}), seed {}, case {index}, {}. Verdict: {}.",
         sc.preset.name(),
         sc.celery.version,
         opts.seed,
+        if shrunk { "shrunk to a minimum" } else { "partly shrunk (shrinking was stopped)" },
         match v.ending {
             Ending::Stuck => "stuck after every fault healed and the liveness bound passed".to_string(),
             Ending::Terminal { status, at } => format!("{} at {at}", status.name()),
@@ -230,9 +273,9 @@ fn describe(mut sc: Scenario, v: &Verdict, opts: &Options, index: u64, count: u6
     sc
 }
 
-/// Run the exploration. `stop` ends it early (Ctrl-C, time budget), keeping what was found;
+/// Run the exploration. `stop` ends it early (a signal, a time budget), keeping what was found;
 /// `tick` is called after every case.
-pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> Report {
+pub fn explore(opts: &Options, stop: &Stop, tick: &(dyn Fn() + Sync)) -> Report {
     let (shard, shards) = opts.shard;
     // The k-th case of this shard, and how many there are.
     let index_of = |k: u64| (shard - 1) + k * shards;
@@ -244,7 +287,7 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
     // so the same report, whichever threads ran them.
     let seen: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::new());
     on_threads(opts.threads, || {
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.cases_stopped() {
             let k = next.fetch_add(1, Ordering::Relaxed);
             if k >= in_shard {
                 return;
@@ -270,14 +313,15 @@ pub fn explore(opts: &Options, stop: &AtomicBool, tick: &(dyn Fn() + Sync)) -> R
     let next = AtomicU64::new(0);
     on_threads(opts.threads, || {
         while let Some((sig, index, count)) = distinct.get(next.fetch_add(1, Ordering::Relaxed) as usize) {
-            let (minimal, verdict) = shrink(opts, *index, sig);
-            let minimal = describe(minimal, &verdict, opts, *index, *count, sig);
-            let f = Found { signature: sig.clone(), case: *index, count: *count, minimal, verdict };
+            let (minimal, verdict, shrunk) = shrink(opts, *index, sig, stop);
+            let minimal = describe(minimal, &verdict, opts, *index, shrunk, sig);
+            let f = Found { signature: sig.clone(), case: *index, count: *count, shrunk, minimal, verdict };
             found.lock().expect("no thread panics holding the lock").insert(*index, f);
         }
     });
-    let found = found.into_inner().expect("threads are done").into_values().collect();
-    Report { ran, failed, found, interrupted }
+    let found: Vec<Found> = found.into_inner().expect("threads are done").into_values().collect();
+    let shrinking_stopped = found.iter().any(|f| !f.shrunk);
+    Report { ran, failed, found, interrupted, shrinking_stopped }
 }
 
 /// Run `worker` on `threads` (at least one) scoped threads and wait for all of them; each
@@ -308,13 +352,17 @@ pub fn file_name(f: &Found) -> String {
         .take(8)
         .collect::<Vec<_>>()
         .join("-");
-    // FNV-1a, for a stable short suffix.
+    format!("{}-{words}-{:08x}.toml", f.minimal.preset.name(), fnv1a(f.signature.as_bytes()) as u32)
+}
+
+/// FNV-1a: a stable hash for short file-name suffixes and configuration fingerprints.
+fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in f.signature.bytes() {
-        h ^= u64::from(b);
+    for b in bytes {
+        h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{}-{words}-{:08x}.toml", f.minimal.preset.name(), h as u32)
+    h
 }
 
 #[cfg(test)]

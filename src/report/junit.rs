@@ -1,7 +1,7 @@
 //! `chordsim run --junit FILE`: one JUnit test case per scenario, failures carrying what was
 //! missed and the cause chain, so CI systems show them natively.
 
-use quick_xml::escape::escape;
+use super::xml_text as escape;
 
 /// One scenario's result for JUnit.
 pub struct Case<'a> {

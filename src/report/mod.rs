@@ -13,6 +13,25 @@ use crate::scenario::{ExpectedStatus, Scenario};
 use crate::time::SimTime;
 use crate::trace::{Note, PartNote, Record};
 
+/// Text for XML (JUnit, SVG), in element content or a double-quoted attribute: `& < > "`
+/// escaped, and every character XML 1.0 cannot carry (control characters other than tab and
+/// newline) shown as `\u{1b}`, so that any scenario name or path keeps the document well formed.
+pub fn xml_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// One row of the results table.
 pub struct Row {
     /// Scenario file.

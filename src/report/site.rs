@@ -51,9 +51,15 @@ struct RowJson<'a> {
     presets: BTreeMap<&'static str, CellJson>,
 }
 
+/// The format version of `summary.json`. Version 2 added `files`.
+pub const SUMMARY_FORMAT_VERSION: u32 = 2;
+
 #[derive(Serialize)]
 struct SummaryJson<'a> {
     format_version: u32,
+    /// Every file this report wrote, itself included: what a later report may replace or
+    /// remove, and nothing else.
+    files: &'a [String],
     presets: Vec<&'static str>,
     scenarios: Vec<RowJson<'a>>,
 }
@@ -88,7 +94,8 @@ pub fn fault_group(sc: &Scenario) -> String {
     if kinds.is_empty() { "no process or network fault".to_string() } else { kinds.join(" + ") }
 }
 
-fn slug(path: &str) -> String {
+/// The file name stem of a scenario's page and picture: `brief/x.toml` → `brief__x`.
+pub fn slug(path: &str) -> String {
     path.trim_end_matches(".toml").replace(['/', '\\'], "__")
 }
 
@@ -150,12 +157,14 @@ pub fn generate(inputs: &[Input], presets: &[(Preset, String)]) -> Result<Vec<(S
     }
     rows.sort_by(|a, b| (a.group.as_str(), a.input.path.as_str()).cmp(&(b.group.as_str(), b.input.path.as_str())));
 
-    let mut files =
-        vec![("index.md".to_string(), index(&rows, presets)), ("summary.json".to_string(), summary(&rows, presets))];
+    let mut files = vec![("index.md".to_string(), index(&rows, presets))];
     for r in &rows {
         files.push((format!("{}.md", r.slug), page(r)));
         files.push((format!("{}.svg", r.slug), svg::render(&r.input.scenario, &r.own, &r.own_trace)));
     }
+    let mut names: Vec<String> = files.iter().map(|(p, _)| p.clone()).chain(["summary.json".to_string()]).collect();
+    names.sort();
+    files.push(("summary.json".to_string(), summary(&rows, presets, &names)));
     files.sort();
     Ok(files)
 }
@@ -208,7 +217,7 @@ fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
     s
 }
 
-fn summary(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
+fn summary(rows: &[Row<'_>], presets: &[(Preset, String)], files: &[String]) -> String {
     let scenarios = rows
         .iter()
         .map(|r| RowJson {
@@ -234,7 +243,12 @@ fn summary(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
                 .collect(),
         })
         .collect();
-    let doc = SummaryJson { format_version: 1, presets: presets.iter().map(|(p, _)| p.name()).collect(), scenarios };
+    let doc = SummaryJson {
+        format_version: SUMMARY_FORMAT_VERSION,
+        files,
+        presets: presets.iter().map(|(p, _)| p.name()).collect(),
+        scenarios,
+    };
     let mut out = serde_json::to_string_pretty(&doc).expect("summary serialises");
     out.push('\n');
     out

@@ -122,7 +122,7 @@ fn tick_label(us: u64, step: u64, span: SimDuration) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    super::xml_text(s)
 }
 
 /// Render the picture.

@@ -7,6 +7,7 @@
 pub mod diagnostic;
 pub mod presets;
 pub mod read;
+pub mod source;
 mod validate;
 mod write;
 
@@ -504,9 +505,9 @@ impl Scenario {
         validate::scenario(&format!("preset {name}"), &text, None).expect("shipped presets are valid")
     }
 
-    /// Read and validate a scenario file.
+    /// Read and validate a scenario file (a regular file of at most [`source::MAX_BYTES`]).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
+        let text = source::read_file(path)?;
         Self::parse(&path.display().to_string(), &text)
     }
 

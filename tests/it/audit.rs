@@ -162,11 +162,41 @@ fn r9_2_a_closed_pipe_keeps_the_verdicts_exit_code() {
 
 // 4. SIGTERM and SIGHUP stop explore like Ctrl-C; a second signal stops shrinking.
 
+/// A long exploration, and its standard error line by line.
+struct Exploring {
+    child: Child,
+    stderr: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+}
+
+impl Exploring {
+    /// Wait until standard error says `what` (a minute at most).
+    fn wait_for(&mut self, what: &str) {
+        let start = Instant::now();
+        while !text(&self.seen).contains(what) {
+            let left = Duration::from_secs(60).saturating_sub(start.elapsed());
+            match self.stderr.recv_timeout(left) {
+                Ok(bytes) => self.seen.extend_from_slice(&bytes),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("no {what:?} on stderr within a minute: {}", text(&self.seen));
+                }
+            }
+        }
+    }
+
+    fn finish(self, what: &str) -> Output {
+        std::thread::spawn(move || while self.stderr.recv().is_ok() {});
+        wait(self.child, Duration::from_secs(120), what)
+    }
+}
+
 /// Start a long exploration and wait until it reports its projected duration on stderr (by
 /// then it handles signals and is exploring).
-fn long_explore(out: &Path) -> Child {
+fn long_explore(out: &Path, max_tests: &str) -> Exploring {
     let mut child = bin()
-        .args(["explore", "--preset", "seed-doc", "--cases", "1000000000000", "--json", "--out", out.to_str().unwrap()])
+        .args(["explore", "--preset", "seed-doc", "--cases", "1000000000000", "--max-tests", max_tests, "--json"])
+        .args(["--out", out.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -183,24 +213,13 @@ fn long_explore(out: &Path) -> Child {
             }
         }
     });
-    let mut seen = Vec::new();
-    let start = Instant::now();
-    while !text(&seen).contains("estimate") {
-        let left = Duration::from_secs(60).saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok(bytes) => seen.extend_from_slice(&bytes),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("no estimate on stderr within a minute: {}", text(&seen));
-            }
-        }
-    }
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    child
+    let mut e = Exploring { child, stderr: rx, seen: Vec::new() };
+    e.wait_for("estimate");
+    e
 }
 
-fn signal(child: &Child, sig: &str) {
-    assert!(Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().unwrap().success());
+fn signal(e: &Exploring, sig: &str) {
+    assert!(Command::new("kill").args([&format!("-{sig}"), &e.child.id().to_string()]).status().unwrap().success());
 }
 
 fn summary_of(out: &Output) -> serde_json::Value {
@@ -213,13 +232,13 @@ fn summary_of(out: &Output) -> serde_json::Value {
 fn r9_4_sigterm_and_sighup_stop_explore_keeping_what_was_found() {
     for sig in ["TERM", "HUP"] {
         let dir = scratch(&format!("signal-{sig}"));
-        let child = long_explore(&dir);
-        signal(&child, sig);
-        let out = wait(child, Duration::from_secs(120), sig);
+        let e = long_explore(&dir, "12");
+        signal(&e, sig);
+        let out = e.finish(sig);
         assert_eq!(out.status.code(), Some(130), "SIG{sig}");
         let summary = summary_of(&out);
         assert_eq!(summary["data"]["interrupted"], true, "SIG{sig}");
-        let files = std::fs::read_dir(&dir).unwrap().count();
+        let files = super::toml_files(&dir);
         assert!(files > 0, "SIG{sig}: what was found is kept");
         assert_eq!(files as u64, summary["data"]["distinct_failures"].as_u64().unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
@@ -229,10 +248,12 @@ fn r9_4_sigterm_and_sighup_stop_explore_keeping_what_was_found() {
 #[test]
 fn r9_4_a_second_signal_stops_shrinking_and_still_writes_what_was_found() {
     let dir = scratch("signal-twice");
-    let child = long_explore(&dir);
-    signal(&child, "TERM");
-    signal(&child, "TERM");
-    let out = wait(child, Duration::from_secs(120), "two signals");
+    // Large headers, so that shrinking takes long enough for the second signal to land in it.
+    let mut e = long_explore(&dir, "200");
+    signal(&e, "TERM");
+    e.wait_for("a second signal stops shrinking");
+    signal(&e, "TERM");
+    let out = e.finish("two signals");
     assert_eq!(out.status.code(), Some(130));
     let summary = summary_of(&out);
     assert_eq!(summary["data"]["interrupted"], true);
@@ -418,7 +439,12 @@ fn r9_12_a_control_character_in_a_name_keeps_junit_and_svg_valid() {
     let report = dir.join("report");
     let out = chordsim(&["report", f.to_str().unwrap(), "--out", report.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let svg = std::fs::read_to_string(report.join("control.svg")).unwrap();
+    let svg = std::fs::read_dir(&report)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "svg"))
+        .expect("a picture");
+    let svg = std::fs::read_to_string(svg).unwrap();
     assert!(!svg.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')));
     resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default()).expect("the SVG parses");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 
 use chordsim::check::misses;
-use chordsim::explore::{Options, Report, explore};
+use chordsim::explore::{Options, Report, Stop, explore};
 use chordsim::run::run;
 use chordsim::scenario::{Preset, Scenario};
 
@@ -17,7 +16,7 @@ fn opts(preset: Preset, cases: u64, threads: usize, shard: (u64, u64)) -> Option
 }
 
 fn go(o: &Options) -> Report {
-    explore(o, &AtomicBool::new(false), &|| {})
+    explore(o, &Stop::new(), &|| {})
 }
 
 #[test]
@@ -108,8 +107,8 @@ fn explore_writes_files_and_reports_json_and_exit_codes() {
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["data"]["cases_run"], 50);
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-    assert_eq!(files.len() as u64, summary["data"]["distinct_failures"].as_u64().unwrap());
+    let files = super::toml_files(&dir);
+    assert_eq!(files as u64, summary["data"]["distinct_failures"].as_u64().unwrap());
     let replay = chordsim(&["run", d]);
     assert_eq!(replay.status.code(), Some(0), "{}", String::from_utf8_lossy(&replay.stdout));
     let clean = chordsim(&["explore", "--preset", "hardened", "--cases", "50", "--out", d, "--json"]);
@@ -134,6 +133,6 @@ fn ctrl_c_stops_cleanly_with_exit_130_keeping_what_was_found() {
     let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(summary["data"]["interrupted"], true);
     assert!(summary["data"]["cases_run"].as_u64().unwrap() > 0);
-    assert!(std::fs::read_dir(&dir).unwrap().count() > 0, "what was found is kept");
+    assert!(super::toml_files(&dir) > 0, "what was found is kept");
     std::fs::remove_dir_all(&dir).unwrap();
 }

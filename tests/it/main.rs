@@ -26,6 +26,14 @@ pub fn shipped() -> Vec<PathBuf> {
     chordsim::cli::collect(&[PathBuf::from("scenarios")]).expect("scenarios exist")
 }
 
+/// How many `*.toml` files a folder holds.
+pub fn toml_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
+        .count()
+}
+
 /// Parse a scenario from text, panicking with the rendered diagnostic if it is invalid.
 pub fn parse(text: &str) -> Scenario {
     Scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}"))

@@ -98,7 +98,7 @@ fn the_hardened_property_catches_a_preset_without_its_watchdog() {
         threads: 2,
         shrink_runs: 100,
     };
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = explore::Stop::new();
     let intact = explore::explore(&opts(base(Preset::Hardened)), &stop, &|| {});
     assert_eq!(intact.failed, 0, "{:?}", intact.found.iter().map(|f| &f.signature).collect::<Vec<_>>());
     let found = explore::explore(&opts(broken), &stop, &|| {});
@@ -121,7 +121,7 @@ fn each_known_violation_really_happens() {
             threads: 2,
             shrink_runs: 0,
         };
-        let r = explore::explore(&opts, &std::sync::atomic::AtomicBool::new(false), &|| {});
+        let r = explore::explore(&opts, &explore::Stop::new(), &|| {});
         let seen: BTreeSet<Property> = r.found.iter().flat_map(|f| f.verdict.violations.keys().copied()).collect();
         assert_eq!(seen, known(preset), "{}", preset.name());
     }

@@ -1,0 +1,159 @@
+//! The command line: `chordsim run`, `replay`, `report` and `explore`. Parses arguments (clap),
+//! calls the library, prints, and maps outcomes to the documented exit codes. `inputs` finds and
+//! reads the scenarios, `output` owns standard output and file writes; one file per command.
+
+mod explore;
+mod inputs;
+mod output;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use inputs::collect;
+
+/// Every scenario ran as expected.
+pub const EXIT_OK: u8 = 0;
+/// A scenario broke a property it was not expected to, or missed its expectation.
+pub const EXIT_MISSED: u8 = 1;
+/// Bad input or usage: a malformed scenario, a path with no scenarios, bad arguments, or output
+/// that could not be written.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Interrupted (Ctrl-C, SIGTERM, SIGHUP); what was found so far is kept.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// chordsim: does every chord reach a terminal status, and if not, why?
+#[derive(Parser, Debug)]
+#[command(name = "chordsim", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run scenarios and compare each verdict with its [expect] table.
+    Run {
+        /// Scenario files or folders (default: scenarios/); `-` reads one from standard input.
+        paths: Vec<PathBuf>,
+        /// Override every scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// JSON Lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Write the reports/ site: a matrix of every scenario under every preset, a page and a
+    /// timeline picture per scenario, and summary.json.
+    Report {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Where to write (default: reports/): an empty or new folder, or an earlier report's.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Generate workloads and fault schedules for one configuration, and shrink every distinct
+    /// failure to a minimal scenario file.
+    #[command(args_conflicts_with_subcommands = true)]
+    Explore {
+        #[command(subcommand)]
+        merge: Option<ExploreCommand>,
+        #[command(flatten)]
+        args: ExploreArgs,
+    },
+    /// Print one scenario's whole timeline and verdict.
+    Replay {
+        /// The scenario file, or `-` for standard input.
+        file: PathBuf,
+        /// Override the seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Stop the timeline at this time (e.g. "30s").
+        #[arg(long)]
+        until: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExploreCommand {
+    /// Combine the output folders of the shards of one exploration into what one unsharded run
+    /// writes.
+    Merge {
+        /// The shards' output folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `chordsim explore`'s options.
+#[derive(Args, Debug)]
+struct ExploreArgs {
+    /// The preset to explore (default celery-defaults).
+    #[arg(long, conflicts_with = "config")]
+    preset: Option<String>,
+    /// A scenario file whose configuration to explore (its workload and faults are replaced).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Cases in the whole exploration.
+    #[arg(long, default_value_t = 1000)]
+    cases: u64,
+    /// The master seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run only shard I of N (cases with index % N == I - 1).
+    #[arg(long, conflicts_with = "shards")]
+    shard: Option<String>,
+    /// Split into N shards and run the one that the 0-based JOB_COMPLETION_INDEX names
+    /// (Kubernetes Indexed Jobs): shard index + 1.
+    #[arg(long)]
+    shards: Option<u64>,
+    /// Stop starting new cases after this much wall-clock time (e.g. "5m").
+    #[arg(long)]
+    time_budget: Option<String>,
+    /// Where to write the counterexamples.
+    #[arg(long, default_value = "explore-out")]
+    out: PathBuf,
+    /// JSON Lines instead of a table; no progress bar.
+    #[arg(long)]
+    json: bool,
+    /// Largest generated header.
+    #[arg(long, default_value_t = 12)]
+    max_tests: usize,
+    /// Worker threads (default: the machine's cores). The result does not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Parse arguments and run; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(match cli.command {
+        Command::Run { paths, seed, json, junit } => run::run(&paths, seed, json, junit.as_deref()),
+        Command::Report { paths, out } => report::report(&paths, &out),
+        Command::Explore { merge: Some(ExploreCommand::Merge { dirs, out }), .. } => explore::merge(&dirs, &out),
+        Command::Explore { merge: None, args } => explore::explore(args),
+        Command::Replay { file, seed, until } => run::replay(&file, seed, until.as_deref()),
+    })
+}
+
+/// Print a one-line message for bad input or usage and return its exit code.
+fn bad_input(msg: &str) -> u8 {
+    output::warn(msg);
+    EXIT_BAD_INPUT
+}
