@@ -449,3 +449,180 @@ fn r9_12_a_control_character_in_a_name_keeps_junit_and_svg_valid() {
     resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default()).expect("the SVG parses");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// 3. Every file explore writes parses and replays, whatever the configuration holds.
+
+const EVERY_VALUE_KIND: &str = r#"
+name = "a configuration with every TOML value kind and awkward keys"
+about = "issue 9, item 3"
+preset = "seed-doc"
+
+[celery]
+accept_content = ["json", "msgpack"]
+task_routes = { "proj.tasks.*" = { queue = "tests" } }
+result_backend = 'db+sqlite:///C:\Users\me\results.db'
+"weird key" = 1
+"dotted.key" = true
+"quote\"key" = 1.5e3
+"" = "the empty key"
+"ünïcode" = 0x1F
+octal = 0o755
+binary = 0b1010
+underscored = 1_000
+infinite = inf
+not_a_number = nan
+negative_zero = -0.0
+offset_datetime = 1979-05-27T07:32:00Z
+local_datetime = 1979-05-27T07:32:00
+local_date = 1979-05-27
+local_time = 07:32:00
+nested = { a = { b = [1, 2, { c = "d" }] } }
+empty = []
+mixed = [1, "two", 3.0, true]
+multiline = """
+line one
+line "two"\ttabbed"""
+
+[celery.task_annotations."celery.chord_unlock"]
+"rate.limit" = "10/s"
+rate_limit = "10/s"
+
+[celery.task_annotations."*"]
+on_failure = { handler = "proj.handlers.log" }
+
+[[celery.beat_schedule_list]]
+task = "a"
+
+[[celery.beat_schedule_list]]
+task = "b"
+
+[run]
+tests = 2
+
+[expect]
+status = "stuck"
+"#;
+
+#[test]
+fn r9_3_a_configuration_with_every_value_kind_round_trips_its_inert_settings() {
+    let sc = super::parse(EVERY_VALUE_KIND);
+    assert!(sc.celery.inert.len() >= 25, "{:?}", sc.celery.inert);
+    let text = sc.to_toml();
+    let back = chordsim::scenario::Scenario::parse("back.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.celery.inert, sc.celery.inert, "{text}");
+}
+
+#[test]
+fn r9_3_every_counterexample_of_such_a_configuration_parses_and_replays() {
+    let dir = scratch("every-kind");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, EVERY_VALUE_KIND).unwrap();
+    let out = dir.join("found");
+    let explored =
+        chordsim(&["explore", "--config", config.to_str().unwrap(), "--cases", "200", "--out", out.to_str().unwrap()]);
+    assert_eq!(explored.status.code(), Some(1), "seed-doc fails: {}", text(&explored.stderr));
+    assert!(super::toml_files(&out) > 0);
+    let replay = chordsim(&["run", out.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(0), "{}{}", text(&replay.stdout), text(&replay.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 13. Sharded exploration merges into exactly what one unsharded run writes.
+
+/// Every file of a folder, by name.
+fn contents(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+fn explore_into(dir: &Path, extra: &[&str], env: Option<&str>) -> Output {
+    let mut c = bin();
+    c.args(["explore", "--preset", "rhesis", "--cases", "400", "--json", "--out", dir.to_str().unwrap()]).args(extra);
+    match env {
+        Some(i) => c.env("JOB_COMPLETION_INDEX", i),
+        None => c.env_remove("JOB_COMPLETION_INDEX"),
+    };
+    c.output().unwrap()
+}
+
+#[test]
+fn r9_13_merged_shards_are_byte_for_byte_one_unsharded_run() {
+    let dir = scratch("shards");
+    let whole = dir.join("whole");
+    assert_eq!(explore_into(&whole, &[], None).status.code(), Some(1));
+    let shards: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("shard{i}"))).collect();
+    for (i, s) in shards.iter().enumerate() {
+        // Kubernetes Indexed Jobs: a 0-based index in the environment.
+        let out = explore_into(s, &["--shards", "3"], Some(&i.to_string()));
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out.stderr));
+        assert_eq!(summary_of(&out)["data"]["shard"], format!("{}/3", i + 1));
+    }
+    for (order, name) in [([0, 1, 2], "merged"), ([2, 0, 1], "merged-again")] {
+        let merged = dir.join(name);
+        let mut args = vec!["explore".to_string(), "merge".to_string()];
+        args.extend(order.iter().map(|&i| shards[i].to_string_lossy().into_owned()));
+        args.extend(["--out".to_string(), merged.to_string_lossy().into_owned()]);
+        let out = bin().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let (a, b) = (contents(&whole), contents(&merged));
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "the same files ({name})");
+        for (file, bytes) in &a {
+            assert!(b[file] == *bytes, "{file} differs after merging in order {order:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_13_merge_refuses_what_one_run_would_not_write() {
+    let dir = scratch("merge-refuses");
+    let one = dir.join("one");
+    let two = dir.join("two");
+    explore_into(&one, &["--shard", "1/2"], None);
+    explore_into(&two, &["--shard", "2/2", "--seed", "9"], None);
+    let out = chordsim(&["explore", "merge", one.to_str().unwrap(), "--out", dir.join("m1").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("2/2 are missing"), "{}", text(&out.stderr));
+    let both = [one.to_str().unwrap(), two.to_str().unwrap()];
+    let out = chordsim(&["explore", "merge", both[0], both[1], "--out", dir.join("m2").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("another exploration"), "{}", text(&out.stderr));
+    let out = explore_into(&dir.join("bad-index"), &["--shards", "3"], Some("3"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("JOB_COMPLETION_INDEX=3"), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// 14. A long exploration says how long it will take, on stderr only; --threads.
+
+#[test]
+fn r9_14_a_long_exploration_prints_its_estimate_on_stderr_and_never_on_stdout() {
+    let dir = scratch("estimate");
+    let mut e = long_explore(&dir, "12");
+    assert!(text(&e.seen).contains("cases/s"), "{}", text(&e.seen));
+    signal(&e, "INT");
+    e.wait_for("stopping");
+    let out = e.finish("estimate");
+    for line in text(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(v["type"].is_string());
+    }
+    let budget = bin()
+        .args(["explore", "--cases", "1000000000000", "--time-budget", "3s", "--threads", "1", "--json"])
+        .args(["--out", dir.join("budget").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = text(&budget.stderr);
+    assert!(stderr.contains("beyond the --time-budget of 3s"), "{stderr}");
+    let summary = summary_of(&budget);
+    assert_eq!(summary["data"]["threads"], 1);
+    assert_eq!(summary["data"]["interrupted"], true, "stopped by the budget");
+    let short = chordsim(&["explore", "--cases", "20", "--json", "--out", dir.join("short").to_str().unwrap()]);
+    assert!(!text(&short.stderr).contains("estimate"), "a short exploration says nothing: {}", text(&short.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
