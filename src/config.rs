@@ -78,12 +78,28 @@ pub struct CeleryConfig {
 /// A setting or annotation attribute that was given but has no effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InertSetting {
-    /// Where: `chord_unlock_max_retries` or `task_annotations['x'].retry_backoff`.
+    /// Where, for people: `chord_unlock_max_retries` or `task_annotations['x'].retry_backoff`.
     pub name: String,
-    /// The value as written.
+    /// Where, for writing it back.
+    pub place: InertPlace,
+    /// The value as TOML text, exactly what it reads back as.
     pub value: String,
     /// Why it does nothing.
     pub why: String,
+}
+
+/// Where an inert name sits in `[celery]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InertPlace {
+    /// A key of `[celery]` itself.
+    Setting(String),
+    /// An attribute of `task_annotations[task]`.
+    Annotation {
+        /// The annotated task.
+        task: String,
+        /// The attribute.
+        attr: String,
+    },
 }
 
 /// Task attributes an annotation may set (`app/annotations.py`; §3).
@@ -315,14 +331,14 @@ impl CeleryConfig {
                 "broker_transport_options" => read_broker_options(&value, &mut c, problems),
                 "result_backend_transport_options" => read_backend_options(&value, &mut c, problems),
                 "task_annotations" => read_annotations(&value, &mut c, problems),
-                _ => {
+                _ => value.to_toml_text().map(|text| {
                     c.inert.push(InertSetting {
                         name: name.to_string(),
-                        value: value.display(),
+                        place: InertPlace::Setting(name.to_string()),
+                        value: text,
                         why: inert_reason(name),
-                    });
-                    Ok(())
-                }
+                    })
+                }),
             };
             keep(r, problems);
         }
@@ -454,14 +470,14 @@ fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<
                 "soft_time_limit" => x.seconds_or_none().map(|d| a.soft_time_limit = Some(d)),
                 "ignore_result" => x.bool().map(|b| a.ignore_result = Some(b)),
                 "acks_late" => x.bool().map(|b| a.acks_late = Some(b)),
-                _ => {
+                _ => x.to_toml_text().map(|text| {
                     c.inert.push(InertSetting {
                         name: format!("task_annotations['{task}'].{attr}"),
-                        value: x.display(),
+                        place: InertPlace::Annotation { task: task.to_string(), attr: attr.to_string() },
+                        value: text,
                         why: "set on the task class, but nothing in the model's tasks reads it".to_string(),
-                    });
-                    Ok(())
-                }
+                    })
+                }),
             };
             keep(r, problems);
         }

@@ -144,9 +144,16 @@ impl<'a, 'i> Value<'a, 'i> {
                     None => (1, text.trim_start_matches('+').to_string()),
                 };
                 let digits = digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
-                i64::from_str_radix(digits, i.radix())
-                    .map(|v| sign * v)
-                    .map_err(|_| self.problem("integer out of range"))
+                // Parsed with its sign, so that -2^63 fits.
+                let signed = if sign < 0 { format!("-{digits}") } else { digits.to_string() };
+                i64::from_str_radix(&signed, i.radix()).map_err(|_| {
+                    self.problem(format!(
+                        "integer {} is out of range; TOML integers are 64-bit, from {} to {}",
+                        i.as_str(),
+                        i64::MIN,
+                        i64::MAX
+                    ))
+                })
             }
             _ => Err(self.problem(format!("expected an integer, found {}", self.found()))),
         }
@@ -236,16 +243,41 @@ impl<'a, 'i> Value<'a, 'i> {
         }
     }
 
-    /// A short rendering for reports (inert settings).
-    pub fn display(&self) -> String {
-        match self.value.get_ref() {
-            DeValue::String(s) => format!("\"{s}\""),
-            DeValue::Integer(i) => i.as_str().to_string(),
-            DeValue::Float(f) => f.as_str().to_string(),
-            DeValue::Boolean(b) => b.to_string(),
-            other => other.type_str().to_string(),
-        }
+    /// The value as TOML text that reads back as the same value (inert settings are written
+    /// back with it, and reports show it).
+    pub fn to_toml_text(&self) -> Result<String, Problem> {
+        self.to_toml().map(|v| v.to_string())
     }
+
+    fn to_toml(&self) -> Result<toml::Value, Problem> {
+        Ok(match self.value.get_ref() {
+            DeValue::String(s) => toml::Value::String(s.to_string()),
+            DeValue::Integer(_) => toml::Value::Integer(self.int()?),
+            DeValue::Float(f) => {
+                let text = f.as_str().replace('_', "");
+                toml::Value::Float(text.parse::<f64>().map_err(|_| self.problem(format!("\"{text}\" is not a float")))?)
+            }
+            DeValue::Boolean(b) => toml::Value::Boolean(*b),
+            DeValue::Datetime(d) => toml::Value::Datetime(*d),
+            DeValue::Array(_) => {
+                toml::Value::Array(self.array()?.iter().map(Value::to_toml).collect::<Result<_, _>>()?)
+            }
+            DeValue::Table(t) => {
+                let mut out = toml::Table::new();
+                for (k, v) in t.iter() {
+                    let item = Value { path: format!("{}.{}", self.path, k.get_ref()), value: v };
+                    out.insert(k.get_ref().to_string(), item.to_toml()?);
+                }
+                toml::Value::Table(out)
+            }
+        })
+    }
+}
+
+/// A TOML key as written in a file: bare when it can be, else quoted.
+pub fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { key.to_string() } else { toml::Value::String(key.to_string()).to_string() }
 }
 
 /// Collect `Err`s into `problems`, keeping the `Ok` value.

@@ -4,9 +4,10 @@
 
 use std::fmt::Write;
 
+use super::read::toml_key;
 use super::*;
 use crate::check::Property;
-use crate::config::AckMode;
+use crate::config::{AckMode, InertPlace};
 
 pub(super) fn q(s: &str) -> String {
     // A TOML basic string.
@@ -108,8 +109,8 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "broker_transport_options = {{ visibility_timeout = {} }}", secs(c.visibility_timeout));
     let _ = writeln!(s, "result_backend_transport_options = {{ result_chord_ordered = {} }}", c.chord_ordered);
     for i in &c.inert {
-        if !i.name.starts_with("task_annotations[") {
-            let _ = writeln!(s, "{} = {}", i.name, i.value);
+        if let InertPlace::Setting(key) = &i.place {
+            let _ = writeln!(s, "{} = {}", toml_key(key), i.value);
         }
     }
     for (task, a) in &c.annotations {
@@ -145,9 +146,12 @@ pub fn to_toml(sc: &Scenario) -> String {
         if let Some(l) = a.acks_late {
             let _ = writeln!(s, "acks_late = {l}");
         }
-        let prefix = format!("task_annotations['{task}'].");
-        for i in c.inert.iter().filter(|i| i.name.starts_with(&prefix)) {
-            let _ = writeln!(s, "{} = {}", &i.name[prefix.len()..], i.value);
+        for i in &c.inert {
+            if let InertPlace::Annotation { task: t, attr } = &i.place
+                && t == task
+            {
+                let _ = writeln!(s, "{} = {}", toml_key(attr), i.value);
+            }
         }
     }
 
