@@ -626,3 +626,123 @@ fn r9_14_a_long_exploration_prints_its_estimate_on_stderr_and_never_on_stdout() 
     assert!(!text(&short.stderr).contains("estimate"), "a short exploration says nothing: {}", text(&short.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// 7. The event budget bounds the work; a run stopped by it never reads as a pass.
+
+/// 100,000 tests on a polling backend, one hung, for ten years: every poll used to read every
+/// result (181 s in a release build).
+const HUNG_FOR_TEN_YEARS: &str = r#"
+name = "100,000 tests, one hung, polled for ten years"
+about = "issue 9, item 7"
+horizon = "3650d"
+[topology]
+backend = "database"
+[run]
+tests = 100000
+[[run.override]]
+test = 5
+outcome = "hang"
+[expect]
+status = "stuck"
+"#;
+
+#[test]
+fn r9_7_a_run_that_exhausts_the_event_budget_stops_soon_and_is_not_a_pass() {
+    let dir = scratch("budget");
+    let f = dir.join("hung.toml");
+    std::fs::write(&f, HUNG_FOR_TEN_YEARS).unwrap();
+    let child = bin().args(["run", f.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let out = wait(child, Duration::from_secs(300), "ten years of polling");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("event budget"), "{stdout}");
+    assert!(!stdout.lines().any(|l| l.contains("hung.toml") && l.ends_with(" yes")), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_7_a_polls_cost_does_not_grow_with_the_header() {
+    // The same polling for ever, with 10 and with 20,000 passing tests around the hung one:
+    // the engine's budget counts the items each event scans, so equal budgets must buy about
+    // as many polls.
+    let polls = |tests: u32| {
+        let sc = super::parse(&format!(
+            "name = \"p\"\nabout = \"a\"\nhorizon = \"1h\"\n[topology]\nbackend = \"database\"\nconcurrency = 64\n\
+             [run]\ntests = {tests}\nduration = \"1ms\"\n[[run.override]]\ntest = {}\noutcome = \"hang\"\n\
+             [expect]\nstatus = \"stuck\"\n",
+            tests - 1
+        ));
+        let r = chordsim::run::run(sc, None);
+        (r.verdict.chord_unlock_runs, r.work)
+    };
+    let (small, small_work) = polls(10);
+    let (large, large_work) = polls(20_000);
+    assert!(small > 3000 && large > 3000, "an hour of polls: {small}, {large}");
+    assert!(large_work < small_work + 20 * 20_000, "polling 20,000 results costs {large_work} against {small_work}");
+}
+
+#[test]
+fn r9_7_a_sweep_with_nothing_due_costs_nothing_per_unacked_message() {
+    // 2,000 messages sit unacked behind a hung test, far younger than a day-long visibility
+    // timeout: each restore sweep used to look at every one of them.
+    let sc = super::parse(
+        "name = \"s\"\nabout = \"a\"\nhorizon = \"10h\"\n[celery]\ntask_acks_late = true\n\
+         worker_prefetch_multiplier = 0\nbroker_transport_options = { visibility_timeout = 86400 }\n\
+         [topology]\nconcurrency = 1\n[run]\ntests = 2000\n[[run.override]]\ntest = 0\noutcome = \"hang\"\n\
+         [expect]\nstatus = \"stuck\"\n",
+    );
+    let r = chordsim::run::run(sc, None);
+    assert!(r.work < 50_000, "360 sweeps over 2,000 unacked messages cost {}", r.work);
+}
+
+// 8. Memory is proportional to the tests, not to simulated time.
+
+fn records_at(toml: &str, horizon: &str) -> usize {
+    let text = toml.replace("horizon = \"HORIZON\"", &format!("horizon = \"{horizon}\""));
+    chordsim::run::run(super::parse(&text), None).trace.len()
+}
+
+#[test]
+fn r9_8_redeliveries_sweeps_and_polls_keep_the_trace_of_a_day_for_a_hundred_days() {
+    let f12 = std::fs::read_to_string("scenarios/catalogue/f12-long-task-redelivered-5.7.toml")
+        .unwrap()
+        .replace("horizon = \"15m\"", "horizon = \"HORIZON\"");
+    let hung_late = "name = \"h\"\nabout = \"a\"\nhorizon = \"HORIZON\"\n[celery]\ntask_acks_late = true\n\
+                     broker_transport_options = { visibility_timeout = 60 }\n[run]\ntests = 3\n\
+                     [[run.override]]\ntest = 1\noutcome = \"hang\"\n[expect]\nstatus = \"stuck\"\n";
+    let polling = std::fs::read_to_string("scenarios/config/defaults-poll-forever.toml")
+        .unwrap()
+        .replace("horizon = \"10m\"", "horizon = \"HORIZON\"");
+    for (name, toml) in [("F12 redeliveries", f12.as_str()), ("hung acks_late", hung_late), ("polls", &polling)] {
+        let (day, hundred) = (records_at(toml, "1d"), records_at(toml, "100d"));
+        assert!(hundred <= day + 16, "{name}: {day} records for a day, {hundred} for a hundred days");
+    }
+}
+
+// 9. Error rendering is linear and capped.
+
+#[test]
+fn r9_9_a_hundred_thousand_problems_render_the_first_fifty_and_a_count() {
+    let dir = scratch("problems");
+    let f = dir.join("many.toml");
+    let mut t = String::from("name = \"x\"\nabout = \"y\"\n[run]\ntests = 1\n[expect]\nstatus = \"stuck\"\n");
+    for i in 0..100_000 {
+        t.push_str(&format!("[[fault]]\nat = \"{i}s\"\nkind = \"nonsense\"\n"));
+    }
+    std::fs::write(&f, &t).unwrap();
+    let child = bin().args(["run", f.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let out = wait(child, Duration::from_secs(120), "100,000 problems");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr.lines().filter(|l| l.contains(": fault[")).count(), 50, "{}", &stderr[..2000.min(stderr.len())]);
+    assert!(stderr.contains("… and 99950 more problems"), "{}", &stderr[stderr.len().saturating_sub(500)..]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_9_a_syntax_error_in_a_long_single_line_file_shows_a_window_of_it() {
+    let long = format!("name = \"x\" {}", "y".repeat(1_000_000));
+    let e = chordsim::scenario::Scenario::parse("long.toml", &long).unwrap_err().to_string();
+    assert!(e.starts_with("long.toml:1:"), "{}", &e[..200.min(e.len())]);
+    assert!(e.len() < 2_000, "the message shows a window of the line, not all of it: {} bytes", e.len());
+}
