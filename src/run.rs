@@ -3,13 +3,9 @@
 use crate::check::{self, Verdict};
 use crate::model::World;
 use crate::scenario::Scenario;
-use crate::sim::{Limits, Sim};
+use crate::sim::{EVENT_BUDGET, Limits, Sim};
 use crate::time::SimTime;
 use crate::trace::Record;
-
-/// The engine's event budget per run: far beyond any shipped scenario, small enough that a
-/// runaway model stops in seconds.
-pub const MAX_EVENTS: u64 = 20_000_000;
 
 /// A finished run.
 pub struct RunResult {
@@ -19,6 +15,8 @@ pub struct RunResult {
     pub trace: Vec<Record>,
     /// Events handled.
     pub events: u64,
+    /// Items the events scanned (counted with the events against [`EVENT_BUDGET`]).
+    pub work: u64,
 }
 
 /// Run `sc` (with its own seed unless `seed` overrides it) up to its horizon.
@@ -32,9 +30,9 @@ pub fn run(mut sc: Scenario, seed: Option<u64>) -> RunResult {
     for (at, e) in init {
         sim.schedule(at, e);
     }
-    let stop = sim.run(Limits { horizon, max_events: MAX_EVENTS });
+    let stop = sim.run(Limits { horizon, max_events: EVENT_BUDGET });
     let at = sim.now();
     let events = sim.events();
     let verdict = check::verdict(&sim.model, stop, at);
-    RunResult { verdict, trace: std::mem::take(&mut sim.model.trace), events }
+    RunResult { verdict, trace: std::mem::take(&mut sim.model.trace), events, work: sim.model.work }
 }

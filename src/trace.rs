@@ -267,6 +267,21 @@ pub enum Note {
     },
     /// The watchdog fired.
     WatchdogFired,
+    /// The records of one subject beyond the first [`KEEP`], folded into this one, so that a
+    /// trace does not grow with simulated time whatever repeats (redeliveries, restore sweeps,
+    /// retries or polls for ever).
+    Folded {
+        /// Whose records: a task's, or the run's own (None: faults, workers, sweeps, statuses).
+        task: Option<TaskRef>,
+        /// When the first folded record happened.
+        from: SimTime,
+        /// When the last one did.
+        until: SimTime,
+        /// Records folded.
+        records: u64,
+        /// The last of them.
+        last: Box<Note>,
+    },
     /// Identical chord_unlock polls, folded so that a run polling for ever keeps a trace whose
     /// size does not grow with simulated time.
     PollsFolded {
@@ -277,6 +292,46 @@ pub enum Note {
         /// Polls folded.
         polls: u32,
     },
+}
+
+/// How many records each subject (a task, or the run) keeps in full before the rest are
+/// folded: far more than any run tells about one task without repeating itself.
+pub const KEEP: u32 = 128;
+
+impl Note {
+    /// The task a record is about, if any: the subject it is kept or folded under.
+    pub fn task(&self) -> Option<TaskRef> {
+        match self {
+            Note::Published { task, .. }
+            | Note::PublishFailed { task, .. }
+            | Note::Delivered { task, .. }
+            | Note::Acked { task, .. }
+            | Note::AckLost { task, .. }
+            | Note::Requeued { task, .. }
+            | Note::Started { task, .. }
+            | Note::Finished { task, .. }
+            | Note::Stored { task, .. }
+            | Note::StoreFailed { task, .. }
+            | Note::PartReturn { task, .. }
+            | Note::RetryScheduled { task, .. }
+            | Note::RetriesExhausted { task }
+            | Note::RevokedDropped { task, .. }
+            | Note::Lost { task, .. } => Some(*task),
+            Note::Poll { .. } | Note::UnlockGaveUp { .. } | Note::PollsFolded { .. } => Some(TaskRef::ChordUnlock),
+            Note::Folded { task, .. } => *task,
+            _ => None,
+        }
+    }
+}
+
+impl Record {
+    /// When and what last happened in this record: a folded record's last note.
+    pub fn latest(&self) -> (SimTime, &Note) {
+        match &self.note {
+            Note::Folded { until, last, .. } => (*until, last),
+            note => (self.at, note),
+        }
+    }
 }
 
 /// How an execution ended.
@@ -446,6 +501,10 @@ impl fmt::Display for Note {
             Note::ConsumerStarted { worker } => write!(f, "w{} consumer started", worker + 1),
             Note::WorkerExited { worker } => write!(f, "w{} gave up reconnecting and exited", worker + 1),
             Note::WatchdogFired => f.write_str("watchdog: run not terminal by its deadline"),
+            Note::Folded { task, from, until, records, last } => {
+                let whose = task.map_or("the run".to_string(), |t| t.to_string());
+                write!(f, "… {records} more records of {whose} from {from} to {until} (folded); the last: {last} …")
+            }
             Note::PollsFolded { from, until, polls } => {
                 write!(f, "… {polls} more identical chord_unlock polls from {from} to {until} (folded) …")
             }

@@ -172,7 +172,7 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
             break;
         }
     }
-    if world.stats.unlock_live
+    if world.unlock_live()
         && !world.native_chord()
         && world.stats.body_payloads.is_empty()
         && world.unlock_max_retries().0.is_none()
@@ -214,9 +214,17 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
     }
 }
 
-/// Every way the verdict misses the scenario's expectation, one line each.
+/// Every way the verdict misses the scenario's expectation, one line each. A run the event
+/// budget cut short misses every expectation: what happened after it is unknown.
 pub fn misses(v: &Verdict, e: &Expect) -> Vec<String> {
     let mut out = Vec::new();
+    if v.stop == StopReason::EventBudget {
+        out.push(format!(
+            "the run stopped at the event budget ({} events and scanned items) at {}, before its horizon: the verdict is incomplete; shorten the horizon or shrink the workload",
+            crate::sim::EVENT_BUDGET,
+            v.stopped_at
+        ));
+    }
     match (e.status, v.ending) {
         (ExpectedStatus::Stuck, Ending::Stuck) => {}
         (ExpectedStatus::Terminal(want), Ending::Terminal { status, at }) => {

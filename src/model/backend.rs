@@ -2,6 +2,8 @@
 //! key-value and database backends (celery-semantics §2, §12), and the Redis chord keys
 //! `.j`/`.s` with the part-return counter (§6). Pure state: the world decides when a write lands.
 
+use std::collections::BTreeSet;
+
 use crate::scenario::BackendKind;
 use crate::time::{SimDuration, SimTime};
 use crate::version::CeleryVersion;
@@ -152,21 +154,58 @@ struct ChordKeys {
     done: bool,
 }
 
+/// Which header results read as not ready, kept up to date as results are stored, wiped and
+/// expire, so that a poll finds the first few without reading every result: its cost does not
+/// grow with the header (Celery's `GroupResult.ready()` stops at the first result not ready; the
+/// trace names up to four).
+#[derive(Clone, Debug)]
+struct Readiness {
+    /// Header tasks whose result reads PENDING, STARTED or RETRY (as of the last catch-up).
+    not_ready: BTreeSet<u32>,
+    /// Ready header results that expire, by when.
+    expiring: BTreeSet<(SimTime, u32)>,
+}
+
 /// The result backend.
 #[derive(Clone, Debug)]
 pub struct Backend {
     kind: BackendKind,
     version: CeleryVersion,
     results: Vec<Option<Stored>>,
+    header: usize,
+    readiness: Readiness,
     chord: ChordKeys,
     /// Whether it answers (false during an outage).
     pub up: bool,
 }
 
 impl Backend {
-    /// An empty backend with room for `slots` task ids.
-    pub fn new(kind: BackendKind, version: CeleryVersion, slots: usize) -> Self {
-        Backend { kind, version, results: vec![None; slots], chord: ChordKeys::default(), up: true }
+    /// An empty backend for a chord of `tests` header tasks (and the body, chord_unlock and the
+    /// errback task after them).
+    pub fn new(kind: BackendKind, version: CeleryVersion, tests: usize) -> Self {
+        Backend {
+            kind,
+            version,
+            results: vec![None; tests + 3],
+            header: tests,
+            readiness: Readiness { not_ready: (0..tests as u32).collect(), expiring: BTreeSet::new() },
+            chord: ChordKeys::default(),
+            up: true,
+        }
+    }
+
+    /// The first `k` header tasks whose result is not ready at `now`, with their states (none:
+    /// every result is ready). `now` must not go back between calls.
+    pub fn not_ready(&mut self, now: SimTime, k: usize) -> Vec<(u32, TaskState)> {
+        let r = &mut self.readiness;
+        while let Some(&(at, test)) = r.expiring.first()
+            && at <= now
+        {
+            r.expiring.pop_first();
+            r.not_ready.insert(test);
+        }
+        let first: Vec<u32> = r.not_ready.iter().take(k).copied().collect();
+        first.into_iter().map(|t| (t, self.state(t as usize, now))).collect()
     }
 
     /// The stored state at `now` (§2: unknown or expired reads PENDING).
@@ -207,6 +246,20 @@ impl Backend {
             return StoreOutcome::KeptSuccess;
         }
         let expires = ttl.map(|t| self.expiry(now, t));
+        if slot < self.header {
+            let (r, test) = (&mut self.readiness, slot as u32);
+            if let Some(at) = self.results[slot].and_then(|s| s.expires) {
+                r.expiring.remove(&(at, test));
+            }
+            if state.is_ready() {
+                r.not_ready.remove(&test);
+                if let Some(at) = expires {
+                    r.expiring.insert((at, test));
+                }
+            } else {
+                r.not_ready.insert(test);
+            }
+        }
         self.results[slot] = Some(Stored { state, value, expires });
         StoreOutcome::Written
     }
@@ -228,6 +281,7 @@ impl Backend {
     /// Lose everything (a restart without persistence).
     pub fn wipe(&mut self) {
         self.results.iter_mut().for_each(|r| *r = None);
+        self.readiness = Readiness { not_ready: (0..self.header as u32).collect(), expiring: BTreeSet::new() };
         self.chord = ChordKeys::default();
     }
 
@@ -361,6 +415,31 @@ mod tests {
         let mut db7 = Backend::new(BackendKind::Database, CeleryVersion::V5_7, 1);
         db7.store(0, TaskState::Success, Some(ResultValue::Pass), t, None);
         assert_eq!(db7.store(0, TaskState::Failure, None, t, None), StoreOutcome::KeptSuccess);
+    }
+
+    #[test]
+    fn the_readiness_index_agrees_with_every_stored_state_through_expiry_and_wipes() {
+        let mut b = Backend::new(BackendKind::Redis, CeleryVersion::V5_7, 6);
+        let at = |s: u64| SimTime::ZERO + SimDuration::from_secs(s);
+        let ttl = Some(SimDuration::from_secs(10));
+        let check = |b: &mut Backend, now: SimTime| {
+            let scanned: Vec<(u32, TaskState)> =
+                (0..6).map(|t| (t, b.state(t as usize, now))).filter(|(_, s)| !s.is_ready()).collect();
+            assert_eq!(b.not_ready(now, 6), scanned, "at {now}");
+        };
+        check(&mut b, at(0));
+        b.store(1, TaskState::Started, None, at(1), ttl);
+        b.store(2, TaskState::Success, Some(ResultValue::Pass), at(2), ttl);
+        b.store(3, TaskState::Failure, None, at(3), None);
+        check(&mut b, at(3));
+        b.store(2, TaskState::Success, Some(ResultValue::Pass), at(5), ttl);
+        b.store(4, TaskState::Revoked, None, at(6), ttl);
+        check(&mut b, at(11));
+        check(&mut b, at(12));
+        check(&mut b, at(17));
+        b.wipe();
+        check(&mut b, at(18));
+        assert_eq!(b.not_ready(at(18), 2).len(), 2, "at most k");
     }
 
     #[test]

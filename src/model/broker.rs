@@ -34,6 +34,10 @@ pub struct UnackedSet {
 impl UnackedSet {
     fn insert(&mut self, tag: u64, u: Unacked) {
         debug_assert!(self.entries.back().is_none_or(|(t, _)| *t < tag), "delivery tags only grow");
+        debug_assert!(
+            self.entries.iter().rev().find_map(|(_, u)| u.as_ref()).is_none_or(|last| last.since <= u.since),
+            "so do delivery times"
+        );
         self.entries.push_back((tag, Some(u)));
         self.live += 1;
     }
@@ -139,9 +143,11 @@ impl Broker {
     /// kombu Redis `QoS.restore_visible`: every unacked delivery older than the visibility
     /// timeout goes back to the queue, whether or not its worker is alive (so a long acks_late
     /// task or a long ETA is delivered twice; catalogue F11, F12). Returns the restored tags.
+    /// Deliveries are in tag order and so in time order: the due ones are a prefix, and a sweep
+    /// costs what it restores, not what is unacked.
     pub fn restore_visible(&mut self, now: SimTime, visibility_timeout: SimDuration) -> Vec<(u64, Message)> {
         let due: Vec<u64> =
-            self.unacked.iter().filter(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| t).collect();
+            self.unacked.iter().take_while(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| t).collect();
         self.restore_tags(due)
     }
 

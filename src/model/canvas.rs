@@ -72,18 +72,11 @@ impl World {
         let n_poll = e.msg.retries;
         self.stats.polls = self.stats.polls.max(n_poll + 1);
         let readable = self.backend_reachable(&me);
-        let not_ready: Vec<(u32, TaskState)> = if readable {
-            (0..self.n() as u32)
-                .map(|i| (i, self.backend.state(i as usize, now)))
-                .filter(|(_, s)| !s.is_ready())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        self.note(
-            now,
-            Note::Poll { n: n_poll, not_ready: not_ready.iter().take(4).copied().collect(), read_failed: !readable },
-        );
+        // The first four results not ready, for the trace (§5 step 3: `ready()` stops at the
+        // first); the backend keeps them indexed, so a poll does not read the whole header.
+        let not_ready = if readable { self.backend.not_ready(now, 4) } else { Vec::new() };
+        self.work += not_ready.len() as u64 + 1;
+        self.note(now, Note::Poll { n: n_poll, not_ready: not_ready.clone(), read_failed: !readable });
         if !readable || !not_ready.is_empty() {
             // `self.retry(countdown=interval, max_retries=…)`; with `exc` when ready() raised.
             let (max, source) = self.unlock_max_retries();
@@ -104,7 +97,6 @@ impl World {
                     // §12 (5.7): the body fails with a ChordError and its errbacks run.
                     self.chord_error(now, &me, "chord_unlock retries exhausted".into(), out);
                 }
-                self.refresh_unlock_live();
                 return;
             }
             let mut msg = Message::new(TaskRef::ChordUnlock);
@@ -120,11 +112,11 @@ impl World {
                     self.chord_error(now, &me, "chord_unlock could not be retried: publish refused".into(), out);
                 }
             }
-            self.refresh_unlock_live();
             return;
         }
         // Ready: join in header order with propagation, one get per child, within
         // result_chord_join_timeout (§5 step 3; catalogue F4).
+        self.work += 2 * self.n() as u64;
         let culprit = (0..self.n() as u32).find(|&i| self.backend.state(i as usize, now).propagates());
         let join = self.latency().times(2 * self.n() as u64);
         let limit = self.cfg().chord_join_timeout;
@@ -144,7 +136,6 @@ impl World {
                 self.send_body(now, &me, parts, out);
             }
         }
-        self.refresh_unlock_live();
     }
 
     /// `body.delay(values)`; a failed publish is ChordError('Callback error') (§5, §6).
@@ -355,9 +346,7 @@ impl World {
             && self.workers[worker].inc == inc
         {
             self.ack(now, worker, tag, task, false);
-            if task == TaskRef::ChordUnlock {
-                self.refresh_unlock_live();
-            }
+            if task == TaskRef::ChordUnlock {}
         }
     }
 

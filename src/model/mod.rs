@@ -21,7 +21,7 @@ use crate::sim::net::Net;
 use crate::sim::rng::{Stream, stream};
 use crate::sim::{Model, Schedule};
 use crate::time::{SimDuration, SimTime};
-use crate::trace::{Note, Record};
+use crate::trace::{KEEP, Note, Record};
 use crate::version::DatabaseRetries;
 
 use app::App;
@@ -252,8 +252,6 @@ pub struct Stats {
     /// Each payload the chord called the body with, in order (recorded before the publish,
     /// which can fail).
     pub body_payloads: Vec<Vec<Part>>,
-    /// Whether a chord_unlock message is still live (queued, held or running).
-    pub unlock_live: bool,
     /// chord_unlock polls made.
     pub polls: u32,
 }
@@ -286,8 +284,12 @@ pub struct World {
     pub trace: Vec<Record>,
     /// When the last scripted fault ended (for the liveness phase).
     pub last_heal: SimTime,
+    /// Items scanned by the events so far (see [`Model::work`]).
+    pub work: u64,
     retry_rng: ChaCha8Rng,
     last_poll: Option<(Vec<(u32, TaskState)>, bool)>,
+    /// Per subject (each task slot, then the run): records kept, and where its fold is.
+    kept: Vec<(u32, Option<usize>)>,
     next_exec: NonZeroU64,
     rr: usize,
 }
@@ -329,7 +331,7 @@ impl World {
             unlock_attrs,
             durations,
             broker: Broker::new(sc.topology.broker),
-            backend: Backend::new(sc.topology.backend, sc.celery.version, n + 3),
+            backend: Backend::new(sc.topology.backend, sc.celery.version, n),
             workers,
             app: App::new(n),
             net: Net::default(),
@@ -339,8 +341,10 @@ impl World {
             // memory; reserved pages that are never written cost nothing.
             trace: Vec::with_capacity(10 * n + 64),
             last_heal,
+            work: 0,
             retry_rng: stream(sc.seed, Stream::Retry),
             last_poll: None,
+            kept: vec![(0, None); n + 4],
             next_exec: NonZeroU64::MIN,
             rr: 0,
             sc,
@@ -379,7 +383,7 @@ impl World {
             self.last_poll = Some((not_ready.clone(), *read_failed));
         }
         if !routine {
-            self.trace.push(Record { at, note });
+            self.keep(at, note);
             return;
         }
         // A fold opens with a poll and extends over the routine records that follow it.
@@ -391,6 +395,34 @@ impl World {
             }
             _ if is_poll => self.trace.push(Record { at, note: Note::PollsFolded { from: at, until: at, polls: 1 } }),
             _ => self.trace.push(Record { at, note }),
+        }
+    }
+
+    /// Keep a record, or fold it once its subject has [`KEEP`] records: each subject then has
+    /// one fold record, updated in place, so the trace is proportional to the tests.
+    fn keep(&mut self, at: SimTime, note: Note) {
+        let n = self.n();
+        let subject = note.task().map_or(n + 3, |t| t.slot(n));
+        let (count, fold) = &mut self.kept[subject];
+        if *count < KEEP {
+            *count += 1;
+            self.trace.push(Record { at, note });
+            return;
+        }
+        match *fold {
+            Some(i) => {
+                if let Note::Folded { until, records, last, .. } = &mut self.trace[i].note {
+                    *until = at;
+                    *records += 1;
+                    **last = note;
+                }
+            }
+            None => {
+                *fold = Some(self.trace.len());
+                let task = note.task();
+                let folded = Note::Folded { task, from: at, until: at, records: 1, last: Box::new(note) };
+                self.trace.push(Record { at, note: folded });
+            }
         }
     }
 
@@ -517,8 +549,12 @@ impl World {
                 let w = (self.rr + k) % nw;
                 if self.workers[w].can_take() && self.net.connected(&Node::Broker, &Node::Worker(w)) {
                     chosen = Some(w);
+                    self.work += k as u64;
                     break;
                 }
+            }
+            if chosen.is_none() {
+                self.work += nw as u64;
             }
             let Some(w) = chosen else { return };
             self.rr = (w + 1) % nw;
@@ -597,6 +633,7 @@ impl World {
             }
             (FaultKind::BrokerRestart { persistent, .. }, false) => {
                 let persistent = persistent.unwrap_or(self.sc.topology.broker_persistent);
+                self.work += (self.broker.queue.len() + self.broker.unacked.len()) as u64;
                 let lost: Vec<TaskRef> = if persistent {
                     Vec::new()
                 } else {
@@ -618,7 +655,6 @@ impl World {
                     }
                 }
                 self.broker.up = true;
-                self.refresh_unlock_live();
                 self.note(
                     now,
                     Note::Heal { what: format!("broker up ({})", if persistent { "persistent" } else { "empty" }) },
@@ -639,6 +675,7 @@ impl World {
                 );
                 self.backend.up = false;
                 if lose_data {
+                    self.work += self.n() as u64;
                     self.backend.wipe();
                 }
                 out.after(duration, Event::FaultEnd(i));
@@ -670,6 +707,7 @@ impl World {
     /// After any change of links or broker state: workers whose broker connection broke lose
     /// it; the others may reconnect later through their retry loop.
     fn links_changed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        self.work += self.workers.len() as u64;
         for w in 0..self.workers.len() {
             let ok = self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w));
             if self.workers[w].is_running() && self.workers[w].connected && !ok {
@@ -693,6 +731,10 @@ fn retry_backoff(k: u32) -> SimDuration {
 impl Model for World {
     type Event = Event;
 
+    fn work(&self) -> u64 {
+        self.work
+    }
+
     /// Messages travel one link latency; most results land one backend write latency after
     /// they are issued (see [`World::send`], [`World::write`]).
     fn fixed_delays(&self) -> Vec<SimDuration> {
@@ -711,9 +753,6 @@ impl Model for World {
                     return;
                 }
                 self.note(now, Note::Published { task: msg.task, retries: msg.retries, eta: msg.eta, from });
-                if msg.task == TaskRef::ChordUnlock {
-                    self.stats.unlock_live = true;
-                }
                 self.broker.queue.push_back(msg);
                 self.pump(now, out);
             }

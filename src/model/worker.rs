@@ -58,8 +58,11 @@ pub struct Exec {
 
 /// The prefork pool's slots. Every change goes through these methods, which keep the free-slot
 /// bits and the count of unacked executions right (the prefetch check reads it per delivery).
+/// Slots are allocated as they are first used (the lowest free one always), so a pool of 10,000
+/// processes that runs four tasks holds four.
 #[derive(Clone, Debug)]
 pub struct Pool {
+    size: usize,
     slots: Vec<Option<Exec>>,
     /// Bit `s % 64` of word `s / 64` is set while slot `s` is free.
     free: Vec<u64>,
@@ -75,7 +78,7 @@ impl Pool {
         {
             *last = (1 << (size % 64)) - 1;
         }
-        Pool { slots: vec![None; size], free, busy: 0, unacked: 0 }
+        Pool { size, slots: Vec::new(), free, busy: 0, unacked: 0 }
     }
 
     /// The execution in `slot`.
@@ -91,6 +94,9 @@ impl Pool {
 
     /// Start `exec` in a free `slot`.
     pub fn put(&mut self, slot: usize, exec: Exec) {
+        if self.slots.len() <= slot {
+            self.slots.resize(slot + 1, None);
+        }
         debug_assert!(self.slots[slot].is_none());
         self.free[slot / 64] &= !(1 << (slot % 64));
         self.busy += 1;
@@ -100,7 +106,7 @@ impl Pool {
 
     /// Free `slot`, returning what ran there.
     pub fn take(&mut self, slot: usize) -> Option<Exec> {
-        let e = self.slots[slot].take()?;
+        let e = self.slots.get_mut(slot)?.take()?;
         self.unacked -= usize::from(!e.acked);
         self.busy -= 1;
         self.free[slot / 64] |= 1 << (slot % 64);
@@ -109,7 +115,7 @@ impl Pool {
 
     /// Mark the execution in `slot` acked.
     pub fn set_acked(&mut self, slot: usize) {
-        if let Some(e) = self.slots[slot].as_mut().filter(|e| !e.acked) {
+        if let Some(e) = self.slots.get_mut(slot).and_then(Option::as_mut).filter(|e| !e.acked) {
             e.acked = true;
             self.unacked -= 1;
         }
@@ -117,7 +123,7 @@ impl Pool {
 
     /// Set how long the body of the execution in `slot` runs.
     pub fn set_body(&mut self, slot: usize, body: Option<SimDuration>) {
-        if let Some(e) = self.slots[slot].as_mut() {
+        if let Some(e) = self.slots.get_mut(slot).and_then(Option::as_mut) {
             e.body = body;
         }
     }
@@ -143,7 +149,7 @@ impl Pool {
     }
 
     fn clear(&mut self) {
-        *self = Pool::new(self.slots.len());
+        *self = Pool::new(self.size);
     }
 }
 
@@ -275,6 +281,7 @@ impl World {
     fn sweep_now(&mut self, now: SimTime) {
         let vt = self.cfg().visibility_timeout;
         let back = self.broker.restore_visible(now, vt);
+        self.work += back.len() as u64 + 1;
         if !back.is_empty() {
             let tasks = back.iter().map(|(_, m)| m.task).collect();
             self.note(now, Note::Restored { tasks, sweep: true });
@@ -377,7 +384,6 @@ impl World {
         let wk = &mut self.workers[w];
         wk.wipe();
         wk.status = Status::Down;
-        self.refresh_unlock_live();
         self.pump(now, out);
     }
 
@@ -796,7 +802,6 @@ impl World {
         let wk = &mut self.workers[w];
         wk.wipe();
         wk.status = Status::Down;
-        self.refresh_unlock_live();
         self.pump(now, out);
     }
 
@@ -863,18 +868,18 @@ impl World {
         self.sc.topology.backend == BackendKind::Redis
     }
 
-    /// Recompute whether a chord_unlock message is still anywhere.
-    pub(crate) fn refresh_unlock_live(&mut self) {
+    /// Whether a chord_unlock message is still alive: queued, unacked in the broker, or held or
+    /// running on a worker that is up (for the verdict, at the end of a run).
+    pub fn unlock_live(&self) -> bool {
         let is = |m: &Message| m.task == TaskRef::ChordUnlock;
-        let live = self.broker.queue.iter().any(is)
+        self.broker.queue.iter().any(is)
             || self.broker.unacked.values().any(|u| is(&u.msg))
             || self.workers.iter().any(|w| {
                 w.status != Status::Down
                     && (w.reserved.iter().any(|h| is(&h.msg))
                         || w.eta.values().any(|h| is(&h.msg))
                         || w.running(TaskRef::ChordUnlock).is_some())
-            });
-        self.stats.unlock_live = live;
+            })
     }
 }
 

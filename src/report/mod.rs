@@ -46,12 +46,16 @@ pub struct Row {
     pub misses: Vec<String>,
 }
 
-/// Outcome as a short cell: `Completed at 3.145s`, `stuck`.
+/// Outcome as a short cell: `Completed at 3.145s`, `stuck`, and a run the event budget cut
+/// short says so: `stuck (stopped: event budget at 53m20s)`.
 pub fn outcome_cell(v: &Verdict) -> String {
     let mut s = match v.ending {
         Ending::Terminal { status, at } => format!("{} at {at}", status.name()),
         Ending::Stuck => "stuck".to_string(),
     };
+    if v.stop == crate::sim::StopReason::EventBudget {
+        let _ = write!(s, " (stopped: event budget at {})", v.stopped_at);
+    }
     if !v.violations.is_empty() {
         let names: Vec<&str> = v.violations.keys().map(|p| p.name()).collect();
         let _ = write!(s, " [{}]", names.join(", "));
@@ -112,7 +116,7 @@ pub fn verdict_text(sc: &Scenario, seed: u64, v: &Verdict) -> String {
         .map(|(i, (s, r))| format!("t{i} {} x{r}", s.name()))
         .collect();
     let _ = writeln!(out, "header: {}", states.join(", "));
-    let _ = writeln!(out, "stopped: {:?} at {}", v.stop, v.stopped_at);
+    let _ = writeln!(out, "stopped: {} at {}", v.stop.words(), v.stopped_at);
     if !v.cause.is_empty() {
         let _ = writeln!(out, "cause:");
         for c in &v.cause {

@@ -372,6 +372,17 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
                     LANE - 8.0
                 );
             }
+            Note::Folded { from, until, records, .. } => {
+                let (x0, x1, ly) = (x(*from), x(*until), lanes[0].1);
+                let _ = writeln!(
+                    s,
+                    r##"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#757575" fill-opacity="0.25"><title>{}</title></rect>"##,
+                    ly + 2.0,
+                    (x1 - x0).max(1.0),
+                    LANE - 4.0,
+                    esc(&format!("{records} records folded from {from} to {until}: {}", r.note))
+                );
+            }
             Note::UnlockGaveUp { .. } if polling => {
                 let _ = writeln!(
                     s,

@@ -140,6 +140,10 @@ fn respan<'i>(value: DeValue<'i>, span: &Range<usize>) -> Spanned<DeValue<'i>> {
     Spanned::new(span.clone(), value)
 }
 
+/// The most pool processes a scenario's workers may have in all: every process may hold a
+/// running task and its pending end, so this bounds a run's memory.
+const MAX_PROCESSES: u64 = 100_000;
+
 fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topology {
     const FIELDS: &[&str] = &[
         "broker",
@@ -202,6 +206,18 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
             span: t.span(),
             field: t.field("workers"),
             message: "expected at least one worker".into(),
+        });
+    }
+    let processes: u64 = topo.workers.iter().map(|w| u64::from(w.concurrency)).sum();
+    if processes > MAX_PROCESSES {
+        let span = t.get("workers").map_or_else(|| t.span(), |v| v.span());
+        problems.push(Problem {
+            span,
+            field: t.field("workers"),
+            message: format!(
+                "{} workers with {processes} pool processes in all; expected at most {MAX_PROCESSES} processes across the workers",
+                topo.workers.len()
+            ),
         });
     }
     if let Some(v) = t.get("latency") {

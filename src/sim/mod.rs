@@ -17,6 +17,12 @@ pub trait Model {
     type Event;
     /// Handle `event` at `now`.
     fn handle(&mut self, now: SimTime, event: Self::Event, out: &mut Schedule<'_, Self::Event>);
+    /// The items the model has scanned so far (queue entries, results, workers looked at):
+    /// the engine counts them against the event budget with the events, so that an event whose
+    /// work grows with the input cannot make a run take unbounded time.
+    fn work(&self) -> u64 {
+        0
+    }
     /// The fixed delays most events are scheduled after (link latencies). Events scheduled one
     /// such delay after now arrive in the order they were scheduled, so each delay gets a FIFO
     /// lane instead of the heap; the order of events is the same either way.
@@ -135,6 +141,10 @@ impl<E> Schedule<'_, E> {
 /// Low bits of a queue key that hold the event's slot.
 const SLOT_BITS: u32 = 24;
 
+/// The event budget of a run, in events plus the items they scan: far beyond any shipped
+/// scenario, small enough that a runaway model stops within seconds.
+pub const EVENT_BUDGET: u64 = 20_000_000;
+
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,8 +153,19 @@ pub enum StopReason {
     Quiescent,
     /// The horizon was reached with events still pending.
     Horizon,
-    /// The event budget ran out.
+    /// The event budget ran out: events handled plus the items they scanned.
     EventBudget,
+}
+
+impl StopReason {
+    /// As a person says it.
+    pub fn words(self) -> &'static str {
+        match self {
+            StopReason::Quiescent => "nothing left to happen",
+            StopReason::Horizon => "horizon",
+            StopReason::EventBudget => "event budget",
+        }
+    }
 }
 
 /// Limits for one run.
@@ -152,7 +173,7 @@ pub enum StopReason {
 pub struct Limits {
     /// Stop at this instant.
     pub horizon: SimTime,
-    /// Stop after this many events.
+    /// Stop once events handled plus the model's [`Model::work`] reach this.
     pub max_events: u64,
 }
 
@@ -200,7 +221,7 @@ impl<M: Model> Sim<M> {
     /// Run until quiescence, the horizon, or the event budget.
     pub fn run(&mut self, limits: Limits) -> StopReason {
         loop {
-            if self.events >= limits.max_events {
+            if self.events.saturating_add(self.model.work()) >= limits.max_events {
                 return StopReason::EventBudget;
             }
             if !self.step(limits.horizon) {
