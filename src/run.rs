@@ -3,7 +3,7 @@
 use crate::check::{self, Verdict};
 use crate::model::World;
 use crate::scenario::Scenario;
-use crate::sim::{EVENT_BUDGET, Limits, Sim};
+use crate::sim::{EVENT_BUDGET, Limits, Sim, StopReason};
 use crate::time::SimTime;
 use crate::trace::Record;
 
@@ -19,8 +19,28 @@ pub struct RunResult {
     pub work: u64,
 }
 
+/// How far a run has got, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Virtual time reached.
+    pub now: SimTime,
+    /// Where the run stops at the latest.
+    pub horizon: SimTime,
+    /// Events handled plus the items they scanned, against [`EVENT_BUDGET`].
+    pub spent: u64,
+}
+
+/// How many events a run handles between two progress reports.
+const REPORT_EVERY: u64 = 1 << 16;
+
 /// Run `sc` (with its own seed unless `seed` overrides it) up to its horizon.
-pub fn run(mut sc: Scenario, seed: Option<u64>) -> RunResult {
+pub fn run(sc: Scenario, seed: Option<u64>) -> RunResult {
+    run_observed(sc, seed, &mut |_| {})
+}
+
+/// [`run`], telling `progress` how far it has got every few tens of thousands of events (a long
+/// run's progress bar); what it is told never changes the run.
+pub fn run_observed(mut sc: Scenario, seed: Option<u64>, progress: &mut dyn FnMut(Progress)) -> RunResult {
     if let Some(s) = seed {
         sc.seed = s;
     }
@@ -30,7 +50,16 @@ pub fn run(mut sc: Scenario, seed: Option<u64>) -> RunResult {
     for (at, e) in init {
         sim.schedule(at, e);
     }
-    let stop = sim.run(Limits { horizon, max_events: EVENT_BUDGET });
+    let stop = loop {
+        let spent = sim.events() + sim.model.work;
+        let step = Limits { horizon, max_events: EVENT_BUDGET.min(spent + REPORT_EVERY) };
+        match sim.run(step) {
+            StopReason::EventBudget if step.max_events < EVENT_BUDGET => {
+                progress(Progress { now: sim.now(), horizon, spent: sim.events() + sim.model.work })
+            }
+            stop => break stop,
+        }
+    };
     let at = sim.now();
     let events = sim.events();
     let verdict = check::verdict(&sim.model, stop, at);

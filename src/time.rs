@@ -114,8 +114,11 @@ fn write_secs(f: &mut fmt::Formatter<'_>, us: u64) -> fmt::Result {
     if frac.is_multiple_of(1_000) { write!(f, "{whole}.{:03}s", frac / 1_000) } else { write!(f, "{whole}.{frac:06}s") }
 }
 
+/// The longest duration a file may give: 10^11 s, about 3,170 years.
+pub const MAX_DURATION: SimDuration = SimDuration(100_000_000_000_000_000);
+
 /// Parse `250ms`, `1.5s`, `30m`, `2h`, `100us`, or a sum such as `1h5m` or `2m30s`.
-/// Returns the allowed forms on error.
+/// On error, says what is expected: the allowed forms, or the longest duration.
 pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     let bad = || DURATION_FORMS.to_string();
     let mut rest = text.trim();
@@ -141,8 +144,8 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
         total += value * scale;
         rest = &rest[unit_end..];
     }
-    if !total.is_finite() || total > 1e17 {
-        return Err(bad());
+    if !total.is_finite() || total > MAX_DURATION.0 as f64 {
+        return Err("a duration of at most 100000000000s (about 3,170 years)".to_string());
     }
     Ok(SimDuration(total.round() as u64))
 }
@@ -175,6 +178,8 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("s").is_err());
+        assert!(parse_duration("99999999999h").unwrap_err().contains("at most"), "the limit is named");
+        assert_eq!(parse_duration("100000000000s"), Ok(MAX_DURATION));
     }
 
     #[test]

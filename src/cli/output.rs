@@ -7,10 +7,12 @@
 //! folder and are renamed into place, so a full disk or a file-size limit leaves the old file or
 //! none, never a partial one.
 
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::EXIT_BAD_INPUT;
+use crate::run::Progress;
 
 /// Standard output for one command.
 pub struct Stdout {
@@ -108,4 +110,48 @@ pub fn writable_dir(dir: &Path) -> Result<(), String> {
     std::fs::write(&probe, b"").map_err(|e| format!("{}: cannot write in the folder: {e}", dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// A progress bar for one long run, on a terminal only, and only once the run has taken a
+/// second of wall-clock time (which never reaches the model): virtual time against the horizon.
+pub struct RunProgress {
+    label: String,
+    started: Instant,
+    bar: Option<indicatif::ProgressBar>,
+    enabled: bool,
+}
+
+impl RunProgress {
+    /// For the run of `label` (a file name).
+    pub fn new(label: &str) -> Self {
+        RunProgress {
+            label: label.to_string(),
+            started: Instant::now(),
+            bar: None,
+            enabled: io::stderr().is_terminal(),
+        }
+    }
+
+    /// The run has got this far.
+    pub fn update(&mut self, p: Progress) {
+        if !self.enabled || (self.bar.is_none() && self.started.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:20} {pos}/{len}s of virtual time, eta {eta} · {wide_msg}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> ");
+            indicatif::ProgressBar::new(p.horizon.0 / 1_000_000).with_style(style).with_message(self.label.clone())
+        });
+        bar.set_position(p.now.0 / 1_000_000);
+    }
+
+    /// The run is over: take the bar away.
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use super::inputs::{load, load_paths};
-use super::output::{Stdout, warn_raw, write_atomic};
+use super::output::{RunProgress, Stdout, warn_raw, write_atomic};
 use super::{EXIT_MISSED, EXIT_OK, bad_input};
 use crate::check::misses;
 use crate::report::{self, Row, json, junit};
-use crate::run::run as simulate;
+use crate::run::{RunResult, run_observed};
+use crate::scenario::Scenario;
 use crate::time::parse_duration;
 
 pub fn run(paths: &[PathBuf], seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
@@ -20,8 +21,14 @@ pub fn run(paths: &[PathBuf], seed: Option<u64>, as_json: bool, junit: Option<&P
     let mut cases = Vec::new();
     let mut out = Stdout::new();
     for sc in scenarios {
+        for w in &sc.warnings {
+            warn_raw(&w.to_string());
+            if as_json {
+                out.line(&json::line("warning", w));
+            }
+        }
         let seed_used = seed.unwrap_or(sc.seed);
-        let result = simulate(sc.clone(), seed);
+        let result = observed(&sc, seed);
         let missed = misses(&result.verdict, &sc.expect);
         if as_json {
             let line = json::ScenarioLine {
@@ -87,7 +94,7 @@ pub fn replay(file: &Path, seed: Option<u64>, until: Option<&str>) -> u8 {
         }
     };
     let seed_used = seed.unwrap_or(sc.seed);
-    let result = simulate(sc.clone(), seed);
+    let result = observed(&sc, seed);
     let missed = misses(&result.verdict, &sc.expect);
     let mut out = Stdout::new();
     out.print(&report::verdict_text(&sc, seed_used, &result.verdict));
@@ -101,4 +108,12 @@ pub fn replay(file: &Path, seed: Option<u64>, until: Option<&str>) -> u8 {
     }
     out.line(&format!("\nreplay: chordsim replay {} --seed {seed_used}", file.display()));
     out.finish(if missed.is_empty() { EXIT_OK } else { EXIT_MISSED })
+}
+
+/// Run one scenario, with a progress bar on a terminal if it takes long.
+fn observed(sc: &Scenario, seed: Option<u64>) -> RunResult {
+    let mut bar = RunProgress::new(&sc.file);
+    let result = run_observed(sc.clone(), seed, &mut |p| bar.update(p));
+    bar.finish();
+    result
 }

@@ -1,13 +1,15 @@
-//! JSON Lines output of `chordsim run --json`: one `{"type": …, "data": …}` object per line, a
-//! `scenario` line per file and a closing `summary` with `format_version`. The wire types live
-//! here, apart from the model.
+//! JSON Lines output of `chordsim run --json`: one `{"type": …, "data": …}` object per line: a
+//! `warning` line for each misspelt name (before its scenario's line), a `scenario` line per
+//! file, and a closing `summary` with `format_version`. The wire types live here, apart from the
+//! model.
 
 use serde::Serialize;
 
 use crate::check::Verdict;
 
-/// The format version of the JSON Lines output.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version of the JSON Lines output. Version 2 added `warning` lines, and a verdict
+/// whose `stop` is `event_budget` is never `ok`.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One scenario's result.
 #[derive(Serialize)]

@@ -26,6 +26,35 @@ pub struct ScenarioError {
     rendered: String,
 }
 
+/// Something in a scenario that runs, but is probably not what was meant: a name Celery does
+/// not define that is one typo away from one it does. `run` prints these; what is real but
+/// inert is left to `replay` and `report`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// Dotted path of the field.
+    pub field: String,
+    /// What is wrong and what was probably meant.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: warning: {}: {}", self.file, self.line, self.column, self.field, self.message)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn position(text: &str, offset: usize) -> (usize, usize) {
+    let (line, col, _) = locate(text, &[offset.min(text.len())])[0];
+    (line, col)
+}
+
 /// A problem with its position resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
@@ -74,9 +103,11 @@ impl ScenarioError {
             let from = start - offset;
             let to = p.span.end.clamp(start, text.len()).min(offset + window.len()) - offset;
             let title = p.field.clone();
-            let report = [Level::ERROR.primary_title(&title).element(
-                Snippet::source(window).line_start(line).path(file).annotation(AnnotationKind::Primary.span(from..to)),
-            )];
+            let snippet = Snippet::source(window).line_start(line).annotation(AnnotationKind::Primary.span(from..to));
+            // A window of a long line would give the wrong column: the first line has the right one.
+            let whole_line = offset == line_start && !text[offset + window.len()..].starts_with(|c| c != '\n');
+            let snippet = if whole_line { snippet.path(file) } else { snippet };
+            let report = [Level::ERROR.primary_title(&title).element(snippet)];
             rendered.push_str(&renderer.render(&report));
             rendered.push('\n');
         }

@@ -14,7 +14,7 @@ mod write;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-pub use diagnostic::ScenarioError;
+pub use diagnostic::{ScenarioError, Warning};
 pub use presets::Preset;
 
 use crate::config::CeleryConfig;
@@ -47,6 +47,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// What the run is expected to do.
     pub expect: Expect,
+    /// What runs but was probably not meant (misspelt names), for `run` to print.
+    pub warnings: Vec<Warning>,
 }
 
 /// Which broker transport.

@@ -200,7 +200,10 @@ impl<'a, 'i> Value<'a, 'i> {
     /// A duration string such as `"1.5s"`.
     pub fn duration(&self) -> Result<SimDuration, Problem> {
         let s = self.str().map_err(|_| self.problem(format!("expected {DURATION_FORMS}, found {}", self.found())))?;
-        parse_duration(s).map_err(|forms| self.problem(format!("\"{s}\" is not a duration; expected {forms}")))
+        parse_duration(s).map_err(|expected| {
+            let what = if expected == DURATION_FORMS { "is not a duration" } else { "is too long" };
+            self.problem(format!("\"{s}\" {what}; expected {expected}"))
+        })
     }
 
     /// A strictly positive duration.

@@ -21,12 +21,20 @@ const TOP: &[&str] =
 /// changed in memory).
 pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Result<Scenario, ScenarioError> {
     let parsed = DeTable::parse(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        ScenarioError::new(
-            file,
-            text,
-            vec![Problem { span, field: "(toml)".into(), message: format!("not valid TOML: {}", e.message().trim()) }],
-        )
+        let message = format!("not valid TOML: {}", e.message().trim());
+        let problem = match (e.span(), too_deep(text)) {
+            (Some(span), _) => Problem { span, field: "(toml)".into(), message },
+            // The TOML reader names no place for a key nested too deep: find it.
+            (None, Some((span, parts))) => Problem {
+                span,
+                field: "(toml)".into(),
+                message: format!(
+                    "a key of {parts} dotted parts; TOML readers stop at {TOML_DEPTH} levels of nesting, so expected fewer"
+                ),
+            },
+            (None, None) => Problem { span: 0..0, field: "(toml)".into(), message },
+        };
+        ScenarioError::new(file, text, vec![problem])
     })?;
     let mut problems = Vec::new();
     let root_span = parsed.span();
@@ -84,18 +92,35 @@ pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Res
         Some(v) => keep(v.array(), &mut problems)
             .unwrap_or_default()
             .iter()
-            .filter_map(|f| read_fault(f, &topology, tests.len(), &mut problems))
+            .filter_map(|f| {
+                let at = f.table().ok().and_then(|mut t| t.get("at")).map(|a| (a.span(), a.path.clone()));
+                let (span, field) = at.unwrap_or_else(|| (f.span(), f.path.clone()));
+                read_fault(f, &topology, tests.len(), &mut problems).map(|fault| (fault, span, field))
+            })
             .collect(),
         None => Vec::new(),
     };
     let expect = read_expect(t.get("expect"), t.span(), &mut problems);
     t.finish(TOP, &mut problems);
+    for (f, span, field) in &faults {
+        if f.at >= SimTime::ZERO + horizon {
+            problems.push(Problem {
+                span: span.clone(),
+                field: field.clone(),
+                message: format!(
+                    "at {} is not before the horizon ({horizon}), so the fault would never happen; expected a time before {horizon}, or a longer horizon",
+                    f.at.since(SimTime::ZERO)
+                ),
+            });
+        }
+    }
 
     if !problems.is_empty() {
         return Err(ScenarioError::new(file, text, problems));
     }
-    let mut faults: Vec<Fault> = faults;
+    let mut faults: Vec<Fault> = faults.into_iter().map(|(f, _, _)| f).collect();
     faults.sort_by_key(|f| f.at);
+    let warnings = warnings(file, text, &celery);
     Ok(Scenario {
         name: name.unwrap_or_default().to_string(),
         about: about.unwrap_or_default().to_string(),
@@ -109,7 +134,70 @@ pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Res
         tests,
         faults,
         expect,
+        warnings,
     })
+}
+
+/// A warning for each name the file writes that Celery does not define but nearly does.
+fn warnings(file: &str, text: &str, celery: &CeleryConfig) -> Vec<Warning> {
+    use super::read::toml_key;
+    use crate::config::InertPlace;
+    celery
+        .inert
+        .iter()
+        .filter_map(|i| {
+            let meant = i.meant?;
+            let (field, what) = match &i.place {
+                InertPlace::Setting(k) => (format!("celery.{}", toml_key(k)), "a Celery setting, so Celery ignores it"),
+                InertPlace::Annotation { task, attr } => (
+                    format!("celery.task_annotations.{}.{}", toml_key(task), toml_key(attr)),
+                    "an attribute of Celery's tasks, so nothing reads it",
+                ),
+            };
+            let (line, column) = super::diagnostic::position(text, i.span.start);
+            Some(Warning {
+                file: file.to_string(),
+                line,
+                column,
+                field,
+                message: format!("not {what}; did you mean {meant}?"),
+            })
+        })
+        .collect()
+}
+
+/// How deep the TOML reader lets keys nest (toml's parser `LIMIT`).
+const TOML_DEPTH: usize = 80;
+
+/// The first key (a table header or the key of `key = value`) with at least [`TOML_DEPTH`]
+/// dotted parts, and how many it has.
+fn too_deep(text: &str) -> Option<(Range<usize>, usize)> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let start = offset + (line.len() - trimmed.len());
+        offset += line.len();
+        let key = match trimmed.strip_prefix('[') {
+            Some(rest) => rest.trim_start_matches('[').split(']').next().unwrap_or(""),
+            None => trimmed.split('=').next().unwrap_or(""),
+        };
+        let mut quote = None;
+        let parts = 1 + key
+            .chars()
+            .filter(|c| {
+                match (quote, *c) {
+                    (None, '"' | '\'') => quote = Some(*c),
+                    (Some(q), c) if q == c => quote = None,
+                    _ => {}
+                }
+                quote.is_none() && *c == '.'
+            })
+            .count();
+        if parts >= TOML_DEPTH {
+            return Some((start..start + trimmed.trim_end().len(), parts));
+        }
+    }
+    None
 }
 
 /// Put a preset entry under the file's: tables merge key by key, anything else the file wins.
@@ -339,7 +427,7 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
         &["tests", "duration", "outcome", "fails", "ignore_result", "time_limit", "soft_time_limit", "override"];
     const OVERRIDE: &[&str] =
         &["test", "duration", "outcome", "fails", "ignore_result", "time_limit", "soft_time_limit"];
-    let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
+    let Some(v) = v else {
         problems.push(Problem {
             span: root,
             field: "run".into(),
@@ -347,6 +435,7 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
         });
         return Vec::new();
     };
+    let Some(mut t) = keep(v.table(), problems) else { return Vec::new() };
     let n = t
         .require("tests", "the number of header tests (0 to 100000)", problems)
         .and_then(|v| keep(v.count(0, 100_000), problems))
@@ -570,7 +659,7 @@ fn read_expect(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<
     const FIELDS: &[&str] =
         &["status", "within", "callback_runs", "errback_runs", "chord_unlock_runs", "body_state", "violations"];
     let mut e = Expect::stuck();
-    let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
+    let Some(v) = v else {
         problems.push(Problem {
             span: root,
             field: "expect".into(),
@@ -578,6 +667,7 @@ fn read_expect(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<
         });
         return e;
     };
+    let Some(mut t) = keep(v.table(), problems) else { return e };
     if let Some(s) = t.require("status", "a status", problems) {
         e.status = keep(
             s.one_of(&[

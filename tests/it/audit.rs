@@ -509,7 +509,10 @@ fn r9_3_a_configuration_with_every_value_kind_round_trips_its_inert_settings() {
     assert!(sc.celery.inert.len() >= 25, "{:?}", sc.celery.inert);
     let text = sc.to_toml();
     let back = chordsim::scenario::Scenario::parse("back.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    assert_eq!(back.celery.inert, sc.celery.inert, "{text}");
+    let key = |i: &chordsim::config::InertSetting| (i.name.clone(), i.place.clone(), i.value.clone(), i.why.clone());
+    let (before, after): (Vec<_>, Vec<_>) =
+        (sc.celery.inert.iter().map(key).collect(), back.celery.inert.iter().map(key).collect());
+    assert_eq!(after, before, "{text}");
 }
 
 #[test]
@@ -699,6 +702,32 @@ fn r9_7_a_sweep_with_nothing_due_costs_nothing_per_unacked_message() {
     assert!(r.work < 50_000, "360 sweeps over 2,000 unacked messages cost {}", r.work);
 }
 
+#[test]
+fn r9_7_a_long_run_reports_its_progress() {
+    let sc = super::parse(HUNG_FOR_TEN_YEARS);
+    let mut seen = Vec::new();
+    let whole = chordsim::run::run_observed(sc.clone(), None, &mut |p| seen.push(p.now));
+    assert!(seen.len() > 10, "{} reports", seen.len());
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "virtual time only goes forward");
+    let quiet = chordsim::run::run(sc, None);
+    assert_eq!(whole.events, quiet.events, "reporting does not change the run");
+    assert_eq!(whole.trace, quiet.trace);
+}
+
+#[test]
+fn r9_7_on_a_terminal_a_long_run_shows_a_progress_bar() {
+    // `script` gives the command a terminal; the bar appears once a run has taken a second.
+    let dir = scratch("tty");
+    let f = dir.join("hung.toml");
+    std::fs::write(&f, HUNG_FOR_TEN_YEARS).unwrap();
+    let cmd = format!("{} run {}", env!("CARGO_BIN_EXE_chordsim"), f.display());
+    let out = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+    assert!(text(&out.stdout).contains("s of virtual time"), "{}", text(&out.stdout));
+    let plain = chordsim(&["run", f.to_str().unwrap()]);
+    assert!(!text(&plain.stderr).contains("virtual time"), "no bar off a terminal");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // 8. Memory is proportional to the tests, not to simulated time.
 
 fn records_at(toml: &str, horizon: &str) -> usize {
@@ -750,4 +779,79 @@ fn r9_9_a_syntax_error_in_a_long_single_line_file_shows_a_window_of_it() {
     let e = chordsim::scenario::Scenario::parse("long.toml", &long).unwrap_err().to_string();
     assert!(e.starts_with("long.toml:1:"), "{}", &e[..200.min(e.len())]);
     assert!(e.len() < 2_000, "the message shows a window of the line, not all of it: {} bytes", e.len());
+}
+
+// 11. Say what is wrong where it is.
+
+fn problems_of(toml: &str) -> String {
+    chordsim::scenario::Scenario::parse("x.toml", toml).map(|_| String::new()).unwrap_or_else(|e| e.to_string())
+}
+
+const HEAD: &str = "name = \"x\"\nabout = \"y\"\n";
+
+#[test]
+fn r9_11_a_fault_after_the_horizon_is_refused() {
+    let e = problems_of(&format!(
+        "{HEAD}horizon = \"1h\"\n[run]\ntests = 1\n[[fault]]\nat = \"2h\"\nkind = \"cancel_run\"\n[expect]\nstatus = \"stuck\"\n"
+    ));
+    assert!(e.starts_with("x.toml:7:6: fault[0].at: at 2h is not before the horizon (1h)"), "{e}");
+}
+
+#[test]
+fn r9_11_a_misspelt_setting_is_a_warning_in_run_with_what_was_meant() {
+    let dir = scratch("typo");
+    let f = dir.join("typo.toml");
+    let t = std::fs::read_to_string("scenarios/brief/subtask-returns-none.toml").unwrap();
+    assert!(!t.contains("[celery]"));
+    let line = t.lines().count() + 3;
+    std::fs::write(&f, format!("{t}\n[celery]\ntask_acks_lte = true\n")).unwrap();
+    let out = chordsim(&["run", f.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!(":{line}:1: warning: celery.task_acks_lte: not a Celery setting")), "{stderr}");
+    assert!(stderr.contains("did you mean task_acks_late?"), "{stderr}");
+    let json = chordsim(&["run", f.to_str().unwrap(), "--json"]);
+    let first: serde_json::Value = serde_json::from_str(text(&json.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "warning");
+    assert_eq!(first["data"]["field"], "celery.task_acks_lte");
+    assert_eq!((first["data"]["line"].as_u64(), first["data"]["column"].as_u64()), (Some(line as u64), Some(1)));
+    let shipped = chordsim(&["run"]);
+    assert!(shipped.stderr.is_empty(), "the shipped scenarios stay quiet: {}", text(&shipped.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_11_limits_are_named_in_the_messages() {
+    let long =
+        problems_of(&format!("{HEAD}horizon = \"99999999999h\"\n[run]\ntests = 1\n[expect]\nstatus = \"stuck\"\n"));
+    assert!(long.contains("is too long; expected a duration of at most 100000000000s"), "{long}");
+    let big =
+        problems_of(&format!("{HEAD}seed = 9223372036854775808\n[run]\ntests = 1\n[expect]\nstatus = \"stuck\"\n"));
+    assert!(big.contains("from -9223372036854775808 to 9223372036854775807"), "{big}");
+}
+
+#[test]
+fn r9_11_a_table_of_the_wrong_type_is_one_problem_not_two() {
+    let e = problems_of(&format!("{HEAD}run = \"tests\"\n[expect]\nstatus = \"stuck\"\n"));
+    assert!(e.contains("run: expected a table, found string"), "{e}");
+    assert!(!e.contains("missing"), "{e}");
+}
+
+#[test]
+fn r9_11_a_missing_file_a_non_utf8_file_and_a_deep_key_say_what_and_where() {
+    let dir = scratch("where");
+    let missing = chordsim(&["run", dir.join("nope.toml").to_str().unwrap()]);
+    assert!(text(&missing.stderr).contains("nope.toml: no such file"), "{}", text(&missing.stderr));
+    let latin1 = dir.join("latin1.toml");
+    std::fs::write(&latin1, b"name = \"caf\xe9\"\n").unwrap();
+    let out = chordsim(&["run", latin1.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("latin1.toml:1:12: (encoding): byte 0xE9 is not UTF-8"),
+        "{}",
+        text(&out.stderr)
+    );
+    let deep =
+        format!("{HEAD}[celery.{}]\nk = 1\n[run]\ntests = 1\n[expect]\nstatus = \"stuck\"\n", vec!["a"; 80].join("."));
+    let e = problems_of(&deep);
+    assert!(e.starts_with("x.toml:3:1: (toml): a key of 81 dotted parts"), "{}", &e[..200.min(e.len())]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

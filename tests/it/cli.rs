@@ -37,7 +37,7 @@ fn json_lines_have_an_envelope_and_a_summary() {
     assert!(lines[..3].iter().all(|l| l["type"] == "scenario" && l["data"]["verdict"]["ending"]["kind"].is_string()));
     let summary = &lines[3];
     assert_eq!(summary["type"], "summary");
-    assert_eq!(summary["data"]["format_version"], 1);
+    assert_eq!(summary["data"]["format_version"], 2);
     assert_eq!(summary["data"]["passed"], 3);
 }
 

@@ -2,7 +2,10 @@
 //! (celery-semantics §1), how `task_annotations` resolve onto a task (§3), and which names have
 //! no effect. Unknown names are accepted, as Celery accepts them, and reported as inert.
 
+pub mod names;
+
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use crate::scenario::read::{Problem, Table, Value, keep};
 use crate::time::SimDuration;
@@ -86,6 +89,10 @@ pub struct InertSetting {
     pub value: String,
     /// Why it does nothing.
     pub why: String,
+    /// The name Celery defines that this one is probably a misspelling of.
+    pub meant: Option<&'static str>,
+    /// Where its key is in the scenario text.
+    pub span: Range<usize>,
 }
 
 /// Where an inert name sits in `[celery]`.
@@ -332,11 +339,14 @@ impl CeleryConfig {
                 "result_backend_transport_options" => read_backend_options(&value, &mut c, problems),
                 "task_annotations" => read_annotations(&value, &mut c, problems),
                 _ => value.to_toml_text().map(|text| {
+                    let (why, meant) = inert_reason(name);
                     c.inert.push(InertSetting {
                         name: name.to_string(),
                         place: InertPlace::Setting(name.to_string()),
                         value: text,
-                        why: inert_reason(name),
+                        why,
+                        meant,
+                        span: key.span(),
                     })
                 }),
             };
@@ -362,45 +372,17 @@ impl CeleryConfig {
     }
 }
 
-fn inert_reason(name: &str) -> String {
-    const REAL_BUT_UNMODELLED: &[&str] = &[
-        "accept_content",
-        "broker_url",
-        "result_backend",
-        "result_serializer",
-        "task_serializer",
-        "timezone",
-        "enable_utc",
-        "result_compression",
-        "broker_connection_retry_on_startup",
-        "broker_connection_timeout",
-        "broker_heartbeat",
-        "broker_pool_limit",
-        "task_publish_retry",
-        "task_publish_retry_policy",
-        "task_routes",
-        "task_default_queue",
-        "worker_max_tasks_per_child",
-        "worker_concurrency",
-        "worker_soft_shutdown_timeout",
-        "result_persistent",
-        "worker_send_task_events",
-        "task_send_sent_event",
-        "result_extended",
-        "result_backend_base_sleep_between_retries_ms",
-        "result_backend_max_sleep_between_retries_ms",
-        "worker_cancel_long_running_tasks_on_connection_loss",
-        "worker_deduplicate_successful_tasks",
-        "result_cache_max",
-        "worker_eta_task_limit",
-        "worker_disable_prefetch",
-        "result_failure_expires",
-    ];
-    if REAL_BUT_UNMODELLED.contains(&name) {
-        "a Celery setting that does not change chord termination in this model".to_string()
-    } else {
-        "not a Celery setting: Celery stores unknown keys and ignores them (§1 \"Not settings\")".to_string()
+/// Why a name in `[celery]` changes nothing, and the setting it was probably meant to be.
+fn inert_reason(name: &str) -> (String, Option<&'static str>) {
+    if names::is_setting(name) {
+        return ("a Celery setting that does not change chord termination in this model".to_string(), None);
     }
+    let meant = names::suggest_setting(name);
+    let mut why = "not a Celery setting: Celery stores unknown keys and ignores them (§1 \"Not settings\")".to_string();
+    if let Some(m) = meant {
+        why.push_str(&format!("; did you mean {m}?"));
+    }
+    (why, meant)
 }
 
 fn count_or_none(v: &Value<'_, '_>) -> Result<Option<u32>, Problem> {
@@ -438,8 +420,8 @@ fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<
         let task: &str = task.get_ref();
         let Some(mut attrs) = keep(entry.table(), problems) else { continue };
         let mut a = Annotation::default();
-        for (attr, x) in attrs.entries() {
-            let attr: &str = attr.get_ref();
+        for (attr_key, x) in attrs.entries() {
+            let attr: &str = attr_key.get_ref();
             let r: Result<(), Problem> = match attr {
                 "max_retries" => {
                     if x.str().ok() == Some("none") {
@@ -471,11 +453,22 @@ fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<
                 "ignore_result" => x.bool().map(|b| a.ignore_result = Some(b)),
                 "acks_late" => x.bool().map(|b| a.acks_late = Some(b)),
                 _ => x.to_toml_text().map(|text| {
+                    let meant = (!names::is_attribute(attr)).then(|| names::suggest_attribute(attr)).flatten();
+                    let mut why = if names::is_attribute(attr) {
+                        "set on the task class, but nothing in the model's tasks reads it".to_string()
+                    } else {
+                        "not an attribute Celery's tasks have: set on the task class and never read".to_string()
+                    };
+                    if let Some(m) = meant {
+                        why.push_str(&format!("; did you mean {m}?"));
+                    }
                     c.inert.push(InertSetting {
                         name: format!("task_annotations['{task}'].{attr}"),
                         place: InertPlace::Annotation { task: task.to_string(), attr: attr.to_string() },
                         value: text,
-                        why: "set on the task class, but nothing in the model's tasks reads it".to_string(),
+                        why,
+                        meant,
+                        span: attr_key.span(),
                     })
                 }),
             };
