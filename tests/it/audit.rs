@@ -106,6 +106,25 @@ fn r9_1_a_report_never_overwrites_a_file_no_report_wrote() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn r9_1_the_committed_baseline_refreshes_in_place() {
+    // A copy of reports/ is an earlier report: refreshing it writes the same files and removes
+    // nothing.
+    let dir = scratch("baseline");
+    let copy = dir.join("reports");
+    std::fs::create_dir(&copy).unwrap();
+    for e in std::fs::read_dir("reports").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, copy.join(p.file_name().unwrap())).unwrap();
+    }
+    let before = contents(&copy);
+    let out = chordsim(&["report", "--out", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("(removed 0 stale)"), "{}", text(&out.stdout));
+    assert!(contents(&copy) == before, "the baseline is up to date, so nothing changes");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // 2. A write error on standard output never turns a failure into success.
 
 fn to_dev_full(args: &[&str]) -> Output {
@@ -661,6 +680,21 @@ fn r9_7_a_run_that_exhausts_the_event_budget_stops_soon_and_is_not_a_pass() {
     assert!(stdout.contains("event budget"), "{stdout}");
     assert!(!stdout.lines().any(|l| l.contains("hung.toml") && l.ends_with(" yes")), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn r9_7_ten_million_pool_processes_are_refused_with_the_limit() {
+    // visibility_timeout = 1 with 1000 workers of 10,000 processes and 100,000 tests ran for
+    // minutes in 4 GB: every process may hold a running task and its pending end.
+    let e = chordsim::scenario::Scenario::parse(
+        "storm.toml",
+        "name = \"s\"\nabout = \"a\"\n[celery]\nbroker_transport_options = { visibility_timeout = 1 }\n\
+         [topology]\nworkers = 1000\nconcurrency = 10000\n[run]\ntests = 100000\n[expect]\nstatus = \"stuck\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("storm.toml:6:11: topology.workers: 1000 workers with 10000000 pool processes"), "{e}");
+    assert!(e.contains("at most 100000"), "{e}");
 }
 
 #[test]
