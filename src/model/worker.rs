@@ -251,6 +251,7 @@ impl World {
             return;
         }
         // Mingle: copy the revoked ids of running peers (§9 "Revoke").
+        self.work += self.workers.iter().map(|p| 1 + p.revoked.len() as u64).sum::<u64>();
         let peers: BTreeSet<TaskRef> =
             self.workers.iter().filter(|p| p.is_running()).flat_map(|p| p.revoked.iter().copied()).collect();
         let wk = &mut self.workers[w];
@@ -326,6 +327,7 @@ impl World {
         let wk = &mut self.workers[w];
         wk.connected = false;
         let dropped: Vec<Held> = wk.reserved.drain(..).chain(std::mem::take(&mut wk.eta).into_values()).collect();
+        self.work += dropped.len() as u64 + self.broker.unacked.len() as u64;
         wk.in_transit = 0;
         let inc = wk.inc;
         match self.sc.topology.broker {
@@ -359,6 +361,7 @@ impl World {
             return;
         }
         let execs: Vec<(usize, Exec)> = self.workers[w].pool.running().map(|(s, e)| (s, e.clone())).collect();
+        self.work += (execs.len() + self.workers[w].held_tags().len() + self.broker.unacked.len()) as u64;
         for (slot, e) in &execs {
             self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: *slot, how: Ending::WorkerKilled });
             if e.acked {
@@ -680,6 +683,7 @@ impl World {
 
     /// SIGKILL of the pool child running `task` (§9 "Pool child killed").
     pub(crate) fn kill_child(&mut self, now: SimTime, task: TaskRef, out: &mut Schedule<Event>) {
+        self.work += self.workers.iter().map(|w| 1 + w.pool.slots.len() as u64).sum::<u64>();
         let found = (0..self.workers.len()).find_map(|w| self.workers[w].running(task).map(|s| (w, s)));
         let Some((w, slot)) = found else {
             self.note(now, Note::Fault { what: format!("no pool child is running {task}; nothing killed") });
@@ -750,6 +754,7 @@ impl World {
             return;
         }
         let tags = self.workers[w].held_tags();
+        self.work += tags.len() as u64 + 1;
         let back = self.broker.restore_tags(tags);
         if !back.is_empty() {
             let tasks = back.iter().map(|(_, m)| m.task).collect();
@@ -776,6 +781,7 @@ impl World {
         }
         let execs: Vec<(usize, Exec)> = self.workers[w].pool.running().map(|(s, e)| (s, e.clone())).collect();
         let mut tags = self.workers[w].held_tags();
+        self.work += (execs.len() + tags.len() + 1) as u64;
         let retry_for_late = self.cfg().version.cold_shutdown_retry_for_acks_late();
         for (slot, e) in &execs {
             self.note(now, Note::Finished { task: e.msg.task, worker: w, slot: *slot, how: Ending::Cancelled });
@@ -819,6 +825,7 @@ impl World {
         }
         let version = self.cfg().version;
         let slot_idx = task.slot(self.n());
+        self.work += self.workers.iter().map(|w| 1 + w.pool.slots.len() as u64).sum::<u64>();
         for w in 0..self.workers.len() {
             if !self.workers[w].is_running()
                 || !self.workers[w].connected
