@@ -157,13 +157,38 @@ struct ChordKeys {
 /// Which header results read as not ready, kept up to date as results are stored, wiped and
 /// expire, so that a poll finds the first few without reading every result: its cost does not
 /// grow with the header (Celery's `GroupResult.ready()` stops at the first result not ready; the
-/// trace names up to four).
+/// trace names up to four). Built at the first poll: a chord on the native counter never needs
+/// it.
 #[derive(Clone, Debug)]
 struct Readiness {
-    /// Header tasks whose result reads PENDING, STARTED or RETRY (as of the last catch-up).
-    not_ready: BTreeSet<u32>,
+    /// Bit `t % 64` of word `t / 64` is set while header task `t`'s result reads PENDING,
+    /// STARTED or RETRY (as of the last catch-up with expiry).
+    not_ready: Vec<u64>,
     /// Ready header results that expire, by when.
     expiring: BTreeSet<(SimTime, u32)>,
+}
+
+impl Readiness {
+    fn set(&mut self, test: u32, not_ready: bool) {
+        let (word, bit) = (test as usize / 64, 1u64 << (test % 64));
+        if not_ready { self.not_ready[word] |= bit } else { self.not_ready[word] &= !bit }
+    }
+
+    /// The first `k` header tasks marked not ready.
+    fn first(&self, k: usize) -> Vec<u32> {
+        let mut out = Vec::with_capacity(k);
+        for (i, &w) in self.not_ready.iter().enumerate() {
+            let mut w = w;
+            while w != 0 && out.len() < k {
+                out.push((i * 64) as u32 + w.trailing_zeros());
+                w &= w - 1;
+            }
+            if out.len() == k {
+                break;
+            }
+        }
+        out
+    }
 }
 
 /// The result backend.
@@ -173,7 +198,7 @@ pub struct Backend {
     version: CeleryVersion,
     results: Vec<Option<Stored>>,
     header: usize,
-    readiness: Readiness,
+    readiness: Option<Readiness>,
     chord: ChordKeys,
     /// Whether it answers (false during an outage).
     pub up: bool,
@@ -188,7 +213,7 @@ impl Backend {
             version,
             results: vec![None; tests + 3],
             header: tests,
-            readiness: Readiness { not_ready: (0..tests as u32).collect(), expiring: BTreeSet::new() },
+            readiness: None,
             chord: ChordKeys::default(),
             up: true,
         }
@@ -197,14 +222,29 @@ impl Backend {
     /// The first `k` header tasks whose result is not ready at `now`, with their states (none:
     /// every result is ready). `now` must not go back between calls.
     pub fn not_ready(&mut self, now: SimTime, k: usize) -> Vec<(u32, TaskState)> {
-        let r = &mut self.readiness;
+        if self.readiness.is_none() {
+            // One pass over the header, once; stores keep it up to date from then on.
+            let mut r = Readiness { not_ready: vec![0; self.header.div_ceil(64)], expiring: BTreeSet::new() };
+            for t in 0..self.header {
+                match self.live(t, now) {
+                    Some(s) if s.state.is_ready() => {
+                        if let Some(at) = s.expires {
+                            r.expiring.insert((at, t as u32));
+                        }
+                    }
+                    _ => r.set(t as u32, true),
+                }
+            }
+            self.readiness = Some(r);
+        }
+        let r = self.readiness.as_mut().expect("built above");
         while let Some(&(at, test)) = r.expiring.first()
             && at <= now
         {
             r.expiring.pop_first();
-            r.not_ready.insert(test);
+            r.set(test, true);
         }
-        let first: Vec<u32> = r.not_ready.iter().take(k).copied().collect();
+        let first = r.first(k);
         first.into_iter().map(|t| (t, self.state(t as usize, now))).collect()
     }
 
@@ -246,18 +286,16 @@ impl Backend {
             return StoreOutcome::KeptSuccess;
         }
         let expires = ttl.map(|t| self.expiry(now, t));
-        if slot < self.header {
-            let (r, test) = (&mut self.readiness, slot as u32);
+        if slot < self.header
+            && let Some(r) = self.readiness.as_mut()
+        {
+            let test = slot as u32;
             if let Some(at) = self.results[slot].and_then(|s| s.expires) {
                 r.expiring.remove(&(at, test));
             }
-            if state.is_ready() {
-                r.not_ready.remove(&test);
-                if let Some(at) = expires {
-                    r.expiring.insert((at, test));
-                }
-            } else {
-                r.not_ready.insert(test);
+            r.set(test, !state.is_ready());
+            if let (true, Some(at)) = (state.is_ready(), expires) {
+                r.expiring.insert((at, test));
             }
         }
         self.results[slot] = Some(Stored { state, value, expires });
@@ -281,7 +319,7 @@ impl Backend {
     /// Lose everything (a restart without persistence).
     pub fn wipe(&mut self) {
         self.results.iter_mut().for_each(|r| *r = None);
-        self.readiness = Readiness { not_ready: (0..self.header as u32).collect(), expiring: BTreeSet::new() };
+        self.readiness = None;
         self.chord = ChordKeys::default();
     }
 
@@ -440,6 +478,17 @@ mod tests {
         b.wipe();
         check(&mut b, at(18));
         assert_eq!(b.not_ready(at(18), 2).len(), 2, "at most k");
+        // Built at the first poll from what is stored by then.
+        let mut late = Backend::new(BackendKind::Database, CeleryVersion::V5_5, 70);
+        late.store(65, TaskState::Success, Some(ResultValue::Pass), at(1), ttl);
+        late.store(3, TaskState::Started, None, at(1), ttl);
+        for t in [0, 1, 2, 4, 5] {
+            late.store(t, TaskState::Success, Some(ResultValue::Pass), at(2), None);
+        }
+        assert_eq!(
+            late.not_ready(at(3), 3),
+            vec![(3, TaskState::Started), (6, TaskState::Pending), (7, TaskState::Pending)]
+        );
     }
 
     #[test]
