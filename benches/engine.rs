@@ -114,3 +114,45 @@ fn explore_scenarios_one_thread(b: Bencher) {
 fn explore_scenarios_all_threads(b: Bencher) {
     explore_preset(b, std::thread::available_parallelism().map_or(1, |n| n.get()));
 }
+
+/// One polling backend, one hung test among `tests`, polled for an hour (the costs of issue 9:
+/// a poll must not read every result).
+fn polling_behind_a_hung_test(tests: usize) -> Scenario {
+    let text = format!(
+        "name = \"p\"\nabout = \"p\"\nhorizon = \"1h\"\n[topology]\nbackend = \"database\"\nconcurrency = 64\n\
+         [run]\ntests = {tests}\nduration = \"1ms\"\n[[run.override]]\ntest = {}\noutcome = \"hang\"\n\
+         [expect]\nstatus = \"stuck\"\n",
+        tests - 1
+    );
+    Scenario::parse("poll.toml", &text).unwrap()
+}
+
+#[divan::bench]
+fn an_hour_polling_10_tests_behind_a_hung_one(b: Bencher) {
+    bench_run(b, polling_behind_a_hung_test(10));
+}
+
+#[divan::bench(sample_count = 20)]
+fn an_hour_polling_10000_tests_behind_a_hung_one(b: Bencher) {
+    bench_run(b, polling_behind_a_hung_test(10_000));
+}
+
+/// A test longer than the visibility timeout, redelivered every sweep for 100 days: the trace
+/// must stay the size of a day's.
+#[divan::bench(sample_count = 20)]
+fn a_hundred_days_of_redeliveries(b: Bencher) {
+    let text = "name = \"r\"\nabout = \"r\"\nhorizon = \"100d\"\n[celery]\ntask_acks_late = true\n\
+                broker_transport_options = { visibility_timeout = 60 }\n[run]\ntests = 3\n\
+                [[run.override]]\ntest = 1\noutcome = \"hang\"\n[expect]\nstatus = \"stuck\"\n";
+    bench_run(b, Scenario::parse("redeliver.toml", text).unwrap());
+}
+
+/// Rendering a file of 10,000 problems (the first 50, then a count): linear in the file.
+#[divan::bench(sample_count = 20)]
+fn ten_thousand_problems(b: Bencher) {
+    let mut text = String::from("name = \"x\"\nabout = \"y\"\n[run]\ntests = 1\n[expect]\nstatus = \"stuck\"\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("[[fault]]\nat = \"{i}s\"\nkind = \"nonsense\"\n"));
+    }
+    b.bench(|| Scenario::parse("many.toml", &text).unwrap_err().to_string().len());
+}
