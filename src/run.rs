@@ -35,12 +35,16 @@ const REPORT_EVERY: u64 = 1 << 16;
 
 /// Run `sc` (with its own seed unless `seed` overrides it) up to its horizon.
 pub fn run(sc: Scenario, seed: Option<u64>) -> RunResult {
-    run_observed(sc, seed, &mut |_| {})
+    drive(sc, seed, None)
 }
 
 /// [`run`], telling `progress` how far it has got every few tens of thousands of events (a long
 /// run's progress bar); what it is told never changes the run.
-pub fn run_observed(mut sc: Scenario, seed: Option<u64>, progress: &mut dyn FnMut(Progress)) -> RunResult {
+pub fn run_observed(sc: Scenario, seed: Option<u64>, progress: &mut dyn FnMut(Progress)) -> RunResult {
+    drive(sc, seed, Some(progress))
+}
+
+fn drive(mut sc: Scenario, seed: Option<u64>, mut progress: Option<&mut dyn FnMut(Progress)>) -> RunResult {
     if let Some(s) = seed {
         sc.seed = s;
     }
@@ -50,15 +54,21 @@ pub fn run_observed(mut sc: Scenario, seed: Option<u64>, progress: &mut dyn FnMu
     for (at, e) in init {
         sim.schedule(at, e);
     }
-    let stop = loop {
-        let spent = sim.events() + sim.model.work;
-        let step = Limits { horizon, max_events: EVENT_BUDGET.min(spent + REPORT_EVERY) };
-        match sim.run(step) {
-            StopReason::EventBudget if step.max_events < EVENT_BUDGET => {
-                progress(Progress { now: sim.now(), horizon, spent: sim.events() + sim.model.work })
+    let whole = Limits { horizon, max_events: EVENT_BUDGET };
+    let stop = match progress.as_mut() {
+        None => sim.run(whole),
+        // In steps of REPORT_EVERY: the engine checks its budget between events, so stopping and
+        // going on changes nothing.
+        Some(report) => loop {
+            let spent = sim.events() + sim.model.work;
+            let step = Limits { max_events: EVENT_BUDGET.min(spent + REPORT_EVERY), ..whole };
+            match sim.run(step) {
+                StopReason::EventBudget if step.max_events < EVENT_BUDGET => {
+                    report(Progress { now: sim.now(), horizon, spent: sim.events() + sim.model.work })
+                }
+                stop => break stop,
             }
-            stop => break stop,
-        }
+        },
     };
     let at = sim.now();
     let events = sim.events();

@@ -279,8 +279,6 @@ pub enum Note {
         until: SimTime,
         /// Records folded.
         records: u64,
-        /// The last of them.
-        last: Box<Note>,
     },
     /// Identical chord_unlock polls, folded so that a run polling for ever keeps a trace whose
     /// size does not grow with simulated time.
@@ -325,11 +323,11 @@ impl Note {
 }
 
 impl Record {
-    /// When and what last happened in this record: a folded record's last note.
-    pub fn latest(&self) -> (SimTime, &Note) {
+    /// When the last of what this record tells happened: a fold's last folded record.
+    pub fn latest(&self) -> SimTime {
         match &self.note {
-            Note::Folded { until, last, .. } => (*until, last),
-            note => (self.at, note),
+            Note::Folded { until, .. } => *until,
+            _ => self.at,
         }
     }
 }
@@ -501,9 +499,9 @@ impl fmt::Display for Note {
             Note::ConsumerStarted { worker } => write!(f, "w{} consumer started", worker + 1),
             Note::WorkerExited { worker } => write!(f, "w{} gave up reconnecting and exited", worker + 1),
             Note::WatchdogFired => f.write_str("watchdog: run not terminal by its deadline"),
-            Note::Folded { task, from, until, records, last } => {
+            Note::Folded { task, from, until, records } => {
                 let whose = task.map_or("the run".to_string(), |t| t.to_string());
-                write!(f, "… {records} more records of {whose} from {from} to {until} (folded); the last: {last} …")
+                write!(f, "… {records} more records of {whose} from {from} to {until} (folded) …")
             }
             Note::PollsFolded { from, until, polls } => {
                 write!(f, "… {polls} more identical chord_unlock polls from {from} to {until} (folded) …")

@@ -29,16 +29,17 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     }
     if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::UnlockGaveUp { .. })) {
         out.push(format!("{}: {}", r.at, r.note));
-    } else if world.unlock_live() && world.stats.body_payloads.is_empty() && !world.native_chord() {
+    } else if !world.native_chord() && world.stats.body_payloads.is_empty() && world.unlock_live() {
         out.push(unlock_whereabouts(world, end));
     } else if !world.native_chord()
         && world.stats.body_payloads.is_empty()
         && chord_error.is_none()
         && let Some(r) = trace.iter().rev().find(|r| note_task(&r.note) == Some(TaskRef::ChordUnlock))
     {
-        let (at, note) = r.latest();
         out.push(format!(
-            "chord_unlock's poll chain ended: last seen at {at}: {note} (without a poll message nothing calls the body, §5)"
+            "chord_unlock's poll chain ended: last seen at {}: {} (without a poll message nothing calls the body, §5)",
+            r.latest(),
+            r.note
         ));
     }
     if world.native_chord() && world.stats.body_payloads.is_empty() && chord_error.is_none() {
@@ -208,8 +209,7 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
             } else {
                 ""
             };
-            let (at, note) = r.latest();
-            parts.push(format!("last seen at {at}: {note}{why}"));
+            parts.push(format!("last seen at {}: {}{why}", r.latest(), r.note));
         } else {
             parts.push("never delivered".into());
         }

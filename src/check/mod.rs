@@ -172,10 +172,10 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
             break;
         }
     }
-    if world.unlock_live()
-        && !world.native_chord()
+    if !world.native_chord()
         && world.stats.body_payloads.is_empty()
         && world.unlock_max_retries().0.is_none()
+        && world.unlock_live()
     {
         violations.insert(
             Property::PollingBounded,

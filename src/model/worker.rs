@@ -78,7 +78,7 @@ impl Pool {
         {
             *last = (1 << (size % 64)) - 1;
         }
-        Pool { size, slots: Vec::new(), free, busy: 0, unacked: 0 }
+        Pool { size, slots: Vec::with_capacity(size.min(128)), free, busy: 0, unacked: 0 }
     }
 
     /// The execution in `slot`.
@@ -94,8 +94,9 @@ impl Pool {
 
     /// Start `exec` in a free `slot`.
     pub fn put(&mut self, slot: usize, exec: Exec) {
-        if self.slots.len() <= slot {
-            self.slots.resize(slot + 1, None);
+        if slot == self.slots.len() {
+            // The lowest free slot: every slot below it has been used.
+            self.slots.push(None);
         }
         debug_assert!(self.slots[slot].is_none());
         self.free[slot / 64] &= !(1 << (slot % 64));

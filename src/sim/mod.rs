@@ -56,6 +56,7 @@ impl<E> Queue<E> {
     }
 
     /// Store `event` and return its key for time `at`.
+    #[inline]
     fn key(&mut self, at: SimTime, event: E) -> u128 {
         let slot = match self.free.pop() {
             Some(i) => {
@@ -79,6 +80,7 @@ impl<E> Queue<E> {
     }
 
     /// Schedule `event` `delay` after `now`: in its lane if the delay has one.
+    #[inline]
     fn push_after(&mut self, now: SimTime, delay: SimDuration, event: E) {
         let key = self.key(now + delay, event);
         match self.lanes.iter_mut().find(|l| l.delay == delay) {
