@@ -133,22 +133,14 @@ fn worker_states(world: &World) -> String {
 }
 
 fn note_task(note: &Note) -> Option<TaskRef> {
+    // Polls and part-returns say nothing of where a task's own message or execution is.
     match note {
-        Note::Published { task, .. }
-        | Note::PublishFailed { task, .. }
-        | Note::Delivered { task, .. }
-        | Note::Acked { task, .. }
-        | Note::AckLost { task, .. }
-        | Note::Requeued { task, .. }
-        | Note::Started { task, .. }
-        | Note::Finished { task, .. }
-        | Note::Stored { task, .. }
-        | Note::StoreFailed { task, .. }
-        | Note::RevokedDropped { task, .. }
-        | Note::Lost { task, .. }
-        | Note::RetryScheduled { task, .. } => Some(*task),
-        Note::Folded { task, .. } => *task,
-        _ => None,
+        Note::PartReturn { .. }
+        | Note::RetriesExhausted { .. }
+        | Note::Poll { .. }
+        | Note::UnlockGaveUp { .. }
+        | Note::PollsFolded { .. } => None,
+        other => other.task(),
     }
 }
 
