@@ -339,6 +339,8 @@ pub enum Ending {
     Returned(ResultValue),
     /// Raised.
     Raised,
+    /// Called `self.retry()`.
+    Retried,
     /// Soft limit raised inside the task.
     SoftLimit,
     /// Hard limit killed the child.
@@ -515,6 +517,7 @@ impl fmt::Display for Ending {
         match self {
             Ending::Returned(v) => write!(f, "returned {}", value_name(*v)),
             Ending::Raised => f.write_str("raised"),
+            Ending::Retried => f.write_str("called self.retry()"),
             Ending::SoftLimit => f.write_str("SoftTimeLimitExceeded"),
             Ending::HardLimit => f.write_str("TimeLimitExceeded (hard limit), child replaced"),
             Ending::ChildKilled => f.write_str("pool child killed (WorkerLostError)"),

@@ -138,6 +138,23 @@ impl World {
         let spec = &self.sc.tests[i as usize];
         let attempt = e.msg.retries;
         let soft = finish == Finish::Soft;
+        if let (Outcome::Retry { fails, countdown, max_retries }, false) = (spec.outcome, soft)
+            && attempt < fails
+        {
+            // `self.retry(exc=…, countdown=…, max_retries=…)`: a Retry while retries remain,
+            // else the exception itself (celery-semantics §3; app/task.py: Task.retry).
+            self.note(
+                now,
+                Note::Finished { task: e.msg.task, worker: r.worker, slot: r.slot as usize, how: Ending::Retried },
+            );
+            if attempt < max_retries {
+                self.retry_task(now, r, e, countdown, out);
+            } else {
+                self.note(now, Note::RetriesExhausted { task: e.msg.task });
+                self.fail_task(r, e.msg.task, ErrorKind::Raised, out);
+            }
+            return;
+        }
         let verdict = match (spec.outcome, soft) {
             (Outcome::SoftCatch, true) => Verdict::Return(ResultValue::FailDict),
             (_, true) => Verdict::Raise(ErrorKind::SoftTimeLimit),
@@ -147,7 +164,7 @@ impl World {
             (Outcome::Malformed, false) => Verdict::Return(ResultValue::Malformed),
             (Outcome::Raise, false) | (Outcome::Hang, false) => Verdict::Raise(ErrorKind::Raised),
             (Outcome::RaiseTransient { fails }, false) if attempt < fails => Verdict::Raise(ErrorKind::Raised),
-            (Outcome::RaiseTransient { .. }, false) => Verdict::Return(ResultValue::Pass),
+            (Outcome::RaiseTransient { .. } | Outcome::Retry { .. }, false) => Verdict::Return(ResultValue::Pass),
             (Outcome::Flaky, false) if e.run % 2 == 1 => Verdict::Return(ResultValue::Pass),
             (Outcome::Flaky, false) => Verdict::Return(ResultValue::FailDict),
         };

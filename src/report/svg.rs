@@ -20,12 +20,13 @@ const LANE: f64 = 22.0;
 const GAP: f64 = 6.0;
 
 /// The colours of execution outcomes, in legend order.
-const LEGEND: [(&str, &str); 10] = [
+const LEGEND: [(&str, &str); 11] = [
     ("pass", "#43a047"),
     ("failure dict", "#fb8c00"),
     ("None / malformed", "#fdd835"),
     ("collect_results", "#1e88e5"),
     ("raised", "#e53935"),
+    ("retried", "#ffb300"),
     ("timed out", "#6d4c41"),
     ("killed", "#212121"),
     ("revoked", "#8e24aa"),
@@ -43,6 +44,7 @@ fn colour(how: Option<Ending>, task: TaskRef) -> &'static str {
         Some(Ending::Returned(ResultValue::FailDict)) => pick("failure dict"),
         Some(Ending::Returned(_)) => pick("None / malformed"),
         Some(Ending::Raised | Ending::SoftLimit) => pick("raised"),
+        Some(Ending::Retried) => pick("retried"),
         Some(Ending::HardLimit) => pick("timed out"),
         Some(Ending::ChildKilled | Ending::WorkerKilled) => pick("killed"),
         Some(Ending::Terminated) => pick("revoked"),

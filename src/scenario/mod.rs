@@ -170,6 +170,16 @@ pub enum Outcome {
         /// Attempts that raise.
         fails: u32,
     },
+    /// Calls `self.retry(exc=…, countdown=…, max_retries=…)` on the first `fails` attempts,
+    /// then passes; once `max_retries` is used up, `retry` raises the exception instead.
+    Retry {
+        /// Attempts that retry.
+        fails: u32,
+        /// The retry's countdown.
+        countdown: SimDuration,
+        /// The call's `max_retries`.
+        max_retries: u32,
+    },
     /// Never returns.
     Hang,
     /// Catches SoftTimeLimitExceeded and returns a failure dict; otherwise passes.
@@ -191,6 +201,7 @@ impl Outcome {
         "malformed",
         "raise",
         "raise_transient",
+        "retry",
         "hang",
         "soft_catch",
         "flaky",

@@ -389,7 +389,7 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
     app
 }
 
-fn outcome(v: &Value<'_, '_>, fails: Option<u32>) -> Result<Outcome, Problem> {
+fn outcome(v: &Value<'_, '_>) -> Result<Outcome, Problem> {
     let names: Vec<(&str, usize)> = Outcome::NAMES.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     Ok(match Outcome::NAMES[v.one_of(&names)?] {
         "pass" => Outcome::Pass,
@@ -397,7 +397,10 @@ fn outcome(v: &Value<'_, '_>, fails: Option<u32>) -> Result<Outcome, Problem> {
         "return_none" => Outcome::ReturnNone,
         "malformed" => Outcome::Malformed,
         "raise" => Outcome::Raise,
-        "raise_transient" => Outcome::RaiseTransient { fails: fails.unwrap_or(1) },
+        "raise_transient" => Outcome::RaiseTransient { fails: 1 },
+        // Celery's own defaults for a bare `self.retry()`: default_retry_delay 180 s and
+        // max_retries 3 (celery-semantics §3).
+        "retry" => Outcome::Retry { fails: 1, countdown: SimDuration::from_secs(180), max_retries: 3 },
         "hang" => Outcome::Hang,
         "soft_catch" => Outcome::SoftCatch,
         "flaky" => Outcome::Flaky,
@@ -423,10 +426,29 @@ fn duration_spec(v: &Value<'_, '_>) -> Result<DurationSpec, Problem> {
 }
 
 fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Problem>) -> Vec<TestSpec> {
-    const FIELDS: &[&str] =
-        &["tests", "duration", "outcome", "fails", "ignore_result", "time_limit", "soft_time_limit", "override"];
-    const OVERRIDE: &[&str] =
-        &["test", "duration", "outcome", "fails", "ignore_result", "time_limit", "soft_time_limit"];
+    const FIELDS: &[&str] = &[
+        "tests",
+        "duration",
+        "outcome",
+        "fails",
+        "countdown",
+        "max_retries",
+        "ignore_result",
+        "time_limit",
+        "soft_time_limit",
+        "override",
+    ];
+    const OVERRIDE: &[&str] = &[
+        "test",
+        "duration",
+        "outcome",
+        "fails",
+        "countdown",
+        "max_retries",
+        "ignore_result",
+        "time_limit",
+        "soft_time_limit",
+    ];
     let Some(v) = v else {
         problems.push(Problem {
             span: root,
@@ -477,14 +499,43 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
 }
 
 fn apply_test_fields(t: &mut Table<'_, '_>, spec: &mut TestSpec, problems: &mut Vec<Problem>) {
-    let fails = t.get("fails").and_then(|v| keep(v.count(1, 1_000), problems)).map(|n| n as u32);
     if let Some(v) = t.get("duration") {
         spec.duration = keep(duration_spec(&v), problems).unwrap_or(spec.duration);
     }
     if let Some(v) = t.get("outcome") {
-        spec.outcome = keep(outcome(&v, fails), problems).unwrap_or(spec.outcome);
-    } else if let (Some(f), Outcome::RaiseTransient { .. }) = (fails, spec.outcome) {
-        spec.outcome = Outcome::RaiseTransient { fails: f };
+        spec.outcome = keep(outcome(&v), problems).unwrap_or(spec.outcome);
+    }
+    // The outcome's parameters, given here or with the outcome in [run].
+    let fails = t.get("fails");
+    let countdown = t.get("countdown");
+    let max_retries = t.get("max_retries");
+    match &mut spec.outcome {
+        Outcome::RaiseTransient { fails: f } | Outcome::Retry { fails: f, .. } => {
+            if let Some(n) = fails.as_ref().and_then(|v| keep(v.count(1, 1_000), problems)) {
+                *f = n as u32;
+            }
+        }
+        _ => {}
+    }
+    if let Outcome::Retry { countdown: c, max_retries: m, .. } = &mut spec.outcome {
+        if let Some(d) = countdown.as_ref().and_then(|v| keep(v.duration(), problems)) {
+            *c = d;
+        }
+        if let Some(n) = max_retries.as_ref().and_then(|v| keep(v.count(0, 1_000_000), problems)) {
+            *m = n as u32;
+        }
+    } else {
+        let takes_fails = matches!(spec.outcome, Outcome::RaiseTransient { .. });
+        for (field, v, takes) in
+            [("fails", &fails, takes_fails), ("countdown", &countdown, false), ("max_retries", &max_retries, false)]
+        {
+            if let (Some(v), false) = (v, takes) {
+                let uses = if field == "fails" { "raise_transient or retry" } else { "retry" };
+                problems.push(v.problem(format!(
+                    "`{field}` applies to the outcome {uses} only; this test's outcome does not take it"
+                )));
+            }
+        }
     }
     if let Some(v) = t.get("ignore_result") {
         spec.ignore_result = keep(v.bool(), problems).unwrap_or(false);

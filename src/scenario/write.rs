@@ -45,18 +45,22 @@ fn dur(d: SimDuration) -> String {
     q(&d.to_string())
 }
 
-fn outcome(o: Outcome) -> (&'static str, Option<u32>) {
+/// The outcome's name and its parameter lines.
+fn outcome(o: Outcome) -> (&'static str, String) {
     match o {
-        Outcome::Pass => ("pass", None),
-        Outcome::FailStatus => ("fail_status", None),
-        Outcome::ReturnNone => ("return_none", None),
-        Outcome::Malformed => ("malformed", None),
-        Outcome::Raise => ("raise", None),
-        Outcome::RaiseTransient { fails } => ("raise_transient", Some(fails)),
-        Outcome::Hang => ("hang", None),
-        Outcome::SoftCatch => ("soft_catch", None),
-        Outcome::Flaky => ("flaky", None),
-        Outcome::DieAfterReturn => ("die_after_return", None),
+        Outcome::Pass => ("pass", String::new()),
+        Outcome::FailStatus => ("fail_status", String::new()),
+        Outcome::ReturnNone => ("return_none", String::new()),
+        Outcome::Malformed => ("malformed", String::new()),
+        Outcome::Raise => ("raise", String::new()),
+        Outcome::RaiseTransient { fails } => ("raise_transient", format!("fails = {fails}\n")),
+        Outcome::Retry { fails, countdown, max_retries } => {
+            ("retry", format!("fails = {fails}\ncountdown = {}\nmax_retries = {max_retries}\n", dur(countdown)))
+        }
+        Outcome::Hang => ("hang", String::new()),
+        Outcome::SoftCatch => ("soft_catch", String::new()),
+        Outcome::Flaky => ("flaky", String::new()),
+        Outcome::DieAfterReturn => ("die_after_return", String::new()),
     }
 }
 
@@ -198,11 +202,9 @@ pub fn to_toml(sc: &Scenario) -> String {
             DurationSpec::Range(lo, hi) => q(&format!("{lo}..{hi}")),
         };
         let _ = writeln!(s, "duration = {d}");
-        let (name, fails) = outcome(test.outcome);
+        let (name, parameters) = outcome(test.outcome);
         let _ = writeln!(s, "outcome = {}", q(name));
-        if let Some(f) = fails {
-            let _ = writeln!(s, "fails = {f}");
-        }
+        s.push_str(&parameters);
         let _ = writeln!(s, "ignore_result = {}", test.ignore_result);
         if let Some(l) = test.time_limit {
             let _ = writeln!(s, "time_limit = {}", dur(l));

@@ -1348,3 +1348,54 @@ fn a_day_of_polling_for_ever_keeps_the_trace_of_an_hour() {
     );
     assert!(has(&day, |n| matches!(n, Note::PollsFolded { polls, .. } if *polls > 80_000)));
 }
+
+// ---- §3 an explicit self.retry() -----------------------------------------------------------
+
+#[test]
+fn self_retry_resends_the_task_after_its_countdown_then_it_passes() {
+    // Observation 21: self.retry(countdown=1, max_retries=3) on the first two runs of 1 s.
+    let r = sc(r#"[run]
+tests = 2
+duration = "1s"
+[[run.override]]
+test = 1
+outcome = "retry"
+fails = 2
+countdown = "1s"
+max_retries = 3"#);
+    let starts: Vec<f64> = r
+        .trace
+        .iter()
+        .filter(|rec| matches!(rec.note, Note::Started { task: TaskRef::Header(1), .. }))
+        .map(|rec| secs(rec.at))
+        .collect();
+    assert_eq!(starts.len(), 3);
+    assert!(starts.windows(2).all(|w| (w[1] - w[0] - 2.0).abs() < 0.05), "1 s run + 1 s countdown: {starts:?}");
+    assert_eq!(count(&r, |n| matches!(n, Note::RetryScheduled { task: TaskRef::Header(1), .. })), 2);
+    assert_eq!(status(&r), Some(RunStatus::Completed));
+}
+
+#[test]
+fn self_retry_past_its_max_retries_raises_the_exception() {
+    let r = sc(r#"[run]
+tests = 1
+duration = "1s"
+outcome = "retry"
+fails = 5
+countdown = "1s"
+max_retries = 2"#);
+    assert_eq!(r.verdict.header_runs, vec![3], "the first run and two retries");
+    assert_eq!(r.verdict.header_states, vec![TaskState::Failure]);
+    assert!(has(&r, |n| matches!(n, Note::RetriesExhausted { task: TaskRef::Header(0) })));
+}
+
+#[test]
+fn retry_parameters_on_an_outcome_that_does_not_take_them_are_refused() {
+    let e = chordsim::scenario::Scenario::parse(
+        "x.toml",
+        "name = \"x\"\nabout = \"y\"\n[run]\ntests = 1\noutcome = \"pass\"\ncountdown = \"1s\"\n[expect]\nstatus = \"stuck\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("run.countdown: `countdown` applies to the outcome retry only"), "{e}");
+}
