@@ -193,6 +193,11 @@ pub enum Note {
         /// Where.
         node: Node,
     },
+    /// The errback was called in a way its signature does not take: TypeError, nothing marked.
+    ErrbackRaised {
+        /// Where.
+        node: Node,
+    },
     /// The run status changed.
     Status {
         /// New status.
@@ -470,6 +475,9 @@ impl fmt::Display for Note {
             ),
             Note::BodyCalled { entries } => write!(f, "collect_results called with {entries} entries"),
             Note::ErrbackRan { node: n } => write!(f, "errback ran on {}", node(n)),
+            Note::ErrbackRaised { node: n } => {
+                write!(f, "errback raised TypeError on {}: its signature does not take the call (§7)", node(n))
+            }
             Note::Status { status, by } => write!(f, "run status -> {} (by {by:?})", status.name()),
             Note::GuardSkipped { by } => write!(f, "run already terminal: {by:?}'s status write skipped (guard)"),
             Note::RetryScheduled { task, retries, countdown } => {

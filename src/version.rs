@@ -16,6 +16,12 @@ pub enum CeleryVersion {
 }
 
 impl CeleryVersion {
+    /// Whether `_call_task_errbacks` binds a signature's stored arguments before counting the
+    /// errback's parameters (5.7, `_errback_arity_greater`; 5.5 and 5.6 count the function's).
+    pub fn errback_arity_binds_kwargs(self) -> bool {
+        self >= CeleryVersion::V5_7
+    }
+
     /// The newest version, the default.
     pub const NEWEST: CeleryVersion = CeleryVersion::V5_7;
     /// The names accepted in scenario files.

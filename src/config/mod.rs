@@ -70,6 +70,11 @@ pub struct CeleryConfig {
     pub prefetch_multiplier: u32,
     /// `broker_transport_options['visibility_timeout']` (Redis transport).
     pub visibility_timeout: SimDuration,
+    /// `worker_soft_shutdown_timeout` (5.5+): how long a cold shutdown first lets running
+    /// tasks go on (0 = off).
+    pub soft_shutdown_timeout: SimDuration,
+    /// `worker_enable_soft_shutdown_on_idle`: wait the soft shutdown out with no task running.
+    pub soft_shutdown_on_idle: bool,
     /// `result_backend_transport_options['result_chord_ordered']`.
     pub chord_ordered: bool,
     /// `task_annotations`, by task name (`'*'` included).
@@ -221,6 +226,8 @@ impl CeleryConfig {
             broker_connection_max_retries: Some(100),
             prefetch_multiplier: 4,
             visibility_timeout: SimDuration::from_secs(3600),
+            soft_shutdown_timeout: SimDuration::ZERO,
+            soft_shutdown_on_idle: false,
             chord_ordered: true,
             annotations: BTreeMap::new(),
             inert: Vec::new(),
@@ -335,6 +342,8 @@ impl CeleryConfig {
                 "broker_connection_retry" => value.bool().map(|b| c.broker_connection_retry = b),
                 "broker_connection_max_retries" => count_or_none(&value).map(|n| c.broker_connection_max_retries = n),
                 "worker_prefetch_multiplier" => value.count(0, 10_000).map(|n| c.prefetch_multiplier = n as u32),
+                "worker_soft_shutdown_timeout" => value.seconds().map(|d| c.soft_shutdown_timeout = d),
+                "worker_enable_soft_shutdown_on_idle" => value.bool().map(|b| c.soft_shutdown_on_idle = b),
                 "broker_transport_options" => read_broker_options(&value, &mut c, problems),
                 "result_backend_transport_options" => read_backend_options(&value, &mut c, problems),
                 "task_annotations" => read_annotations(&value, &mut c, problems),
@@ -511,6 +520,16 @@ impl CeleryConfig {
         diff("result_chord_join_timeout", secs(Some(self.chord_join_timeout)), secs(Some(d.chord_join_timeout)));
         diff("result_backend_always_retry", self.backend_always_retry.to_string(), d.backend_always_retry.to_string());
         diff("worker_prefetch_multiplier", self.prefetch_multiplier.to_string(), d.prefetch_multiplier.to_string());
+        diff(
+            "worker_soft_shutdown_timeout",
+            secs(Some(self.soft_shutdown_timeout)),
+            secs(Some(d.soft_shutdown_timeout)),
+        );
+        diff(
+            "worker_enable_soft_shutdown_on_idle",
+            self.soft_shutdown_on_idle.to_string(),
+            d.soft_shutdown_on_idle.to_string(),
+        );
         diff(
             "broker_transport_options['visibility_timeout']",
             secs(Some(self.visibility_timeout)),

@@ -88,6 +88,8 @@ pub enum FaultGen {
         worker: Index,
         /// Restart delay.
         restart_ms: u64,
+        /// TERM to the process group.
+        group: bool,
     },
     /// Cold shutdown, restart after `restart_ms`.
     ColdShutdown {
@@ -95,6 +97,17 @@ pub enum FaultGen {
         worker: Index,
         /// Restart delay.
         restart_ms: u64,
+        /// QUIT to the process group.
+        group: bool,
+    },
+    /// The broker, the backend or both stall for `ms`.
+    Stall {
+        /// The broker stalls.
+        broker: bool,
+        /// The backend stalls (at least one of the two does).
+        backend: bool,
+        /// How long.
+        ms: u64,
     },
     /// Revoke a test.
     Revoke {
@@ -160,8 +173,11 @@ fn fault_gen() -> impl Strategy<Value = FaultGen> {
             .prop_map(|(a, b, one_way, heal_ms)| FaultGen::Partition { a, b, one_way, heal_ms }),
         2 => (1_000u64..180_000, prop::bool::weighted(0.2)).prop_map(|(ms, lose_data)| FaultGen::BackendOutage { ms, lose_data }),
         2 => (1_000u64..60_000, any::<bool>()).prop_map(|(ms, p)| FaultGen::BrokerRestart { ms, persistent: !p }),
-        1 => (any::<Index>(), restart.clone()).prop_map(|(worker, restart_ms)| FaultGen::WarmShutdown { worker, restart_ms }),
-        1 => (any::<Index>(), restart).prop_map(|(worker, restart_ms)| FaultGen::ColdShutdown { worker, restart_ms }),
+        1 => (any::<Index>(), restart.clone(), any::<bool>())
+            .prop_map(|(worker, restart_ms, group)| FaultGen::WarmShutdown { worker, restart_ms, group }),
+        1 => (any::<Index>(), restart, any::<bool>())
+            .prop_map(|(worker, restart_ms, group)| FaultGen::ColdShutdown { worker, restart_ms, group }),
+        2 => (0u8..3, 100u64..60_000).prop_map(|(which, ms)| FaultGen::Stall { broker: which != 1, backend: which != 0, ms }),
         1 => (any::<Index>(), any::<bool>()).prop_map(|(test, terminate)| FaultGen::Revoke { test, terminate }),
         1 => any::<bool>().prop_map(|body| FaultGen::RevokeCanvas { body }),
         1 => Just(FaultGen::CancelRun),
@@ -226,11 +242,18 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
             FaultGen::BrokerRestart { ms: d, persistent } => {
                 FaultKind::BrokerRestart { down_for: ms(*d), persistent: Some(*persistent) }
             }
-            FaultGen::WarmShutdown { worker, restart_ms } => {
-                FaultKind::WarmShutdown { worker: worker.index(workers), restart_after: Some(ms(*restart_ms)) }
-            }
-            FaultGen::ColdShutdown { worker, restart_ms } => {
-                FaultKind::ColdShutdown { worker: worker.index(workers), restart_after: Some(ms(*restart_ms)) }
+            FaultGen::WarmShutdown { worker, restart_ms, group } => FaultKind::WarmShutdown {
+                worker: worker.index(workers),
+                restart_after: Some(ms(*restart_ms)),
+                group: *group,
+            },
+            FaultGen::ColdShutdown { worker, restart_ms, group } => FaultKind::ColdShutdown {
+                worker: worker.index(workers),
+                restart_after: Some(ms(*restart_ms)),
+                group: *group,
+            },
+            FaultGen::Stall { broker, backend, ms: d } => {
+                FaultKind::Stall { broker: *broker, backend: *backend, duration: ms(*d) }
             }
             FaultGen::Revoke { test, terminate } => FaultKind::Revoke {
                 target: crate::scenario::RevokeTarget::Test(test.index(tests.len())),

@@ -6,10 +6,11 @@ use super::backend::{ErrorKind, Part, ResultValue};
 use super::worker::{Exec, Settle};
 use super::{Event, ExecRef, Finish, TaskRef, World};
 use crate::config::{CeleryConfig, TaskClass};
-use crate::scenario::{CallbackBehaviour, Node, Outcome, Profile, RunStatus};
+use crate::scenario::{CallbackBehaviour, Errback, ErrbackSignature, Node, Outcome, Param, Profile, RunStatus};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Ending, Note, Record, Writer};
+use crate::version::CeleryVersion;
 
 /// A TestResult row (rhesis-model §a step 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,9 +320,14 @@ impl World {
         }
     }
 
-    /// The old-style errback task runs.
+    /// The old-style errback task runs: called with the failed task's id and the signature's
+    /// own keyword arguments.
     pub(crate) fn errback_task_end(&mut self, now: SimTime, r: ExecRef, out: &mut Schedule<Event>) {
-        self.errback_runs(now, Node::Worker(r.worker));
+        if signature(&self.sc.app).is_some_and(|s| !takes(&s, 1)) {
+            self.note(now, Note::ErrbackRaised { node: Node::Worker(r.worker) });
+        } else {
+            self.errback_runs(now, Node::Worker(r.worker));
+        }
         self.finish_exec(now, r, Settle::Ack, out);
     }
 
@@ -411,5 +417,121 @@ mod tests {
         let mut rng = crate::sim::rng::stream(1, crate::sim::rng::Stream::Retry);
         let waits: Vec<u64> = (0..5).map(|r| backoff(&class, r, &mut rng).0 / 1_000_000).collect();
         assert_eq!(waits, vec![1, 2, 4, 5, 5]);
+    }
+}
+
+/// How Celery calls the body's errback (`backends/base.py: _call_task_errbacks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrbackCall {
+    /// None is linked.
+    None,
+    /// New-style: called in the worker with `(request, exc, traceback)`; `fits` says whether
+    /// the function takes that call (else TypeError).
+    Inline {
+        /// The call matches the signature.
+        fits: bool,
+    },
+    /// Old-style: sent as a task with the failed task's id.
+    Task,
+}
+
+/// The errback's signature: as the scenario gives it, else the style's own.
+fn signature(app: &crate::scenario::AppConfig) -> Option<ErrbackSignature> {
+    let names = |ps: &[&str]| ps.iter().map(|p| Param::Required(p.to_string())).collect();
+    match (&app.errback_signature, app.errback) {
+        (_, Errback::None) => None,
+        (Some(s), _) => Some(s.clone()),
+        (None, Errback::Inline) => {
+            Some(ErrbackSignature { params: names(&["request", "exc", "traceback"]), kwargs: vec![] })
+        }
+        (None, Errback::Task) => Some(ErrbackSignature { params: names(&["task_id"]), kwargs: vec![] }),
+    }
+}
+
+/// `arity_greater(header, 1)`: `*args`, or more than one positional parameter. 5.7 first
+/// binds the signature's keyword arguments (`_errback_arity_greater` on a `partial`): a bound
+/// parameter, and every one after it, becomes keyword-only and is not counted.
+fn takes_more_than_the_task_id(s: &ErrbackSignature, version: CeleryVersion) -> bool {
+    let mut positional = 0;
+    for p in &s.params {
+        match p {
+            Param::Varargs(_) => return true,
+            Param::Varkw(_) => {}
+            Param::Required(n) | Param::Default(n) => {
+                if version.errback_arity_binds_kwargs() && s.kwargs.contains(n) {
+                    break;
+                }
+                positional += 1;
+            }
+        }
+    }
+    positional > 1
+}
+
+/// Whether a call with `n` positional arguments plus the bound keyword arguments fits the
+/// signature (no TypeError).
+fn takes(s: &ErrbackSignature, n: usize) -> bool {
+    let mut filled = 0;
+    let mut varargs = false;
+    let mut varkw = false;
+    let mut names = Vec::new();
+    for p in &s.params {
+        match p {
+            Param::Varargs(_) => varargs = true,
+            Param::Varkw(_) => varkw = true,
+            Param::Required(name) | Param::Default(name) => {
+                let by_position = filled < n;
+                if by_position {
+                    filled += 1;
+                    if s.kwargs.contains(name) {
+                        return false; // given twice
+                    }
+                } else if matches!(p, Param::Required(_)) && !s.kwargs.contains(name) {
+                    return false; // missing
+                }
+                names.push(name.as_str());
+            }
+        }
+    }
+    (filled == n || varargs) && (varkw || s.kwargs.iter().all(|k| names.contains(&k.as_str())))
+}
+
+/// How the body's errback is called, in this version.
+pub fn errback_call(app: &crate::scenario::AppConfig, version: CeleryVersion) -> ErrbackCall {
+    match signature(app) {
+        None => ErrbackCall::None,
+        Some(s) if takes_more_than_the_task_id(&s, version) => ErrbackCall::Inline { fits: takes(&s, 3) },
+        Some(_) => ErrbackCall::Task,
+    }
+}
+
+#[cfg(test)]
+mod errback_tests {
+    use super::*;
+    use crate::scenario::Param::{Default, Required, Varargs};
+
+    fn sig(params: Vec<Param>, kwargs: &[&str]) -> ErrbackSignature {
+        ErrbackSignature { params, kwargs: kwargs.iter().map(|k| k.to_string()).collect() }
+    }
+
+    #[test]
+    fn a_task_id_errback_with_a_bound_keyword_is_new_style_up_to_5_6_and_old_style_in_5_7() {
+        // def mark_failed(task_id, run_id=None), linked as mark_failed.s(run_id=...): observation 04b.
+        let s = sig(vec![Required("task_id".into()), Default("run_id".into())], &["run_id"]);
+        assert!(takes_more_than_the_task_id(&s, CeleryVersion::V5_5));
+        assert!(takes_more_than_the_task_id(&s, CeleryVersion::V5_6));
+        assert!(!takes_more_than_the_task_id(&s, CeleryVersion::V5_7));
+        assert!(!takes(&s, 3), "(request, exc, traceback, run_id=…) does not fit: TypeError");
+        assert!(takes(&s, 1), "(task_id, run_id=…) fits");
+    }
+
+    #[test]
+    fn the_styles_own_signatures_fit_their_calls() {
+        let inline = sig(vec![Required("request".into()), Required("exc".into()), Required("traceback".into())], &[]);
+        assert!(takes_more_than_the_task_id(&inline, CeleryVersion::V5_5) && takes(&inline, 3));
+        let task = sig(vec![Required("task_id".into())], &[]);
+        assert!(!takes_more_than_the_task_id(&task, CeleryVersion::V5_7) && takes(&task, 1));
+        let varargs = sig(vec![Varargs("args".into())], &[]);
+        assert!(takes_more_than_the_task_id(&varargs, CeleryVersion::V5_7) && takes(&varargs, 3));
     }
 }

@@ -202,6 +202,8 @@ pub struct Backend {
     chord: ChordKeys,
     /// Whether it answers (false during an outage).
     pub up: bool,
+    /// Until when it is stalled: connections stay up, commands wait (the `stall` fault).
+    pub stalled_until: SimTime,
 }
 
 impl Backend {
@@ -216,7 +218,13 @@ impl Backend {
             readiness: None,
             chord: ChordKeys::default(),
             up: true,
+            stalled_until: SimTime::ZERO,
         }
+    }
+
+    /// Whether commands wait at `now` (a stall).
+    pub fn stalled(&self, now: SimTime) -> bool {
+        now < self.stalled_until
     }
 
     /// The first `k` header tasks whose result is not ready at `now`, with their states (none:

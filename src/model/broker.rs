@@ -99,13 +99,27 @@ pub struct Broker {
     pub queue: VecDeque<Message>,
     /// Delivered, not acked, by delivery tag.
     pub unacked: UnackedSet,
+    /// Until when it is stalled: connections stay up, commands wait (the `stall` fault).
+    pub stalled_until: SimTime,
     next_tag: u64,
 }
 
 impl Broker {
     /// An empty broker.
     pub fn new(kind: BrokerKind) -> Self {
-        Broker { kind, up: true, queue: VecDeque::new(), unacked: UnackedSet::default(), next_tag: 1 }
+        Broker {
+            kind,
+            up: true,
+            queue: VecDeque::new(),
+            unacked: UnackedSet::default(),
+            stalled_until: SimTime::ZERO,
+            next_tag: 1,
+        }
+    }
+
+    /// Whether commands wait at `now` (a stall).
+    pub fn stalled(&self, now: SimTime) -> bool {
+        now < self.stalled_until
     }
 
     /// Take the next message for `worker`, recording it as unacked. Returns its delivery tag.

@@ -67,6 +67,11 @@ impl World {
 
     /// One chord_unlock run (§5 step 3–5).
     pub(crate) fn poll(&mut self, now: SimTime, r: ExecRef, e: &Exec, out: &mut Schedule<Event>) {
+        if self.backend.stalled(now) {
+            // `ready()` waits for the stalled backend to answer (§9 "Stall").
+            out.at(self.backend.stalled_until, Event::ExecEnd(r, super::Finish::Normal));
+            return;
+        }
         let w = r.worker;
         let me = Node::Worker(w);
         let n_poll = e.msg.retries;
@@ -169,11 +174,18 @@ impl World {
     }
 
     /// Call the errback linked to the body (§7).
+    /// `_call_task_errbacks` (§7, §12): an errback whose signature takes more than the task id
+    /// is called inline with `(request, exc, traceback)`; one that takes only the task id is
+    /// sent as a task. A call its signature cannot take raises TypeError: up to 5.6 that ends
+    /// the errback delivery, 5.7 logs it; either way nothing marks the run.
     pub(crate) fn call_errbacks(&mut self, now: SimTime, from: &Node, out: &mut Schedule<Event>) {
-        match self.sc.app.errback {
-            Errback::None => {}
-            Errback::Inline => self.errback_runs(now, from.clone()),
-            Errback::Task => {
+        match super::app::errback_call(&self.sc.app, self.cfg().version) {
+            super::app::ErrbackCall::None => {}
+            super::app::ErrbackCall::Inline { fits: true } => self.errback_runs(now, from.clone()),
+            super::app::ErrbackCall::Inline { fits: false } => {
+                self.note(now, Note::ErrbackRaised { node: from.clone() });
+            }
+            super::app::ErrbackCall::Task => {
                 self.send(now, from, Message::new(TaskRef::Errback), out);
             }
         }
@@ -278,6 +290,11 @@ impl World {
             && self.exec(r).is_none()
         {
             return; // the child died before its write completed
+        }
+        if self.backend.stalled(now) {
+            // The store waits for the stalled backend to answer (§9 "Stall").
+            out.at(self.backend.stalled_until, Event::Write { from, exec, op, deadline, attempt, then_ack });
+            return;
         }
         if !self.backend_reachable(&from) {
             let deadline = if attempt == 0 { now + self.store_patience(&from) } else { deadline };

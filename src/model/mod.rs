@@ -213,6 +213,13 @@ pub enum Event {
         /// Incarnation.
         inc: u32,
     },
+    /// A soft shutdown's wait is over: the cold shutdown goes on (5.5+).
+    SoftShutdownEnd {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+    },
     /// A worker's reconnect attempt.
     Reconnect {
         /// Worker.
@@ -222,8 +229,22 @@ pub enum Event {
         /// Attempts so far.
         attempt: u32,
     },
-    /// Start a worker.
+    /// A worker running before the chord is applied.
     WorkerStart(usize),
+    /// A worker started later has booted (imports, pool): it connects.
+    Booted {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+    },
+    /// Mingle is over: the consumer consumes.
+    Mingled {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+    },
     /// A scripted fault begins.
     Fault(usize),
     /// A scripted fault ends (heal, restart, outage over).
@@ -558,7 +579,7 @@ impl World {
 
     /// Deliver queued messages to workers with free prefetch, round-robin.
     pub(crate) fn pump(&mut self, now: SimTime, out: &mut Schedule<Event>) {
-        if !self.broker.up {
+        if !self.broker.up || self.broker.stalled(now) {
             return;
         }
         let nw = self.workers.len();
@@ -605,7 +626,7 @@ impl World {
             | (FaultKind::ColdShutdown { worker, .. }, false)
             | (FaultKind::StartWorker { worker }, true) => {
                 self.note(now, Note::Heal { what: format!("start worker {}", names(worker)) });
-                self.start_worker(now, worker, out);
+                self.start_worker(now, worker, false, out);
             }
             (FaultKind::StartWorker { .. }, false) => {}
             (FaultKind::KillChild { test }, true) => {
@@ -613,16 +634,40 @@ impl World {
                 self.kill_child(now, TaskRef::Header(test as u32), out);
             }
             (FaultKind::KillChild { .. }, false) => {}
-            (FaultKind::WarmShutdown { worker, restart_after }, true) => {
-                self.note(now, Note::Fault { what: format!("warm shutdown (TERM) of {}", names(worker)) });
+            (FaultKind::WarmShutdown { worker, restart_after, group }, true) => {
+                let to = if group { " to its process group" } else { " to its main process" };
+                self.note(now, Note::Fault { what: format!("warm shutdown (TERM{to}) of {}", names(worker)) });
                 self.warm_shutdown(now, worker, restart_after.map(|_| i), out);
+                if group {
+                    self.children_terminated(now, worker, out);
+                }
             }
-            (FaultKind::ColdShutdown { worker, restart_after }, true) => {
-                self.note(now, Note::Fault { what: format!("cold shutdown (QUIT) of {}", names(worker)) });
-                self.cold_shutdown(now, worker, out);
+            (FaultKind::ColdShutdown { worker, restart_after, group }, true) => {
+                let to = if group { " to its process group" } else { " to its main process" };
+                self.note(now, Note::Fault { what: format!("cold shutdown (QUIT{to}) of {}", names(worker)) });
+                if group {
+                    self.children_terminated(now, worker, out);
+                }
+                self.cold_shutdown_signal(now, worker, out);
                 if let Some(d) = restart_after {
                     out.after(d, Event::FaultEnd(i));
                 }
+            }
+            (FaultKind::Stall { broker, backend, duration }, true) => {
+                let what = crate::scenario::stalled(broker, backend);
+                self.note(now, Note::Fault { what: format!("{what} stalls for {duration}: commands wait") });
+                if broker {
+                    self.broker.stalled_until = now + duration;
+                }
+                if backend {
+                    self.backend.stalled_until = now + duration;
+                }
+                out.after(duration, Event::FaultEnd(i));
+            }
+            (FaultKind::Stall { broker, backend, .. }, false) => {
+                let what = crate::scenario::stalled(broker, backend);
+                self.note(now, Note::Heal { what: format!("{what} answers again") });
+                self.pump(now, out);
             }
             (FaultKind::Partition { a, b, direction, heal_after }, true) => {
                 let arrow = if direction == Direction::Both { "<->" } else { "->" };
@@ -770,6 +815,12 @@ impl Model for World {
         match event {
             Event::Apply => self.apply_chord(now, out),
             Event::Enqueue { from, msg } => {
+                if self.broker.stalled(now) {
+                    // A publish to a stalled broker waits until it answers (celery-semantics
+                    // §9 "Stall"): nothing breaks, nothing is lost.
+                    out.at(self.broker.stalled_until, Event::Enqueue { from, msg });
+                    return;
+                }
                 if !self.broker.up {
                     self.note(now, Note::Lost { task: msg.task, why: crate::trace::Loss::BrokerWiped });
                     return;
@@ -790,8 +841,15 @@ impl Model for World {
                 }
             }
             Event::Sweep { worker, inc } => self.sweep(now, worker, inc, out),
+            Event::SoftShutdownEnd { worker, inc } => {
+                if self.workers[worker].inc == inc {
+                    self.cold_shutdown(now, worker, out);
+                }
+            }
             Event::Reconnect { worker, inc, attempt } => self.reconnect(now, worker, inc, attempt, out),
-            Event::WorkerStart(w) => self.start_worker(now, w, out),
+            Event::WorkerStart(w) => self.start_worker(now, w, true, out),
+            Event::Booted { worker, inc } => self.booted(now, worker, inc, out),
+            Event::Mingled { worker, inc } => self.mingled(now, worker, inc, out),
             Event::Fault(i) => self.fault(now, i, true, out),
             Event::FaultEnd(i) => self.fault(now, i, false, out),
             Event::Watchdog => self.watchdog(now, out),

@@ -13,8 +13,27 @@ use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Ending, Loss, Note};
 
-/// kombu's Redis restore sweep: at consumer start, then every 10th call of a 10 s timer.
+/// kombu's Redis restore sweep (docs/celery-source-notes.md §8): `QoS.restore_visible` counts
+/// its calls and scans on the 1st, 11th, 21st… (`unacked_restore_throttle` 10). The 1st is the
+/// event loop's registration (`on_poll_init`), which scans; mingle's empty poll is the 2nd
+/// (`MultiChannelPoller.get` → `maybe_restore_messages`); a 10 s timer
+/// (`unacked_restore_interval`) makes the rest, so the 11th comes 90 s after registration, and
+/// then one every 100 s.
+const FIRST_PERIODIC_SWEEP: SimDuration = SimDuration::from_secs(90);
+/// Between two scanning restore calls.
 const SWEEP_EVERY: SimDuration = SimDuration::from_secs(100);
+/// mingle's `inspect(timeout=1.0).hello()` reads replies until none has come for 1 s
+/// (`celery/worker/consumer/mingle.py: send_hello`; kombu `pidbox.Mailbox._collect`): a
+/// consumer (re)starting consumes nothing for that long.
+const MINGLE: SimDuration = SimDuration::from_secs(1);
+/// Starting a worker process, before it connects: the interpreter and the app imported
+/// (docs/calibration.md, from the restarts of observations 07, 17c, 20).
+const BOOT_IMPORTS: SimDuration = SimDuration::from_millis(600);
+/// What a database result backend adds to the start: SQLAlchemy imported and the engine made
+/// (docs/calibration.md, from observations 07b, 17, 17c in variant B).
+const BOOT_DATABASE: SimDuration = SimDuration::from_millis(550);
+/// The prefork pool starts each child before the consumer connects.
+const BOOT_PER_PROCESS: SimDuration = SimDuration::from_millis(25);
 /// The wait before reconnect attempt `attempt` (1-based): kombu's `ensure_connection` defaults,
 /// 2 s then 2 s more each time, at most 30 s (docs/model.md).
 fn reconnect_wait(attempt: u32) -> SimDuration {
@@ -163,6 +182,8 @@ pub struct Worker {
     pub inc: u32,
     /// Whether its consumer has a broker connection.
     pub connected: bool,
+    /// Whether the consumer consumes (after mingle).
+    pub consuming: bool,
     prefetch: Option<usize>,
     reserved: VecDeque<Held>,
     eta: BTreeMap<u64, Held>,
@@ -185,6 +206,7 @@ impl Worker {
             status: Status::Down,
             inc: 0,
             connected: false,
+            consuming: false,
             prefetch,
             reserved: VecDeque::new(),
             eta: BTreeMap::new(),
@@ -204,7 +226,7 @@ impl Worker {
     /// Whether the broker may hand it another message: prefetch counts reserved and unacked
     /// running messages; ETA-held ones do not (`qos.increment_eventually`, §1).
     pub fn can_take(&self) -> bool {
-        if !self.is_running() || !self.connected {
+        if !self.is_running() || !self.consuming {
             return false;
         }
         let Some(limit) = self.prefetch else { return true };
@@ -224,6 +246,7 @@ impl Worker {
         self.in_transit = 0;
         self.pool.clear();
         self.connected = false;
+        self.consuming = false;
         self.inc += 1;
     }
 
@@ -247,40 +270,85 @@ pub enum Settle {
 }
 
 impl World {
-    pub(crate) fn start_worker(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+    /// Start worker `w`. One running before the chord was applied is `already_up` (consuming at
+    /// once, as in every experiment); one started later boots first: imports and the pool
+    /// ([`World::boot_time`]), then the consumer connects and mingle waits, and only then does
+    /// it consume.
+    pub(crate) fn start_worker(&mut self, now: SimTime, w: usize, already_up: bool, out: &mut Schedule<Event>) {
         if self.workers[w].status != Status::Down {
             return;
         }
-        // Mingle: copy the revoked ids of running peers (§9 "Revoke").
-        self.work += self.workers.iter().map(|p| 1 + p.revoked.len() as u64).sum::<u64>();
-        let peers: BTreeSet<TaskRef> =
-            self.workers.iter().filter(|p| p.is_running()).flat_map(|p| p.revoked.iter().copied()).collect();
         let wk = &mut self.workers[w];
         wk.wipe();
         wk.status = Status::Running;
-        wk.revoked = peers;
+        wk.revoked.clear();
         wk.main_busy_until = now;
         let inc = wk.inc;
+        if already_up {
+            self.connect(now, w, out);
+            self.consume(now, w, out);
+        } else {
+            out.after(self.boot_time(w), Event::Booted { worker: w, inc });
+        }
+    }
+
+    /// How long worker `w` takes to start before it connects (docs/calibration.md).
+    pub(crate) fn boot_time(&self, w: usize) -> SimDuration {
+        let database = self.sc.topology.backend == BackendKind::Database;
+        let processes = u64::from(self.sc.topology.workers[w].concurrency);
+        BOOT_IMPORTS + if database { BOOT_DATABASE } else { SimDuration::ZERO } + BOOT_PER_PROCESS.times(processes)
+    }
+
+    /// The process has started: connect, or try again later.
+    pub(crate) fn booted(&mut self, now: SimTime, w: usize, inc: u32, out: &mut Schedule<Event>) {
+        if self.workers[w].inc != inc || !self.workers[w].is_running() {
+            return;
+        }
         if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
-            self.consumer_started(now, w, out);
+            self.connect(now, w, out);
+            out.after(MINGLE, Event::Mingled { worker: w, inc });
         } else {
             out.after(reconnect_wait(1), Event::Reconnect { worker: w, inc, attempt: 1 });
         }
     }
 
-    fn consumer_started(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+    /// The consumer has a connection and its event loop registers the transport: on Redis the
+    /// first restore sweep scans now, the first periodic one 90 s later.
+    fn connect(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
         self.workers[w].connected = true;
-        self.note(now, Note::ConsumerStarted { worker: w });
         if self.sc.topology.broker == BrokerKind::Redis {
-            // kombu Redis: restore_visible once at consumer start, then about every 100 s.
             self.sweep_now(now);
             let inc = self.workers[w].inc;
-            out.after(SWEEP_EVERY, Event::Sweep { worker: w, inc });
+            out.after(FIRST_PERIODIC_SWEEP, Event::Sweep { worker: w, inc });
         }
+    }
+
+    /// Mingle is over: copy the revoked ids of running peers (§9 "Revoke") and consume.
+    pub(crate) fn mingled(&mut self, now: SimTime, w: usize, inc: u32, out: &mut Schedule<Event>) {
+        let wk = &self.workers[w];
+        if wk.inc != inc || !wk.is_running() || !wk.connected {
+            return;
+        }
+        self.consume(now, w, out);
+    }
+
+    fn consume(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        self.work += self.workers.iter().map(|p| 1 + p.revoked.len() as u64).sum::<u64>();
+        let peers: BTreeSet<TaskRef> = (0..self.workers.len())
+            .filter(|&p| p != w && self.workers[p].is_running())
+            .flat_map(|p| self.workers[p].revoked.iter().copied())
+            .collect();
+        let wk = &mut self.workers[w];
+        wk.revoked.extend(peers);
+        wk.consuming = true;
+        self.note(now, Note::ConsumerStarted { worker: w });
         self.pump(now, out);
     }
 
     fn sweep_now(&mut self, now: SimTime) {
+        if self.broker.stalled(now) {
+            return; // the restore's commands would wait; the next sweep does it
+        }
         let vt = self.cfg().visibility_timeout;
         let back = self.broker.restore_visible(now, vt);
         self.work += back.len() as u64 + 1;
@@ -308,7 +376,10 @@ impl World {
             return;
         }
         if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
-            self.consumer_started(now, w, out);
+            // The consumer's blueprint restarts, mingle included (consumer.py:
+            // on_connection_error_after_connected → blueprint.restart).
+            self.connect(now, w, out);
+            out.after(MINGLE, Event::Mingled { worker: w, inc });
         } else if self.cfg().broker_connection_max_retries.is_some_and(|max| attempt >= max) {
             // §9: reconnects up to broker_connection_max_retries, then shuts down.
             self.note(now, Note::WorkerExited { worker: w });
@@ -327,6 +398,7 @@ impl World {
         self.note(now, Note::ConnectionLost { worker: w });
         let wk = &mut self.workers[w];
         wk.connected = false;
+        wk.consuming = false;
         let dropped: Vec<Held> = wk.reserved.drain(..).chain(std::mem::take(&mut wk.eta).into_values()).collect();
         self.work += dropped.len() as u64 + self.broker.unacked.len() as u64;
         wk.in_transit = 0;
@@ -771,6 +843,52 @@ impl World {
         wk.status = Status::Draining;
         wk.restart = restart;
         self.after_slot_freed(now, w, out);
+    }
+
+    /// SIGTERM or SIGQUIT reached the pool children too (a signal to the process group): billiard
+    /// children turn either into SystemExit (`billiard/common.py: reset_signals,
+    /// _shutdown_cleanup`; Celery resets TERM in its children, `concurrency/prefork.py:
+    /// process_initializer`), so every running task's child exits and the main process fails it
+    /// with WorkerLostError (§9 "Pool child killed"; §12: 5.7 counts a SystemExit as worker
+    /// lost unless the worker itself cancelled the task).
+    pub(crate) fn children_terminated(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        let slots: Vec<usize> = self.workers[w].pool.running().map(|(s, _)| s).collect();
+        self.work += slots.len() as u64;
+        for slot in slots {
+            if self.workers[w].pool.get(slot).is_some() {
+                self.worker_lost(now, w, slot, out);
+            }
+        }
+    }
+
+    /// QUIT reached the main process: from 5.5 a soft shutdown first lets running tasks go on
+    /// for `worker_soft_shutdown_timeout` (if any run, or with
+    /// `worker_enable_soft_shutdown_on_idle`) while nothing new is consumed, then the cold
+    /// shutdown (`apps/worker.py: on_cold_shutdown`, `worker/worker.py: wait_for_soft_shutdown`).
+    pub(crate) fn cold_shutdown_signal(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        let wk = &self.workers[w];
+        if wk.status == Status::Down {
+            return;
+        }
+        let cfg = self.cfg();
+        let soft = cfg.soft_shutdown_timeout;
+        if soft > SimDuration::ZERO && (!wk.pool.is_idle() || cfg.soft_shutdown_on_idle) {
+            self.note(now, Note::Fault { what: format!("w{}: soft shutdown, cancelling in {soft}", w + 1) });
+            let tags = self.workers[w].held_tags();
+            let back = self.broker.restore_tags(tags);
+            if !back.is_empty() {
+                let tasks = back.iter().map(|(_, m)| m.task).collect();
+                self.note(now, Note::Restored { tasks, sweep: false });
+            }
+            let wk = &mut self.workers[w];
+            wk.reserved.clear();
+            wk.eta.clear();
+            wk.status = Status::Draining;
+            let inc = wk.inc;
+            out.after(soft, Event::SoftShutdownEnd { worker: w, inc });
+            return;
+        }
+        self.cold_shutdown(now, w, out);
     }
 
     /// Cold shutdown (QUIT): running tasks are cancelled. Tasks acked on receipt are stored

@@ -86,6 +86,7 @@ pub fn fault_group(sc: &Scenario) -> String {
             FaultKind::Partition { .. } => "network partition",
             FaultKind::BrokerRestart { .. } => "broker restart",
             FaultKind::BackendOutage { .. } => "backend outage",
+            FaultKind::Stall { .. } => "stall",
             FaultKind::Revoke { .. } | FaultKind::CancelRun => "revoke or cancel",
         })
         .collect();

@@ -215,8 +215,13 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
             FaultKind::KillWorker { worker, restart_after } => {
                 (vec![Node::Worker(*worker)], *restart_after, format!("SIGKILL w{}", worker + 1))
             }
-            FaultKind::ColdShutdown { worker, restart_after } => {
+            FaultKind::ColdShutdown { worker, restart_after, .. } => {
                 (vec![Node::Worker(*worker)], *restart_after, format!("cold shutdown w{}", worker + 1))
+            }
+            FaultKind::Stall { broker, backend, duration } => {
+                let nodes = [(*broker, Node::Broker), (*backend, Node::Backend)];
+                let nodes = nodes.into_iter().filter_map(|(on, n)| on.then_some(n)).collect();
+                (nodes, Some(*duration), "stall".into())
             }
             FaultKind::WarmShutdown { worker, .. } => {
                 (vec![Node::Worker(*worker)], None, format!("warm shutdown w{}", worker + 1))

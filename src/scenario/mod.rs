@@ -119,6 +119,41 @@ pub enum Errback {
     Task,
 }
 
+/// An errback task's signature: Celery decides from it whether to call the errback inline
+/// with `(request, exc, traceback)` or send it as a task with the failed task's id (§7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrbackSignature {
+    /// The function's parameters, in order.
+    pub params: Vec<Param>,
+    /// Keyword arguments bound by the signature.
+    pub kwargs: Vec<String>,
+}
+
+/// A Python function parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Param {
+    /// `name`, positional or keyword, required.
+    Required(String),
+    /// `name=default`.
+    Default(String),
+    /// `*name`.
+    Varargs(String),
+    /// `**name`.
+    Varkw(String),
+}
+
+impl Param {
+    /// As written in Python.
+    pub fn text(&self) -> String {
+        match self {
+            Param::Required(n) => n.clone(),
+            Param::Default(n) => format!("{n}=None"),
+            Param::Varargs(n) => format!("*{n}"),
+            Param::Varkw(n) => format!("**{n}"),
+        }
+    }
+}
+
 /// What `collect_results` does when it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallbackBehaviour {
@@ -135,6 +170,10 @@ pub struct AppConfig {
     pub profile: Profile,
     /// Error callback on the body.
     pub errback: Errback,
+    /// The errback task's parameters as Python has them (`task_id`, `run_id=None`, `*args`,
+    /// `**kwargs`) and the keyword arguments its signature binds (`.s(run_id=…)`); `None`: the
+    /// style's own (`inline`: request, exc, traceback; `task`: task_id).
+    pub errback_signature: Option<ErrbackSignature>,
     /// Callback behaviour.
     pub callback: CallbackBehaviour,
     /// How long `collect_results` runs.
@@ -286,19 +325,36 @@ pub enum FaultKind {
         /// Test index.
         test: usize,
     },
-    /// TERM: stop consuming, finish running tasks, then exit.
+    /// TERM: stop consuming, finish running tasks, then exit. Sent to the whole process group
+    /// (`group`: `kill -TERM -PGID`, systemd's `KillMode=control-group`), the pool children get
+    /// it too and die: their tasks fail with WorkerLostError.
     WarmShutdown {
         /// Worker index.
         worker: usize,
         /// Restart delay after it exits.
         restart_after: Option<SimDuration>,
+        /// Sent to the process group, not only the main process.
+        group: bool,
     },
-    /// QUIT: cancel running tasks and exit.
+    /// QUIT: cancel running tasks and exit (after the soft shutdown window, 5.5+).
     ColdShutdown {
         /// Worker index.
         worker: usize,
         /// Restart delay.
         restart_after: Option<SimDuration>,
+        /// Sent to the process group, not only the main process.
+        group: bool,
+    },
+    /// The broker or the result backend (or both, one Redis) stops answering without closing
+    /// a connection (`CLIENT PAUSE`, `DEBUG SLEEP`, a fork or disk stall): every command waits
+    /// until it ends.
+    Stall {
+        /// The broker stalls.
+        broker: bool,
+        /// The result backend stalls.
+        backend: bool,
+        /// How long.
+        duration: SimDuration,
     },
     /// Cut the link between two nodes.
     Partition {
@@ -345,7 +401,7 @@ impl FaultKind {
             | FaultKind::ColdShutdown { restart_after, .. } => restart_after.unwrap_or_default(),
             FaultKind::Partition { heal_after, .. } => heal_after.unwrap_or_default(),
             FaultKind::BrokerRestart { down_for, .. } => *down_for,
-            FaultKind::BackendOutage { duration, .. } => *duration,
+            FaultKind::BackendOutage { duration, .. } | FaultKind::Stall { duration, .. } => *duration,
             _ => SimDuration::ZERO,
         }
     }
@@ -362,11 +418,14 @@ impl std::fmt::Display for FaultKind {
             }
             FaultKind::StartWorker { worker } => write!(f, "start {}", w(worker)),
             FaultKind::KillChild { test } => write!(f, "SIGKILL the pool child running test {test}"),
-            FaultKind::WarmShutdown { worker, restart_after } => {
-                write!(f, "warm shutdown of {}{}", w(worker), restart(restart_after))
+            FaultKind::WarmShutdown { worker, restart_after, group } => {
+                write!(f, "warm shutdown (TERM{}) of {}{}", to_group(*group), w(worker), restart(restart_after))
             }
-            FaultKind::ColdShutdown { worker, restart_after } => {
-                write!(f, "cold shutdown of {}{}", w(worker), restart(restart_after))
+            FaultKind::ColdShutdown { worker, restart_after, group } => {
+                write!(f, "cold shutdown (QUIT{}) of {}{}", to_group(*group), w(worker), restart(restart_after))
+            }
+            FaultKind::Stall { broker, backend, duration } => {
+                write!(f, "{} stalls for {duration} (commands wait; connections stay up)", stalled(*broker, *backend))
             }
             FaultKind::Partition { a, b, direction, heal_after } => write!(
                 f,
@@ -396,6 +455,20 @@ impl std::fmt::Display for FaultKind {
             }
             FaultKind::CancelRun => f.write_str("an operator cancels the run"),
         }
+    }
+}
+
+/// `" to the process group"` when a signal goes to the whole group.
+fn to_group(group: bool) -> &'static str {
+    if group { " to the process group" } else { "" }
+}
+
+/// Which store a stall holds up, in words.
+pub fn stalled(broker: bool, backend: bool) -> &'static str {
+    match (broker, backend) {
+        (true, true) => "the broker and the result backend",
+        (true, false) => "the broker",
+        _ => "the result backend",
     }
 }
 

@@ -331,6 +331,8 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
     const FIELDS: &[&str] = &[
         "profile",
         "errback",
+        "errback_params",
+        "errback_kwargs",
         "callback",
         "callback_duration",
         "terminal_guard",
@@ -342,6 +344,7 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
     let mut app = AppConfig {
         profile: Profile::Doc,
         errback: Errback::None,
+        errback_signature: None,
         callback: CallbackBehaviour::Ok,
         callback_duration: SimDuration::from_millis(10),
         terminal_guard: false,
@@ -359,6 +362,16 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
         app.errback =
             keep(v.one_of(&[("none", Errback::None), ("inline", Errback::Inline), ("task", Errback::Task)]), problems)
                 .unwrap_or(app.errback);
+    }
+    let params = t.get("errback_params").and_then(|v| keep(errback_params(&v), problems));
+    let kwargs: Option<Vec<String>> = t.get("errback_kwargs").and_then(|v| {
+        let items = keep(v.array(), problems)?;
+        items.iter().map(|i| keep(i.str().map(str::to_string), problems)).collect()
+    });
+    if let Some(params) = params {
+        app.errback_signature = Some(ErrbackSignature { params, kwargs: kwargs.unwrap_or_default() });
+    } else if let Some(k) = t.get("errback_kwargs").filter(|_| kwargs.is_some()) {
+        problems.push(k.problem("`errback_kwargs` needs `errback_params`, the errback's parameters"));
     }
     if let Some(v) = t.get("callback") {
         app.callback = keep(
@@ -387,6 +400,39 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
     }
     t.finish(FIELDS, problems);
     app
+}
+
+/// `["task_id", "run_id=None", "*args", "**kwargs"]`: an errback's parameters.
+fn errback_params(v: &Value<'_, '_>) -> Result<Vec<Param>, Problem> {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    v.array()?
+        .iter()
+        .map(|item| {
+            let s = item.str()?;
+            let bad = || {
+                item.problem(format!(
+                    "\"{s}\" is not a Python parameter; expected a name, `name=default`, `*name` or `**name`"
+                ))
+            };
+            let p = if let Some(n) = s.strip_prefix("**") {
+                Param::Varkw(n.to_string())
+            } else if let Some(n) = s.strip_prefix('*') {
+                Param::Varargs(n.to_string())
+            } else if let Some((n, _)) = s.split_once('=') {
+                Param::Default(n.trim().to_string())
+            } else {
+                Param::Required(s.to_string())
+            };
+            let name = match &p {
+                Param::Required(n) | Param::Default(n) | Param::Varargs(n) | Param::Varkw(n) => n,
+            };
+            if ident(name) { Ok(p) } else { Err(bad()) }
+        })
+        .collect()
 }
 
 fn outcome(v: &Value<'_, '_>) -> Result<Outcome, Problem> {
@@ -596,6 +642,7 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         "partition",
         "broker_restart",
         "backend_outage",
+        "stall",
         "revoke",
         "cancel_run",
     ];
@@ -608,16 +655,46 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         t.get("restart_after").and_then(|r| keep(r.duration(), problems))
     };
     let (fields, kind): (&[&str], Option<FaultKind>) = match kind {
-        "kill_worker" | "warm_shutdown" | "cold_shutdown" => {
+        "kill_worker" => {
             let w = worker(&mut t, topo, problems);
             let r = restart(&mut t, problems);
             (
                 &["at", "kind", "worker", "restart_after"],
+                w.map(|worker| FaultKind::KillWorker { worker, restart_after: r }),
+            )
+        }
+        "warm_shutdown" | "cold_shutdown" => {
+            let w = worker(&mut t, topo, problems);
+            let r = restart(&mut t, problems);
+            let group = t.get("group").and_then(|g| keep(g.bool(), problems)).unwrap_or(false);
+            (
+                &["at", "kind", "worker", "restart_after", "group"],
                 w.map(|worker| match kind {
-                    "kill_worker" => FaultKind::KillWorker { worker, restart_after: r },
-                    "warm_shutdown" => FaultKind::WarmShutdown { worker, restart_after: r },
-                    _ => FaultKind::ColdShutdown { worker, restart_after: r },
+                    "warm_shutdown" => FaultKind::WarmShutdown { worker, restart_after: r, group },
+                    _ => FaultKind::ColdShutdown { worker, restart_after: r, group },
                 }),
+            )
+        }
+        "stall" => {
+            let d = t.require("duration", "a duration", problems).and_then(|d| keep(d.positive_duration(), problems));
+            let nodes = t.require("nodes", "[\"broker\"], [\"backend\"] or both", problems).and_then(|v| {
+                let items = keep(v.array(), problems)?;
+                let mut which = (false, false);
+                for item in &items {
+                    match keep(item.one_of(&[("broker", 0), ("backend", 1)]), problems)? {
+                        0 => which.0 = true,
+                        _ => which.1 = true,
+                    }
+                }
+                if items.is_empty() || items.len() != usize::from(which.0) + usize::from(which.1) {
+                    problems.push(v.problem("expected \"broker\", \"backend\" or both, each once"));
+                    return None;
+                }
+                Some(which)
+            });
+            (
+                &["at", "kind", "nodes", "duration"],
+                nodes.zip(d).map(|((broker, backend), duration)| FaultKind::Stall { broker, backend, duration }),
             )
         }
         "start_worker" => {

@@ -110,6 +110,8 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "broker_connection_retry = {}", c.broker_connection_retry);
     let _ = writeln!(s, "broker_connection_max_retries = {}", count_or_none(c.broker_connection_max_retries));
     let _ = writeln!(s, "worker_prefetch_multiplier = {}", c.prefetch_multiplier);
+    let _ = writeln!(s, "worker_soft_shutdown_timeout = {}", secs(c.soft_shutdown_timeout));
+    let _ = writeln!(s, "worker_enable_soft_shutdown_on_idle = {}", c.soft_shutdown_on_idle);
     let _ = writeln!(s, "broker_transport_options = {{ visibility_timeout = {} }}", secs(c.visibility_timeout));
     let _ = writeln!(s, "result_backend_transport_options = {{ result_chord_ordered = {} }}", c.chord_ordered);
     for i in &c.inert {
@@ -180,6 +182,12 @@ pub fn to_toml(sc: &Scenario) -> String {
         Errback::Task => "task",
     };
     let _ = writeln!(s, "errback = {}", q(errback));
+    if let Some(sig) = &a.errback_signature {
+        let params: Vec<String> = sig.params.iter().map(|p| q(&p.text())).collect();
+        let kwargs: Vec<String> = sig.kwargs.iter().map(|k| q(k)).collect();
+        let _ = writeln!(s, "errback_params = [{}]", params.join(", "));
+        let _ = writeln!(s, "errback_kwargs = [{}]", kwargs.join(", "));
+    }
     let callback = if a.callback == CallbackBehaviour::Ok { "ok" } else { "raise_before_write" };
     let _ = writeln!(s, "callback = {}", q(callback));
     let _ = writeln!(s, "callback_duration = {}", dur(a.callback_duration));
@@ -224,11 +232,18 @@ pub fn to_toml(sc: &Scenario) -> String {
             }
             FaultKind::StartWorker { worker: w } => format!("kind = \"start_worker\"\nworker = {}\n", worker(*w)),
             FaultKind::KillChild { test } => format!("kind = \"kill_child\"\ntest = {test}\n"),
-            FaultKind::WarmShutdown { worker: w, restart_after } => {
-                format!("kind = \"warm_shutdown\"\nworker = {}\n{}", worker(*w), after(*restart_after))
+            FaultKind::WarmShutdown { worker: w, restart_after, group } => {
+                format!("kind = \"warm_shutdown\"\nworker = {}\ngroup = {group}\n{}", worker(*w), after(*restart_after))
             }
-            FaultKind::ColdShutdown { worker: w, restart_after } => {
-                format!("kind = \"cold_shutdown\"\nworker = {}\n{}", worker(*w), after(*restart_after))
+            FaultKind::ColdShutdown { worker: w, restart_after, group } => {
+                format!("kind = \"cold_shutdown\"\nworker = {}\ngroup = {group}\n{}", worker(*w), after(*restart_after))
+            }
+            FaultKind::Stall { broker, backend, duration } => {
+                let nodes: Vec<&str> = [(*broker, "\"broker\""), (*backend, "\"backend\"")]
+                    .into_iter()
+                    .filter_map(|(on, n)| on.then_some(n))
+                    .collect();
+                format!("kind = \"stall\"\nnodes = [{}]\nduration = {}\n", nodes.join(", "), dur(*duration))
             }
             FaultKind::Partition { a, b, direction, heal_after } => format!(
                 "kind = \"partition\"\nbetween = [{}, {}]\ndirection = {}\n{}",
