@@ -223,7 +223,7 @@ fn without_test(sc: &Scenario, i: usize) -> Scenario {
     out.tests.remove(i);
     let shift = |t: usize| if t > i { t - 1 } else { t };
     out.faults.retain_mut(|f| match &mut f.kind {
-        FaultKind::KillChild { test } | FaultKind::Revoke { target: RevokeTarget::Test(test), .. } => {
+        FaultKind::KillChild { test, .. } | FaultKind::Revoke { target: RevokeTarget::Test(test), .. } => {
             if *test == i {
                 return false;
             }

@@ -226,7 +226,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
             FaultGen::KillWorker { worker, restart_ms } => {
                 FaultKind::KillWorker { worker: worker.index(workers), restart_after: Some(ms(*restart_ms)) }
             }
-            FaultGen::KillChild { test } => FaultKind::KillChild { test: test.index(tests.len()) },
+            FaultGen::KillChild { test } => FaultKind::KillChild { test: test.index(tests.len()), after_start: None },
             FaultGen::Partition { a, b, one_way, heal_ms } => {
                 let (a, b) = (resolve(a, workers), resolve(b, workers));
                 if a == b {

@@ -331,6 +331,7 @@ impl World {
                 if let Some(r) = exec
                     && let Some(body) = self.exec(r).and_then(|e| e.body)
                 {
+                    self.body_starts(r, task, out);
                     out.after(body, Event::ExecEnd(r, crate::model::Finish::Normal));
                 }
             }

@@ -629,11 +629,14 @@ impl World {
                 self.start_worker(now, worker, false, out);
             }
             (FaultKind::StartWorker { .. }, false) => {}
-            (FaultKind::KillChild { test }, true) => {
+            (FaultKind::KillChild { test, after_start: None }, true)
+            | (FaultKind::KillChild { test, after_start: Some(_) }, false) => {
                 self.note(now, Note::Fault { what: format!("SIGKILL the pool child running test {test}") });
                 self.kill_child(now, TaskRef::Header(test as u32), out);
             }
-            (FaultKind::KillChild { .. }, false) => {}
+            // Armed: the kill comes `after_start` after the test's first execution starts
+            // (worker.rs: start_exec schedules this fault's end).
+            (FaultKind::KillChild { after_start: Some(_), .. }, true) | (FaultKind::KillChild { .. }, false) => {}
             (FaultKind::WarmShutdown { worker, restart_after, group }, true) => {
                 let to = if group { " to its process group" } else { " to its main process" };
                 self.note(now, Note::Fault { what: format!("warm shutdown (TERM{to}) of {}", names(worker)) });

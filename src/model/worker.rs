@@ -607,6 +607,7 @@ impl World {
         if matches!(task, TaskRef::Header(_)) && self.cfg().track_started && self.stores_errors(task) {
             self.write(out, Node::Worker(w), Some(r), WriteOp::Started(task), 0);
         } else if let Some(b) = body {
+            self.body_starts(r, task, out);
             out.after(b, Event::ExecEnd(r, Finish::Normal));
         }
     }
@@ -755,6 +756,25 @@ impl World {
     }
 
     /// SIGKILL of the pool child running `task` (§9 "Pool child killed").
+    /// The execution `r` of `task` is about to run its body (after the pool's dispatch, and
+    /// STARTED stored with task_track_started): a kill armed for a test's first run comes that
+    /// long after its body starts.
+    pub(crate) fn body_starts(&mut self, r: ExecRef, task: TaskRef, out: &mut Schedule<Event>) {
+        let TaskRef::Header(i) = task else { return };
+        if self.exec(r).is_none_or(|e| e.run != 1) {
+            return;
+        }
+        let overhead = self.sc.topology.task_overhead;
+        self.work += self.sc.faults.len() as u64;
+        for (f, fault) in self.sc.faults.iter().enumerate() {
+            if let crate::scenario::FaultKind::KillChild { test, after_start: Some(d) } = fault.kind
+                && test == i as usize
+            {
+                out.after(overhead + d, Event::FaultEnd(f));
+            }
+        }
+    }
+
     pub(crate) fn kill_child(&mut self, now: SimTime, task: TaskRef, out: &mut Schedule<Event>) {
         self.work += self.workers.iter().map(|w| 1 + w.pool.slots.len() as u64).sum::<u64>();
         let found = (0..self.workers.len()).find_map(|w| self.workers[w].running(task).map(|s| (w, s)));

@@ -227,7 +227,7 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
                 (vec![Node::Worker(*worker)], None, format!("warm shutdown w{}", worker + 1))
             }
             FaultKind::StartWorker { worker } => (vec![Node::Worker(*worker)], None, format!("start w{}", worker + 1)),
-            FaultKind::KillChild { test } => (Vec::new(), None, format!("kill child of test {test}")),
+            FaultKind::KillChild { test, .. } => (Vec::new(), None, format!("kill child of test {test}")),
             FaultKind::Revoke { target, .. } => (Vec::new(), None, format!("revoke {target:?}").to_lowercase()),
             FaultKind::CancelRun => (Vec::new(), None, "cancel".into()),
         };

@@ -324,6 +324,8 @@ pub enum FaultKind {
     KillChild {
         /// Test index.
         test: usize,
+        /// Instead of at a time: this long after the test's first execution starts.
+        after_start: Option<SimDuration>,
     },
     /// TERM: stop consuming, finish running tasks, then exit. Sent to the whole process group
     /// (`group`: `kill -TERM -PGID`, systemd's `KillMode=control-group`), the pool children get
@@ -402,6 +404,7 @@ impl FaultKind {
             FaultKind::Partition { heal_after, .. } => heal_after.unwrap_or_default(),
             FaultKind::BrokerRestart { down_for, .. } => *down_for,
             FaultKind::BackendOutage { duration, .. } | FaultKind::Stall { duration, .. } => *duration,
+            FaultKind::KillChild { after_start, .. } => after_start.unwrap_or_default(),
             _ => SimDuration::ZERO,
         }
     }
@@ -417,7 +420,10 @@ impl std::fmt::Display for FaultKind {
                 write!(f, "SIGKILL {}{}", w(worker), restart(restart_after))
             }
             FaultKind::StartWorker { worker } => write!(f, "start {}", w(worker)),
-            FaultKind::KillChild { test } => write!(f, "SIGKILL the pool child running test {test}"),
+            FaultKind::KillChild { test, after_start: None } => write!(f, "SIGKILL the pool child running test {test}"),
+            FaultKind::KillChild { test, after_start: Some(d) } => {
+                write!(f, "SIGKILL the pool child running test {test}, {d} after it starts")
+            }
             FaultKind::WarmShutdown { worker, restart_after, group } => {
                 write!(f, "warm shutdown (TERM{}) of {}{}", to_group(*group), w(worker), restart(restart_after))
             }

@@ -647,10 +647,23 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         "cancel_run",
     ];
     let mut t = keep(v.table(), problems)?;
-    let at = t.require("at", "a time such as \"10s\"", problems).and_then(|a| keep(a.duration(), problems));
     let kind_v = t.require("kind", "a fault kind", problems)?;
     let kind_names: Vec<(&str, usize)> = KINDS.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let kind = KINDS[keep(kind_v.one_of(&kind_names), problems)?];
+    // A pool child can be killed a while after its test starts, wherever that lands in time.
+    let after_start = match kind {
+        "kill_child" => t.get("after_start").and_then(|v| keep(v.duration(), problems)),
+        _ => None,
+    };
+    let at = match after_start {
+        Some(_) => {
+            if let Some(a) = t.get("at") {
+                problems.push(a.problem("give `at` or `after_start`, not both"));
+            }
+            Some(SimDuration::ZERO)
+        }
+        None => t.require("at", "a time such as \"10s\"", problems).and_then(|a| keep(a.duration(), problems)),
+    };
     let restart = |t: &mut Table<'_, '_>, problems: &mut Vec<Problem>| {
         t.get("restart_after").and_then(|r| keep(r.duration(), problems))
     };
@@ -700,9 +713,10 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         "start_worker" => {
             (&["at", "kind", "worker"], worker(&mut t, topo, problems).map(|worker| FaultKind::StartWorker { worker }))
         }
-        "kill_child" => {
-            (&["at", "kind", "test"], test_index(&mut t, n_tests, problems).map(|test| FaultKind::KillChild { test }))
-        }
+        "kill_child" => (
+            &["at", "after_start", "kind", "test"],
+            test_index(&mut t, n_tests, problems).map(|test| FaultKind::KillChild { test, after_start }),
+        ),
         "partition" => {
             let between = t.require("between", "two node names, e.g. [\"w1\", \"broker\"]", problems);
             let nodes = between.and_then(|b| {

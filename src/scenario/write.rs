@@ -223,7 +223,11 @@ pub fn to_toml(sc: &Scenario) -> String {
     }
 
     for f in &sc.faults {
-        let _ = write!(s, "\n[[fault]]\nat = {}\n", dur(f.at.since(SimTime::ZERO)));
+        s.push_str("\n[[fault]]\n");
+        // A kill after its test's start has no time of its own.
+        if !matches!(f.kind, FaultKind::KillChild { after_start: Some(_), .. }) {
+            let _ = writeln!(s, "at = {}", dur(f.at.since(SimTime::ZERO)));
+        }
         let worker = |w: usize| q(&sc.topology.workers[w].name);
         let after = |d: Option<SimDuration>| d.map_or(String::new(), |d| format!("restart_after = {}\n", dur(d)));
         let body = match &f.kind {
@@ -231,7 +235,10 @@ pub fn to_toml(sc: &Scenario) -> String {
                 format!("kind = \"kill_worker\"\nworker = {}\n{}", worker(*w), after(*restart_after))
             }
             FaultKind::StartWorker { worker: w } => format!("kind = \"start_worker\"\nworker = {}\n", worker(*w)),
-            FaultKind::KillChild { test } => format!("kind = \"kill_child\"\ntest = {test}\n"),
+            FaultKind::KillChild { test, after_start } => format!(
+                "kind = \"kill_child\"\ntest = {test}\n{}",
+                after_start.map_or(String::new(), |d| format!("after_start = {}\n", dur(d)))
+            ),
             FaultKind::WarmShutdown { worker: w, restart_after, group } => {
                 format!("kind = \"warm_shutdown\"\nworker = {}\ngroup = {group}\n{}", worker(*w), after(*restart_after))
             }

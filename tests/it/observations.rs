@@ -1,21 +1,77 @@
-//! The model agrees with every real-Celery observation (tests/data/observations, copied from
-//! shared/celery-observations): outcome, counts, the body's and each header task's final state,
-//! executions, and — within half a second, since real processes add tens of milliseconds —
-//! when the run ended and when chord_unlock polled.
+//! The model agrees with the real-Celery observations (tests/data/observations and its wave2/,
+//! copied from shared/celery-observations): outcome, counts, the body's and each header task's
+//! final state and executions, and time — within half a second, since real processes add tens of
+//! milliseconds. Wave 2 is held to more: every execution start and poll within 0.5 s, and the
+//! terminal time inside the range of the experiment's repeats, give or take max(0.5 s, 5 %).
+//! Each observed scenario sets only what its experiment's setup says.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use chordsim::check::Ending;
 use chordsim::model::TaskRef;
-use chordsim::run::run;
+use chordsim::run::{RunResult, run};
 use chordsim::scenario::Scenario;
 use chordsim::trace::Note;
 use serde_json::Value;
 
 const TIME_SLACK_S: f64 = 0.5;
 
-fn scenario_for(json_name: &str) -> std::path::PathBuf {
-    // celery-5.5.3__01_all_pass__A.json → scenarios/observed/celery-5.5__01_all_pass__A.toml
+/// Observations the model does not reproduce yet, each with what is missing (the fidelity
+/// issue stays open while this list is not empty).
+const NOT_REPRODUCED: &[(&str, &str)] = &[
+    (
+        "wave2/celery-5.5.3__16b_late_worker_redelivers_unlimited_unlock__B.json",
+        "the race of a redelivered copy on the first worker (its STARTED over SUCCESS), and the joining worker's faster start",
+    ),
+    (
+        "wave2/celery-5.7.0__16b_late_worker_redelivers_unlimited_unlock__B.json",
+        "the race of a redelivered copy on the first worker (its STARTED over SUCCESS), and the joining worker's faster start",
+    ),
+    (
+        "wave2/celery-5.5.3__22_revoke_queued_test__B.json",
+        "SQLite write costs: real Celery stored t2's SUCCESS before the fourth poll, the model's 80 ms writes after it",
+    ),
+    (
+        "wave2/celery-5.5.3__17_warm_shutdown_running__A.json",
+        "the 0.1-1.2 s real Celery takes to fail the tasks of children killed by a group TERM",
+    ),
+    (
+        "wave2/celery-5.7.0__17_warm_shutdown_running__A.json",
+        "the 0.1-1.2 s real Celery takes to fail the tasks of children killed by a group TERM",
+    ),
+    (
+        "wave2/celery-5.7.0__17_warm_shutdown_running__R.json",
+        "the 0.1-1.2 s real Celery takes to fail the tasks of children killed by a group TERM",
+    ),
+];
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/observations")
+}
+
+/// Every observation file, relative to tests/data/observations (`wave2/…` for wave 2).
+fn observations() -> Vec<String> {
+    let mut out = Vec::new();
+    for (dir, prefix) in [(data(), ""), (data().join("wave2"), "wave2/")] {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            if name.ends_with(".json") {
+                out.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn load(rel: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(data().join(rel)).unwrap()).unwrap()
+}
+
+/// celery-5.5.3__01_all_pass__A.json → scenarios/observed/celery-5.5__01_all_pass__A.toml
+fn scenario_for(rel: &str) -> PathBuf {
+    let json_name = rel.rsplit('/').next().unwrap();
     let (version, rest) = json_name.strip_prefix("celery-").unwrap().split_once("__").unwrap();
     let minor: Vec<&str> = version.split('.').take(2).collect();
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/observed").join(format!(
@@ -25,22 +81,85 @@ fn scenario_for(json_name: &str) -> std::path::PathBuf {
     ))
 }
 
-fn check(path: &Path) -> Vec<String> {
-    let obs: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+fn starts(r: &RunResult, task: TaskRef) -> Vec<f64> {
+    r.trace
+        .iter()
+        .filter(|rec| matches!(&rec.note, Note::Started { task: t, .. } if *t == task))
+        .map(|rec| rec.at.as_secs_f64())
+        .collect()
+}
+
+/// When each execution's body began, as the experiments record it (the test function's first
+/// line): after the pool's dispatch, and with task_track_started after STARTED is stored.
+fn body_starts(r: &RunResult, sc: &Scenario, task: TaskRef) -> Vec<f64> {
+    let overhead = sc.topology.task_overhead.as_secs_f64();
+    let mut out = Vec::new();
+    let mut waiting = false;
+    for rec in &r.trace {
+        match &rec.note {
+            Note::Started { task: t, .. } if *t == task => {
+                if sc.celery.track_started {
+                    waiting = true;
+                } else {
+                    out.push(rec.at.as_secs_f64() + overhead);
+                }
+            }
+            Note::Stored { task: t, state: chordsim::model::backend::TaskState::Started, .. }
+                if *t == task && waiting =>
+            {
+                waiting = false;
+                out.push(rec.at.as_secs_f64() + overhead);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The terminal times of the repeats of observations matching `same`.
+fn terminal_times(all: &BTreeMap<String, Value>, same: impl Fn(&Value) -> bool) -> Vec<f64> {
+    all.values()
+        .filter(|o| same(o))
+        .flat_map(|o| o["all_repeats"].as_array().unwrap().iter().filter_map(|r| r["time_to_terminal_s"].as_f64()))
+        .collect()
+}
+
+/// Whether a case shows two timing modes: for some variant, its repeats across versions
+/// spread wider than twice the slack (19 does). Then either mode is accepted in every version.
+fn two_modes(obs: &Value, all: &BTreeMap<String, Value>) -> bool {
+    ["A", "B", "C", "R"].iter().any(|variant| {
+        let times = terminal_times(all, |o| o["case"] == obs["case"] && o["variant"] == *variant);
+        let (lo, hi) = times.iter().fold((f64::MAX, f64::MIN), |(l, h), t| (l.min(*t), h.max(*t)));
+        !times.is_empty() && hi - lo > 2.0 * TIME_SLACK_S.max(0.05 * hi)
+    })
+}
+
+/// The terminal times a model run may land among: this experiment's repeats, or for a case
+/// with two timing modes, every repeat of its variant in any version.
+fn repeat_times(obs: &Value, all: &BTreeMap<String, Value>) -> Vec<f64> {
+    if two_modes(obs, all) {
+        terminal_times(all, |o| o["case"] == obs["case"] && o["variant"] == obs["variant"])
+    } else {
+        terminal_times(all, |o| std::ptr::eq(o, obs))
+    }
+}
+
+fn check(rel: &str, all: &BTreeMap<String, Value>) -> Vec<String> {
+    let obs = &all[rel];
     let o = &obs["observed"];
-    let name = path.file_name().unwrap().to_str().unwrap();
-    let sc = Scenario::load(&scenario_for(name)).unwrap_or_else(|e| panic!("{e}"));
+    let wave2 = rel.starts_with("wave2/");
+    let sc = Scenario::load(&scenario_for(rel)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         sc.horizon.as_secs_f64(),
         obs["observed_for_s"].as_f64().unwrap(),
-        "{name}: horizon = observation window"
+        "{rel}: horizon = observation window"
     );
-    let r = run(sc, None);
+    let r = run(sc.clone(), None);
     let v = &r.verdict;
     let mut bad = Vec::new();
     let mut want = |what: &str, observed: String, model: String| {
         if observed != model {
-            bad.push(format!("{name}: {what}: real Celery {observed}, model {model}"));
+            bad.push(format!("{rel}: {what}: real Celery {observed}, model {model}"));
         }
     };
     let status = match v.ending {
@@ -64,34 +183,292 @@ fn check(path: &Path) -> Vec<String> {
             o["header_final_states"][&t].as_str().unwrap().to_string(),
             state.name().to_string(),
         );
-        want(&format!("{t} executions"), o["header_executions"][&t].to_string(), runs.to_string());
+        // A test missing from header_executions ran 0 times.
+        let real_runs = o["header_executions"].get(&t).map_or("0".to_string(), |x| x.to_string());
+        want(&format!("{t} executions"), real_runs, runs.to_string());
     }
-    if let (Some(real), Ending::Terminal { at, .. }) = (o["time_to_terminal_s"].as_f64(), v.ending)
-        && (real - at.as_secs_f64()).abs() > TIME_SLACK_S
+    let model_polls = starts(&r, TaskRef::ChordUnlock);
+    let real_polls: Vec<f64> =
+        o["chord_unlock_times_s"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    if model_polls.len() == real_polls.len()
+        && model_polls.iter().zip(&real_polls).any(|(m, r)| (m - r).abs() > TIME_SLACK_S)
     {
-        bad.push(format!("{name}: terminal at {real} s in real Celery, {at} in the model"));
+        bad.push(format!("{rel}: chord_unlock polled at {model_polls:?}, real Celery at {real_polls:?}"));
     }
-    let polls: Vec<f64> = r
-        .trace
-        .iter()
-        .filter(|rec| matches!(rec.note, Note::Started { task: TaskRef::ChordUnlock, .. }))
-        .map(|rec| rec.at.as_secs_f64())
-        .collect();
-    let real: Vec<f64> = o["chord_unlock_times_s"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-    if polls.len() == real.len() && polls.iter().zip(&real).any(|(m, r)| (m - r).abs() > TIME_SLACK_S) {
-        bad.push(format!("{name}: chord_unlock polled at {polls:?}, real Celery at {real:?}"));
+    if !wave2 {
+        if let (Some(real), Ending::Terminal { at, .. }) = (o["time_to_terminal_s"].as_f64(), v.ending)
+            && (real - at.as_secs_f64()).abs() > TIME_SLACK_S
+        {
+            bad.push(format!("{rel}: terminal at {real} s in real Celery, {at} in the model"));
+        }
+        return bad;
+    }
+    if let Ending::Terminal { at, .. } = v.ending {
+        let times = repeat_times(obs, all);
+        let (lo, hi) = times.iter().fold((f64::MAX, f64::MIN), |(l, h), t| (l.min(*t), h.max(*t)));
+        let slack = TIME_SLACK_S.max(0.05 * hi);
+        let at = at.as_secs_f64();
+        if times.is_empty() || at < lo - slack || at > hi + slack {
+            bad.push(format!("{rel}: terminal at {at:.3} s in the model, real repeats {times:?} (± {slack:.2} s)"));
+        }
+    }
+    // Each execution's start, against this observation's, or (two timing modes) any version's.
+    let candidates: Vec<&Value> =
+        if two_modes(obs, all) { all.values().filter(|x| x["case"] == obs["case"]).collect() } else { vec![obs] };
+    for i in 0..v.header_runs.len() {
+        let t = format!("t{i}");
+        let model = body_starts(&r, &sc, TaskRef::Header(i as u32));
+        let fits = |c: &&Value| {
+            let real: Vec<f64> = c["observed"]["header_execution_starts_s"]
+                .get(&t)
+                .and_then(Value::as_array)
+                .map_or(Vec::new(), |a| a.iter().map(|x| x.as_f64().unwrap()).collect());
+            real.len() == model.len() && real.iter().zip(&model).all(|(a, b)| (a - b).abs() <= TIME_SLACK_S)
+        };
+        if !candidates.iter().any(fits) {
+            let real = &o["header_execution_starts_s"][&t];
+            bad.push(format!("{rel}: {t} started at {model:?} in the model, {real} in real Celery"));
+        }
     }
     bad
 }
 
 #[test]
-fn the_model_reproduces_every_real_celery_observation() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/observations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    assert_eq!(files.len(), 46, "the 46 recorded observations");
-    let bad: Vec<String> = files.iter().flat_map(|f| check(f)).collect();
+fn the_model_reproduces_the_real_celery_observations() {
+    let names = observations();
+    assert_eq!(names.len(), 94, "the 46 observations of wave 1 and the 48 of wave 2");
+    let all: BTreeMap<String, Value> = names.iter().map(|n| (n.clone(), load(n))).collect();
+    let mut bad = Vec::new();
+    let mut still_wrong = Vec::new();
+    for n in &names {
+        let known = NOT_REPRODUCED.iter().any(|(k, _)| k == n);
+        if known {
+            if scenario_for(n).exists() && check(n, &all).is_empty() {
+                still_wrong.push(format!("{n} is reproduced now: take it off NOT_REPRODUCED"));
+            }
+            continue;
+        }
+        bad.extend(check(n, &all));
+    }
+    assert!(still_wrong.is_empty(), "{}", still_wrong.join("\n"));
     assert!(bad.is_empty(), "{} disagreements with real Celery:\n{}", bad.len(), bad.join("\n"));
+}
+
+/// The configuration an observation's setup gives: preset seed-doc (the base configuration of
+/// every experiment), its settings and removals, the variant's topology, the workers, the
+/// errback, the header and the faults; nothing else (no latency, overhead, boot time or seed).
+fn configuration_from(obs: &Value) -> String {
+    let s = &obs["setup"];
+    let version: Vec<&str> = obs["celery_version"].as_str().unwrap().split('.').take(2).collect();
+    let variant = obs["variant"].as_str().unwrap();
+    let removed: Vec<&str> =
+        s["settings_remove"].as_array().map_or(Vec::new(), |a| a.iter().map(|x| x.as_str().unwrap()).collect());
+    let secs = |x: &Value| format!("\"{}s\"", x.as_f64().unwrap());
+    let value = |v: &Value| -> String {
+        match v {
+            Value::Null => "\"none\"".into(),
+            Value::Object(m) => {
+                format!(
+                    "{{ {} }}",
+                    m.iter().map(|(k, x)| format!("{k} = {}", toml_of(x))).collect::<Vec<_>>().join(", ")
+                )
+            }
+            other => toml_of(other),
+        }
+    };
+    // Without task_annotations (05c removes them), the experiment's base is Celery's defaults
+    // plus the base settings the observations README lists.
+    let mut t = if removed.contains(&"task_annotations") {
+        String::from("preset = \"celery-defaults\"\n[celery]\ntask_track_started = true\nresult_expires = 3600\n")
+    } else {
+        String::from("preset = \"seed-doc\"\n[celery]\n")
+    };
+    t.push_str(&format!("version = \"{}\"\n", version.join(".")));
+    let mut annotations = String::new();
+    for (k, v) in s["settings"].as_object().into_iter().flatten() {
+        if k == "task_annotations" {
+            for (task, attrs) in v.as_object().unwrap() {
+                annotations.push_str(&format!("[celery.task_annotations.\"{task}\"]\n"));
+                for (a, x) in attrs.as_object().unwrap() {
+                    annotations.push_str(&format!("{a} = {}\n", value(x)));
+                }
+            }
+        } else {
+            t.push_str(&format!("{k} = {}\n", value(v)));
+        }
+    }
+    t.push_str(&annotations);
+    t.push_str("[topology]\n");
+    if variant == "R" {
+        t.push_str("broker = \"amqp\"\n");
+    }
+    t.push_str(if variant == "B" { "backend = \"database\"\n" } else { "backend = \"redis\"\n" });
+    let workers: Vec<String> = s["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| format!("{{ concurrency = {}, start = {} }}", w["concurrency"], w["start"].as_bool().unwrap_or(true)))
+        .collect();
+    t.push_str(&format!("workers = [{}]\n[app]\n", workers.join(", ")));
+    match s["errback"].as_str() {
+        None => t.push_str("errback = \"none\"\n"),
+        Some("inline") => t.push_str("errback = \"inline\"\n"),
+        Some("task_plain") => t.push_str("errback = \"task\"\n"),
+        // mark_run_failed_task(task_id, run_id=None) linked as .s(run_id=…) (observation 04b).
+        Some(_) => t.push_str(
+            "errback = \"task\"\nerrback_params = [\"task_id\", \"run_id=None\"]\nerrback_kwargs = [\"run_id\"]\n",
+        ),
+    }
+    if let Some(b) = s["callback_behaviour"].as_str() {
+        t.push_str(&format!("callback = \"{b}\"\n"));
+    }
+    let header = s["header"].as_array().unwrap();
+    t.push_str(&format!("[run]\ntests = {}\n", header.len()));
+    for (i, h) in header.iter().enumerate() {
+        let outcome = match h["outcome"].as_str().unwrap() {
+            "hard_overrun" => "pass",
+            other => other,
+        };
+        t.push_str(&format!(
+            "[[run.override]]\ntest = {i}\nduration = {}\noutcome = \"{outcome}\"\n",
+            secs(&h["duration_s"])
+        ));
+        if outcome == "retry" {
+            t.push_str(&format!(
+                "fails = {}\ncountdown = {}\nmax_retries = {}\n",
+                h["fails"],
+                secs(&h["countdown"]),
+                h["max_retries"]
+            ));
+        }
+        for limit in ["time_limit", "soft_time_limit"] {
+            if let Some(x) = s["task_limits"].get(limit) {
+                t.push_str(&format!("{limit} = {}\n", secs(x)));
+            }
+        }
+    }
+    let faults = s["faults"].as_array().unwrap();
+    // A start after a kill or a cold shutdown of the same worker is that fault's restart (a warm
+    // shutdown's restart_after counts from when the worker exits, so its start stays a fault).
+    let mut ends: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut restarts = Vec::new();
+    for (i, f) in faults.iter().enumerate() {
+        if f["action"] == "start_worker" {
+            let w = f["worker"].as_u64();
+            let earlier = faults[..i].iter().rposition(|p| {
+                p["action"] == "kill_worker"
+                    && p["worker"].as_u64() == w
+                    && p["signal"].as_str().unwrap_or("KILL") != "TERM"
+            });
+            if let Some(k) = earlier {
+                ends.insert(k, f["at"].as_f64().unwrap());
+                restarts.push(i);
+            }
+        }
+    }
+    for (i, f) in faults.iter().enumerate() {
+        let action = f["action"].as_str().unwrap();
+        if restarts.contains(&i) {
+            continue;
+        }
+        if action == "start_backend" {
+            continue;
+        }
+        t.push_str("[[fault]]\n");
+        let w = f["worker"].as_u64().map(|w| format!("w{}", w + 1));
+        let at = f["at"].as_f64().unwrap_or(0.0);
+        match action {
+            "kill_task_process" => {
+                let test: usize = f["test_id"].as_str().unwrap()[1..].parse().unwrap();
+                t.push_str(&format!("kind = \"kill_child\"\ntest = {test}\nafter_start = {}\n", secs(&f["delay_s"])));
+                continue;
+            }
+            _ => t.push_str(&format!("at = \"{at}s\"\n")),
+        }
+        match action {
+            "kill_worker" => {
+                let (kind, group) = match f["signal"].as_str().unwrap_or("KILL") {
+                    "TERM" => ("warm_shutdown", Some(f["group"].as_bool().unwrap_or(true))),
+                    "QUIT" => ("cold_shutdown", Some(f["group"].as_bool().unwrap_or(true))),
+                    _ => ("kill_worker", None),
+                };
+                t.push_str(&format!("kind = \"{kind}\"\nworker = \"{}\"\n", w.unwrap()));
+                if let Some(g) = group {
+                    t.push_str(&format!("group = {g}\n"));
+                }
+                if let Some(end) = ends.get(&i) {
+                    t.push_str(&format!("restart_after = \"{}s\"\n", ((end - at) * 1000.0).round() / 1000.0));
+                }
+            }
+            "start_worker" => t.push_str(&format!("kind = \"start_worker\"\nworker = \"{}\"\n", w.unwrap())),
+            "revoke_test" => {
+                let test: usize = f["test_id"].as_str().unwrap()[1..].parse().unwrap();
+                t.push_str(&format!("kind = \"revoke\"\ntarget = \"test\"\ntest = {test}\n"));
+            }
+            "stop_backend" => {
+                let back = faults[i..].iter().find(|p| p["action"] == "start_backend").unwrap()["at"].as_f64().unwrap();
+                let lose = !f["keep_data"].as_bool().unwrap_or(false);
+                t.push_str(&format!("kind = \"backend_outage\"\nduration = \"{}s\"\nlose_data = {lose}\n", back - at));
+            }
+            "pause_redis" | "debug_sleep" => {
+                let d = f["ms"].as_f64().map_or_else(|| f["seconds"].as_f64().unwrap(), |ms| ms / 1000.0);
+                // Variant A's broker and backend are one Redis server; B's backend is SQLite.
+                let nodes = if variant == "A" { "[\"broker\", \"backend\"]" } else { "[\"broker\"]" };
+                t.push_str(&format!("kind = \"stall\"\nnodes = {nodes}\nduration = \"{d}s\"\n"));
+            }
+            other => panic!("{other}: a fault this test does not know; add its mapping"),
+        }
+    }
+    t
+}
+
+fn toml_of(v: &Value) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        other => panic!("{other}: not a setting value this test maps"),
+    }
+}
+
+/// The scenario with only its configuration, written out: equal configurations, equal text.
+fn configuration_text(sc: &Scenario) -> String {
+    let mut sc = sc.clone();
+    sc.name = String::new();
+    sc.about = String::new();
+    sc.expect = chordsim::scenario::Expect::stuck();
+    sc.preset = chordsim::scenario::Preset::CeleryDefaults;
+    // Settings Celery defines but the model leaves alone (serializers, URLs) change nothing.
+    sc.celery.inert.retain(|i| !chordsim::config::names::is_setting(&i.name));
+    sc.to_toml()
+}
+
+#[test]
+fn each_observed_scenario_sets_only_what_its_experiment_says() {
+    let mut bad = Vec::new();
+    for n in observations() {
+        let path = scenario_for(&n);
+        if !path.exists() {
+            assert!(NOT_REPRODUCED.iter().any(|(k, _)| *k == n), "{n}: no scenario in scenarios/observed");
+            continue;
+        }
+        let obs = load(&n);
+        let shipped = Scenario::load(&path).unwrap();
+        let text = format!(
+            "name = \"x\"\nabout = \"x\"\nhorizon = \"{}s\"\n{}[expect]\nstatus = \"stuck\"\n",
+            obs["observed_for_s"].as_f64().unwrap(),
+            configuration_from(&obs)
+        );
+        let derived = Scenario::parse("derived.toml", &text).unwrap_or_else(|e| panic!("{n}: {e}\n{text}"));
+        if configuration_text(&shipped) != configuration_text(&derived) {
+            bad.push(format!(
+                "{n}:\n--- shipped\n{}\n--- from the setup\n{}",
+                configuration_text(&shipped),
+                configuration_text(&derived)
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n\n"));
 }
 
 #[test]
@@ -104,18 +481,24 @@ fn the_recorded_observations_are_the_shared_ones() {
         eprintln!("no ../shared/celery-observations here; drift not checked");
         return;
     }
-    let names = |dir: &Path| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| n.ends_with(".json"))
-            .collect();
-        v.sort();
-        v
-    };
-    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/observations");
-    assert_eq!(names(&shared), names(&ours), "the same observation files");
-    for n in names(&shared) {
-        assert_eq!(std::fs::read(shared.join(&n)).unwrap(), std::fs::read(ours.join(&n)).unwrap(), "{n} drifted");
+    for sub in ["", "wave2"] {
+        let names = |dir: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(".json"))
+                .collect();
+            v.sort();
+            v
+        };
+        let (theirs, ours) = (shared.join(sub), data().join(sub));
+        assert_eq!(names(&theirs), names(&ours), "the same observation files in {sub:?}");
+        for n in names(&theirs) {
+            assert_eq!(
+                std::fs::read(theirs.join(&n)).unwrap(),
+                std::fs::read(ours.join(&n)).unwrap(),
+                "{sub}/{n} drifted"
+            );
+        }
     }
 }
