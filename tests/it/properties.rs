@@ -143,3 +143,52 @@ proptest! {
         prop_assert_eq!(serde_json::to_string(&v).unwrap(), serde_json::to_string(&run(sc, None).verdict).unwrap());
     }
 }
+
+#[test]
+fn the_generator_produces_every_fault_kind() {
+    // Each kind of scripted fault, with its variants that change the model's path, must come out
+    // of explore's generator, or exploration cannot find what it does.
+    use chordsim::scenario::FaultKind;
+    let base = super::base(chordsim::scenario::Preset::CeleryDefaults);
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..4000 {
+        for f in chordsim::explore::generate(&base, 1, i, 4).faults {
+            seen.insert(match f.kind {
+                FaultKind::KillWorker { .. } => "kill_worker",
+                FaultKind::StartWorker { .. } => "start_worker",
+                FaultKind::KillChild { .. } => "kill_child",
+                FaultKind::WarmShutdown { group: false, .. } => "warm_shutdown",
+                FaultKind::WarmShutdown { group: true, .. } => "warm_shutdown to the group",
+                FaultKind::ColdShutdown { group: false, .. } => "cold_shutdown",
+                FaultKind::ColdShutdown { group: true, .. } => "cold_shutdown to the group",
+                FaultKind::Partition { .. } => "partition",
+                FaultKind::BrokerRestart { .. } => "broker_restart",
+                FaultKind::BackendOutage { .. } => "backend_outage",
+                FaultKind::Stall { broker: true, backend: false, .. } => "stall of the broker",
+                FaultKind::Stall { broker: false, backend: true, .. } => "stall of the backend",
+                FaultKind::Stall { .. } => "stall of both",
+                FaultKind::Revoke { .. } => "revoke",
+                FaultKind::CancelRun => "cancel_run",
+            });
+        }
+    }
+    // start_worker is the restart half of the kill and shutdown faults the generator makes.
+    let want = [
+        "kill_worker",
+        "kill_child",
+        "warm_shutdown",
+        "warm_shutdown to the group",
+        "cold_shutdown",
+        "cold_shutdown to the group",
+        "partition",
+        "broker_restart",
+        "backend_outage",
+        "stall of the broker",
+        "stall of the backend",
+        "stall of both",
+        "revoke",
+        "cancel_run",
+    ];
+    let missing: Vec<&&str> = want.iter().filter(|k| !seen.contains(**k)).collect();
+    assert!(missing.is_empty(), "the generator never produced {missing:?}");
+}

@@ -1402,3 +1402,107 @@ fn retry_parameters_on_an_outcome_that_does_not_take_them_are_refused() {
     .to_string();
     assert!(e.contains("run.countdown: `countdown` applies to the outcome retry only"), "{e}");
 }
+
+// ---- §9 stalls, signals to the process group, soft shutdown ----------------------------------
+
+#[test]
+fn a_stalled_backend_delays_the_stores_until_it_answers_and_loses_nothing() {
+    let r = sc(r#"[run]
+tests = 2
+duration = "1s"
+[[fault]]
+at = "500ms"
+kind = "stall"
+nodes = ["backend"]
+duration = "5s""#);
+    let stored = first_at(&r, |n| matches!(n, Note::Stored { state: TaskState::Success, .. })).unwrap();
+    assert!((stored - 5.5).abs() < 0.01, "the SUCCESS stores land when the stall ends: {stored}");
+    assert!(!has(&r, |n| matches!(n, Note::StoreFailed { .. } | Note::ConnectionLost { .. })));
+    assert_eq!(status(&r), Some(RunStatus::Completed));
+}
+
+#[test]
+fn a_stalled_broker_holds_the_publish_until_it_answers() {
+    // chord_unlock's retry, published during the stall, arrives when it ends (observation 11 B).
+    let r = sc(r#"[topology]
+backend = "database"
+[run]
+tests = 1
+duration = "3s"
+[[fault]]
+at = "1500ms"
+kind = "stall"
+nodes = ["broker"]
+duration = "5s""#);
+    let polls = poll_times(&r);
+    assert!(polls.iter().any(|p| (6.5..6.6).contains(p)), "a poll right after the stall: {polls:?}");
+    assert!(!polls.iter().any(|p| (2.2..6.5).contains(p)), "none during it: {polls:?}");
+    assert_eq!(status(&r), Some(RunStatus::Completed));
+}
+
+#[test]
+fn term_to_the_process_group_fails_the_running_tasks_and_to_the_main_process_lets_them_finish() {
+    let run = |group: bool| {
+        sc(&format!(
+            r#"[app]
+errback = "inline"
+[run]
+tests = 2
+duration = "3s"
+[[fault]]
+at = "1s"
+kind = "warm_shutdown"
+worker = "w1"
+group = {group}"#
+        ))
+    };
+    let group = run(true);
+    assert_eq!(group.verdict.header_states, vec![TaskState::Failure; 2]);
+    assert_eq!(count(&group, |n| matches!(n, Note::Finished { how: chordsim::trace::Ending::ChildKilled, .. })), 2);
+    assert_eq!(status(&group), Some(RunStatus::Failed));
+    let main = run(false);
+    assert_eq!(main.verdict.header_states, vec![TaskState::Success; 2]);
+    assert!(has(&main, |n| matches!(n, Note::BodyCalled { .. })), "the counter publishes the body");
+    assert_eq!(status(&main), None, "which waits for a worker: this one has exited");
+}
+
+#[test]
+fn a_soft_shutdown_lets_short_tasks_finish_before_the_cold_shutdown_cancels_the_rest() {
+    let r = sc(r#"horizon = "1m"
+[celery]
+worker_soft_shutdown_timeout = 5
+[run]
+tests = 2
+duration = "3s"
+[[run.override]]
+test = 1
+duration = "20s"
+[[fault]]
+at = "1s"
+kind = "cold_shutdown"
+worker = "w1""#);
+    assert_eq!(r.verdict.header_states[0], TaskState::Success, "finished inside the 5 s window");
+    assert!(has(&r, |n| matches!(n, Note::Finished { task: TaskRef::Header(1), how: chordsim::trace::Ending::Cancelled, .. })));
+    let cancelled = first_at(&r, |n| matches!(n, Note::Finished { how: chordsim::trace::Ending::Cancelled, .. })).unwrap();
+    assert!((cancelled - 6.0).abs() < 0.01, "cancelled when the window ends: {cancelled}");
+}
+
+#[test]
+fn a_worker_started_late_boots_and_mingles_before_it_consumes() {
+    let r = sc(r#"[topology]
+workers = [{ concurrency = 4 }, { concurrency = 6, start = false }]
+[run]
+tests = 1
+[[fault]]
+at = "10s"
+kind = "start_worker"
+worker = "w2""#);
+    let started = r
+        .trace
+        .iter()
+        .find(|rec| matches!(rec.note, Note::ConsumerStarted { worker: 1 }))
+        .map(|rec| secs(rec.at))
+        .unwrap();
+    // 0.6 s of imports, 6 × 25 ms for the pool, then mingle's 1 s (docs/calibration.md).
+    assert!((started - 11.75).abs() < 1e-6, "w2 consumes from {started}");
+}
