@@ -1,8 +1,9 @@
 //! The sans-IO model of Celery chords: broker, result backend, workers, canvas (chord_unlock and
 //! the native counter) and the application, each a plain state machine. [`World::handle`] takes
 //! one event at a time and schedules follow-ups through the engine's [`Schedule`]; it never
-//! reads a clock or touches the network. Every rule cites its section of celery-semantics.md
-//! (§n) or of docs/celery-source-notes.md.
+//! reads a clock or touches the network. Every rule cites the section of docs/celery-semantics.md
+//! (a bare `§9`), docs/celery-source-notes.md ("source notes §4") or docs/rhesis-model.md
+//! ("rhesis-model §c") that it implements; `tests/it/citations.rs` checks each one exists.
 
 pub mod app;
 pub mod backend;

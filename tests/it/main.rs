@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod citations;
 mod cli;
 mod determinism;
 mod explore;

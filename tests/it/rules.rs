@@ -1482,8 +1482,12 @@ at = "1s"
 kind = "cold_shutdown"
 worker = "w1""#);
     assert_eq!(r.verdict.header_states[0], TaskState::Success, "finished inside the 5 s window");
-    assert!(has(&r, |n| matches!(n, Note::Finished { task: TaskRef::Header(1), how: chordsim::trace::Ending::Cancelled, .. })));
-    let cancelled = first_at(&r, |n| matches!(n, Note::Finished { how: chordsim::trace::Ending::Cancelled, .. })).unwrap();
+    assert!(has(&r, |n| matches!(
+        n,
+        Note::Finished { task: TaskRef::Header(1), how: chordsim::trace::Ending::Cancelled, .. }
+    )));
+    let cancelled =
+        first_at(&r, |n| matches!(n, Note::Finished { how: chordsim::trace::Ending::Cancelled, .. })).unwrap();
     assert!((cancelled - 6.0).abs() < 0.01, "cancelled when the window ends: {cancelled}");
 }
 
