@@ -9,7 +9,6 @@
 
 use std::io::{self, ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use super::EXIT_BAD_INPUT;
 use crate::run::Progress;
@@ -112,11 +111,15 @@ pub fn writable_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A progress bar for one long run, on a terminal only, and only once the run has taken a
-/// second of wall-clock time (which never reaches the model): virtual time against the horizon.
+/// How much work (events and the items they scan, [`Progress::spent`]) a run does before it
+/// shows a bar: a twentieth of the event budget, a fraction of a second on a fast machine, and
+/// the same point on every machine.
+const BAR_AFTER: u64 = crate::sim::EVENT_BUDGET / 20;
+
+/// A progress bar for one long run, on a terminal only, and only once the run has done
+/// [`BAR_AFTER`] work: virtual time against the horizon.
 pub struct RunProgress {
     label: String,
-    started: Instant,
     bar: Option<indicatif::ProgressBar>,
     enabled: bool,
 }
@@ -124,17 +127,12 @@ pub struct RunProgress {
 impl RunProgress {
     /// For the run of `label` (a file name).
     pub fn new(label: &str) -> Self {
-        RunProgress {
-            label: label.to_string(),
-            started: Instant::now(),
-            bar: None,
-            enabled: io::stderr().is_terminal(),
-        }
+        RunProgress { label: label.to_string(), bar: None, enabled: io::stderr().is_terminal() }
     }
 
     /// The run has got this far.
     pub fn update(&mut self, p: Progress) {
-        if !self.enabled || (self.bar.is_none() && self.started.elapsed() < Duration::from_secs(1)) {
+        if !self.enabled || (self.bar.is_none() && p.spent < BAR_AFTER) {
             return;
         }
         let bar = self.bar.get_or_insert_with(|| {

@@ -364,7 +364,6 @@ impl World {
             && self.workers[worker].inc == inc
         {
             self.ack(now, worker, tag, task, false);
-            if task == TaskRef::ChordUnlock {}
         }
     }
 

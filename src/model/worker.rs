@@ -320,6 +320,10 @@ impl World {
             self.sweep_now(now);
             let inc = self.workers[w].inc;
             out.after(FIRST_PERIODIC_SWEEP, Event::Sweep { worker: w, inc });
+            // What the scan restored goes at once to the peers already consuming: their BRPOP
+            // is waiting on the queue (docs/celery-source-notes.md §8). This worker itself
+            // consumes only after mingle.
+            self.pump(now, out);
         }
     }
 
@@ -564,6 +568,9 @@ impl World {
         if early {
             self.workers[w].pool.set_acked(slot);
             self.ack(now, w, tag, task, true);
+            // The ack opens the prefetch window (kombu's QoS counts unacked deliveries): the
+            // consumer fetches again.
+            self.pump(now, out);
         }
         let r = ExecRef { worker: w, inc, slot: slot as u32, exec: id };
         let (run, soft, hard) = match task {

@@ -750,7 +750,8 @@ fn r9_7_a_long_run_reports_its_progress() {
 
 #[test]
 fn r9_7_on_a_terminal_a_long_run_shows_a_progress_bar() {
-    // `script` gives the command a terminal; the bar appears once a run has taken a second.
+    // `script` gives the command a terminal; the bar appears once a run has done a twentieth of
+    // the event budget, which this one exceeds.
     let dir = scratch("tty");
     let f = dir.join("hung.toml");
     std::fs::write(&f, HUNG_FOR_TEN_YEARS).unwrap();

@@ -1510,3 +1510,49 @@ worker = "w2""#);
     // 0.6 s of imports, 6 × 25 ms for the pool, then mingle's 1 s (docs/calibration.md).
     assert!((started - 11.75).abs() < 1e-6, "w2 consumes from {started}");
 }
+
+#[test]
+fn what_a_starting_workers_restore_finds_goes_at_once_to_a_consuming_peer() {
+    // Observation 16b: w1 runs four 8 s tests with late acks and a 3 s visibility timeout; w2's
+    // start-up scan restores them, and w1, which has free processes and is waiting on the
+    // queue, takes them at once (docs/celery-source-notes.md §8), long before w2 consumes.
+    let r = sc(r#"horizon = "40s"
+[celery]
+task_acks_late = true
+broker_transport_options = { visibility_timeout = 3 }
+[topology]
+workers = [{ concurrency = 6 }, { concurrency = 6, start = false }]
+[run]
+tests = 4
+duration = "8s"
+[[fault]]
+at = "5s"
+kind = "start_worker"
+worker = "w2""#);
+    let restored = first_at(&r, |n| matches!(n, Note::Restored { .. })).expect("a restore");
+    let redelivered = first_at(&r, |n| matches!(n, Note::Delivered { worker: 0, redelivered: true, .. }));
+    let w2_consumes = first_at(&r, |n| matches!(n, Note::ConsumerStarted { worker: 1 })).expect("w2 consumes");
+    assert_eq!(redelivered, Some(restored), "w1 fetches the restored messages when they land");
+    assert!(restored < w2_consumes, "restored at {restored}, w2 consumes at {w2_consumes}");
+    assert_eq!(r.verdict.header_runs, vec![2, 2, 2, 2]);
+}
+
+#[test]
+fn an_early_ack_opens_the_prefetch_window() {
+    // Prefetch 1, concurrency 1, acks on receipt: acking test 0 as its child takes it frees
+    // the window, so the worker fetches test 1 at once and holds it (kombu's QoS counts only
+    // unacknowledged deliveries, §1 `worker_prefetch_multiplier`).
+    let r = sc(r#"horizon = "30s"
+[celery]
+worker_prefetch_multiplier = 1
+[topology]
+concurrency = 1
+[run]
+tests = 3
+duration = "10s""#);
+    let acked = first_at(&r, |n| matches!(n, Note::Acked { task: TaskRef::Header(0), early: true, .. })).unwrap();
+    let fetched = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::Header(1), .. })).unwrap();
+    let third = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::Header(2), .. })).unwrap();
+    assert_eq!(fetched, acked, "test 1 fetched when test 0 is acked");
+    assert!(third > 10.0, "test 2 waits for test 1's ack at its start, after 10 s: {third}");
+}
