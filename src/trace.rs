@@ -133,6 +133,16 @@ pub enum Note {
         /// How.
         how: Ending,
     },
+    /// A signal to the worker's process group made a pool child exit; its main process reaps
+    /// it (and fails its task) later, from its shutdown's stop loop.
+    ChildSignalled {
+        /// Task.
+        task: TaskRef,
+        /// Worker.
+        worker: usize,
+        /// How long until the main process reaps the child.
+        reaped_after: SimDuration,
+    },
     /// A state was written to the backend.
     Stored {
         /// Task.
@@ -313,6 +323,7 @@ impl Note {
             | Note::Requeued { task, .. }
             | Note::Started { task, .. }
             | Note::Finished { task, .. }
+            | Note::ChildSignalled { task, .. }
             | Note::Stored { task, .. }
             | Note::StoreFailed { task, .. }
             | Note::PartReturn { task, .. }
@@ -427,6 +438,11 @@ impl fmt::Display for Note {
                 Ok(())
             }
             Note::Finished { task, worker, how, .. } => write!(f, "{task} on w{}: {how}", worker + 1),
+            Note::ChildSignalled { task, worker, reaped_after } => write!(
+                f,
+                "{task}: its pool child on w{} exits (SystemExit); the shutting-down main process reaps it in {reaped_after} (source notes §10)",
+                worker + 1
+            ),
             Note::Stored { task, state, kept_success } => {
                 if *kept_success {
                     write!(f, "{task}: {} not stored, SUCCESS kept (§2)", state.name())

@@ -159,10 +159,25 @@ impl Broker {
     /// task or a long ETA is delivered twice; catalogue F11, F12). Returns the restored tags.
     /// Deliveries are in tag order and so in time order: the due ones are a prefix, and a sweep
     /// costs what it restores, not what is unacked.
-    pub fn restore_visible(&mut self, now: SimTime, visibility_timeout: SimDuration) -> Vec<(u64, Message)> {
+    ///
+    /// The scan walks the unacked index newest first and RPUSHes each message, one transaction
+    /// each, to the end BRPOP pops from (docs/celery-source-notes.md §4): once it is done the
+    /// oldest is consumed first. A consumer already `waiting` in BRPOP is handed the first push,
+    /// the newest, before the others land.
+    pub fn restore_visible(
+        &mut self,
+        now: SimTime,
+        visibility_timeout: SimDuration,
+        waiting: bool,
+    ) -> Vec<(u64, Message)> {
         let due: Vec<u64> =
             self.unacked.iter().take_while(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| t).collect();
-        self.restore_tags(due)
+        let back = self.restore_tags(due);
+        if waiting && back.len() > 1 {
+            let newest = self.queue.remove(back.len() - 1).expect("restored at the head");
+            self.queue.push_front(newest);
+        }
+        back
     }
 
     /// Restored messages go back to the head of the queue, in their original order, and are
@@ -212,12 +227,30 @@ mod tests {
         b.queue.push_back(msg(0));
         let (tag, _) = b.deliver(0, SimTime::ZERO).unwrap();
         let vt = SimDuration::from_secs(3600);
-        assert!(b.restore_visible(SimTime::ZERO + SimDuration::from_secs(3599), vt).is_empty());
-        let back = b.restore_visible(SimTime::ZERO + vt, vt);
+        assert!(b.restore_visible(SimTime::ZERO + SimDuration::from_secs(3599), vt, false).is_empty());
+        let back = b.restore_visible(SimTime::ZERO + vt, vt, false);
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].0, tag);
         assert!(b.queue[0].redelivered);
         assert!(!b.ack(tag), "an ack after the restore finds nothing");
+    }
+
+    #[test]
+    fn a_scan_hands_the_newest_to_a_waiting_consumer_and_queues_the_rest_oldest_first() {
+        for (waiting, order) in [(false, [0, 1, 2, 3]), (true, [3, 0, 1, 2])] {
+            let mut b = Broker::new(BrokerKind::Redis);
+            for i in 0..5 {
+                b.queue.push_back(msg(i));
+            }
+            for _ in 0..4 {
+                b.deliver(0, SimTime::ZERO);
+            }
+            let vt = SimDuration::from_secs(3);
+            assert_eq!(b.restore_visible(SimTime::ZERO + vt, vt, waiting).len(), 4);
+            let got: Vec<TaskRef> = b.queue.iter().map(|m| m.task).collect();
+            let want: Vec<TaskRef> = order.iter().chain(&[4]).map(|&i| TaskRef::Header(i)).collect();
+            assert_eq!(got, want, "waiting: {waiting}");
+        }
     }
 
     #[test]

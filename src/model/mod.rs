@@ -252,6 +252,9 @@ pub enum Event {
     FaultEnd(usize),
     /// The watchdog's deadline.
     Watchdog,
+    /// A worker's main process reaps a pool child that died of a signal to the process group,
+    /// and fails the child's task with WorkerLostError.
+    ChildReaped(ExecRef),
 }
 
 // Every event is moved several times between the model and the engine's slab: keep it small
@@ -309,6 +312,7 @@ pub struct World {
     /// Items scanned by the events so far (see [`Model::work`]).
     pub work: u64,
     retry_rng: ChaCha8Rng,
+    shutdown_rng: ChaCha8Rng,
     last_poll: Option<(Vec<(u32, TaskState)>, bool)>,
     /// Per subject (each task slot, then the run): records kept, and where its fold is; empty
     /// until the trace holds [`COUNT_FROM`] records per subject (see [`World::keep`]).
@@ -368,6 +372,7 @@ impl World {
             last_heal,
             work: 0,
             retry_rng: stream(sc.seed, Stream::Retry),
+            shutdown_rng: stream(sc.seed, Stream::Shutdown),
             last_poll: None,
             kept: Vec::new(),
             count_from: COUNT_FROM * (n + 4),
@@ -643,14 +648,14 @@ impl World {
                 self.note(now, Note::Fault { what: format!("warm shutdown (TERM{to}) of {}", names(worker)) });
                 self.warm_shutdown(now, worker, restart_after.map(|_| i), out);
                 if group {
-                    self.children_terminated(now, worker, out);
+                    self.children_terminated(now, worker, true, out);
                 }
             }
             (FaultKind::ColdShutdown { worker, restart_after, group }, true) => {
                 let to = if group { " to its process group" } else { " to its main process" };
                 self.note(now, Note::Fault { what: format!("cold shutdown (QUIT{to}) of {}", names(worker)) });
                 if group {
-                    self.children_terminated(now, worker, out);
+                    self.children_terminated(now, worker, false, out);
                 }
                 self.cold_shutdown_signal(now, worker, out);
                 if let Some(d) = restart_after {
@@ -857,6 +862,7 @@ impl Model for World {
             Event::Fault(i) => self.fault(now, i, true, out),
             Event::FaultEnd(i) => self.fault(now, i, false, out),
             Event::Watchdog => self.watchdog(now, out),
+            Event::ChildReaped(r) => self.child_reaped(now, r, out),
         }
     }
 }

@@ -168,6 +168,11 @@ impl Pool {
         self.unacked
     }
 
+    /// Pool processes (busy or not).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
     fn clear(&mut self) {
         *self = Pool::new(self.size);
     }
@@ -354,7 +359,9 @@ impl World {
             return; // the restore's commands would wait; the next sweep does it
         }
         let vt = self.cfg().visibility_timeout;
-        let back = self.broker.restore_visible(now, vt);
+        let waiting = (0..self.workers.len())
+            .any(|w| self.workers[w].can_take() && self.net.connected(&Node::Broker, &Node::Worker(w)));
+        let back = self.broker.restore_visible(now, vt, waiting);
         self.work += back.len() as u64 + 1;
         if !back.is_empty() {
             let tasks = back.iter().map(|(_, m)| m.task).collect();
@@ -874,17 +881,53 @@ impl World {
 
     /// SIGTERM or SIGQUIT reached the pool children too (a signal to the process group): billiard
     /// children turn either into SystemExit (`billiard/common.py: reset_signals,
-    /// _shutdown_cleanup`; Celery resets TERM in its children, `concurrency/prefork.py:
-    /// process_initializer`), so every running task's child exits and the main process fails it
-    /// with WorkerLostError (§9 "Pool child killed"; §12: 5.7 counts a SystemExit as worker
-    /// lost unless the worker itself cancelled the task).
-    pub(crate) fn children_terminated(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+    /// _shutdown_cleanup`; celery resets SIGTERM first in `prefork.py: process_initializer`), so
+    /// every running task's child exits and the main process fails it with WorkerLostError (§9
+    /// "Pool child killed"; §12: 5.7 counts a SystemExit as worker lost unless the worker itself
+    /// cancelled the task).
+    ///
+    /// When it fails them depends on the shutdown. After TERM (`reaped_by_stop_loop`), the main
+    /// process reaps the children from its warm shutdown's stop loop ([`stop_loop_reaps`]), 0.1
+    /// to 1.2 s later. After QUIT the cold shutdown terminates the pool at once (not observed:
+    /// the model fails them at once).
+    pub(crate) fn children_terminated(
+        &mut self,
+        now: SimTime,
+        w: usize,
+        reaped_by_stop_loop: bool,
+        out: &mut Schedule<Event>,
+    ) {
         let slots: Vec<usize> = self.workers[w].pool.running().map(|(s, _)| s).collect();
         self.work += slots.len() as u64;
-        for slot in slots {
-            if self.workers[w].pool.get(slot).is_some() {
-                self.worker_lost(now, w, slot, out);
+        if !reaped_by_stop_loop {
+            for slot in slots {
+                if self.workers[w].pool.get(slot).is_some() {
+                    self.worker_lost(now, w, slot, out);
+                }
             }
+            return;
+        }
+        let children = self.workers[w].pool.size();
+        self.work += children as u64;
+        let reaps = stop_loop_reaps(&mut self.shutdown_rng, children, &slots);
+        let inc = self.workers[w].inc;
+        for (slot, after) in reaps {
+            // The child is gone: its task's pending end and writes no longer match it (a new
+            // execution id), and the slot stays taken until the main process reaps it.
+            let Some(mut e) = self.workers[w].pool.take(slot) else { continue };
+            e.id = self.exec_id();
+            e.body = None;
+            let (task, exec) = (e.msg.task, e.id);
+            self.workers[w].pool.put(slot, e);
+            self.note(now, Note::ChildSignalled { task, worker: w, reaped_after: after });
+            out.after(after, Event::ChildReaped(ExecRef { worker: w, inc, slot: slot as u32, exec }));
+        }
+    }
+
+    /// The main process reaps a child that a signal to the group killed: WorkerLostError.
+    pub(crate) fn child_reaped(&mut self, now: SimTime, r: ExecRef, out: &mut Schedule<Event>) {
+        if self.exec(r).is_some() {
+            self.worker_lost(now, r.worker, r.slot as usize, out);
         }
     }
 
@@ -1036,6 +1079,85 @@ impl World {
     }
 }
 
+/// When a warm shutdown's stop loop reaps each busy pool child after TERM reached the whole
+/// process group, as offsets from the signal; `busy` lists the busy slots of a pool of
+/// `children` processes (docs/celery-source-notes.md §10, measured on 5.5.3 and 5.7.0).
+///
+/// Every child, busy or idle, writes a DEATH message on its outqueue within 2 ms and would exit
+/// by itself 1 s later (billiard `pool.py: Worker._do_exit`). The main process's event loop
+/// reads some of those messages and kills their children before it notices the shutdown (a
+/// race: one child up to all). Its stop loop (`asynpool.py: ResultHandler.on_stop_not_started`)
+/// starts 10–70 ms after the signal and walks the outqueues in fd-set order, a fixed but
+/// arbitrary order: a message waiting there is read and its child killed at once; otherwise it
+/// sleeps 0.5 s (`_flush_outqueue`). After each outqueue it reaps every child already dead,
+/// spending about 10 ms on each (`process_flush_queues`), then fails the busy ones' tasks
+/// (`on_job_process_lost`). So a task fails 0.5·k s after the loop starts, k = 0, 1 or 2.
+pub fn stop_loop_reaps(rng: &mut impl rand::Rng, children: usize, busy: &[usize]) -> Vec<(usize, SimDuration)> {
+    use rand::RngExt;
+    use rand::seq::SliceRandom;
+    const DEAD_AFTER: SimDuration = SimDuration::from_millis(2);
+    const SLEEP: SimDuration = SimDuration::from_millis(500);
+    const REAP: SimDuration = SimDuration::from_millis(10);
+    const SELF_EXIT: SimDuration = SimDuration::from_secs(1);
+    // Each child's DEATH is read by the event loop with this chance: calibrated on 26 runs of
+    // real Celery (docs/calibration.md, "Signals to the process group").
+    const CAUGHT: f64 = 0.8;
+    let mut order: Vec<usize> = (0..children).collect();
+    order.shuffle(rng);
+    // Killed by the event loop before it stopped.
+    let killed_by_loop = SimDuration::from_millis(3);
+    let mut killed: Vec<Option<SimDuration>> =
+        (0..children).map(|_| rng.random_bool(CAUGHT).then_some(killed_by_loop)).collect();
+    let mut now = SimDuration::from_millis(rng.random_range(10..=70));
+    let mut is_busy = vec![false; children];
+    for &b in busy {
+        is_busy[b] = true;
+    }
+    let mut left = busy.len();
+    let mut reaped = vec![false; children];
+    let mut dead: Vec<usize> = Vec::new();
+    let mut out = Vec::with_capacity(busy.len());
+    // Killed, not yet reaped: reaped by the first join at least DEAD_AFTER later.
+    let mut dying: Vec<usize> = killed.iter().enumerate().filter(|(_, k)| k.is_some()).map(|(c, _)| c).collect();
+    while left > 0 {
+        for &c in &order {
+            if reaped[c] {
+                continue;
+            }
+            match killed[c] {
+                None => {
+                    // Its DEATH is read now, or it already exited by itself.
+                    let at = if now >= SELF_EXIT { SELF_EXIT } else { now };
+                    killed[c] = Some(at);
+                    dying.push(c);
+                }
+                Some(_) => now = now + SLEEP,
+            }
+            dead.clear();
+            dying.retain(|&d| {
+                let gone = killed[d].is_some_and(|k| k + DEAD_AFTER <= now);
+                if gone {
+                    dead.push(d);
+                }
+                !gone
+            });
+            dead.sort_unstable();
+            now = now + REAP.times(dead.len() as u64);
+            for &d in &dead {
+                reaped[d] = true;
+                if is_busy[d] {
+                    out.push((d, now));
+                    left -= 1;
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1078,5 +1200,30 @@ mod tests {
         let mut one = Pool::new(1);
         one.put(0, exec(0, false));
         assert_eq!(one.first_free(), None, "no phantom slot past the size");
+    }
+
+    #[test]
+    fn a_group_term_fails_each_busy_task_half_a_second_apart_at_most_twice() {
+        // docs/calibration.md: over 26 real runs the last failure came k = 0, 1 or 2 sleeps of
+        // 0.5 s after the stop loop started, in 8 %, 54 % and 38 % of runs.
+        let mut bands = [0u32; 3];
+        for seed in 0..1000 {
+            let mut rng = crate::sim::rng::stream(seed, crate::sim::rng::Stream::Shutdown);
+            let reaps = stop_loop_reaps(&mut rng, 6, &[0, 1, 2, 3]);
+            let mut slots: Vec<usize> = reaps.iter().map(|(s, _)| *s).collect();
+            slots.sort_unstable();
+            assert_eq!(slots, vec![0, 1, 2, 3], "each busy child reaped once");
+            for (_, after) in &reaps {
+                let ms = after.0 / 1000;
+                assert!((10..1250).contains(&ms), "seed {seed}: {ms} ms");
+            }
+            let last = reaps.iter().map(|(_, d)| d.0 / 1000).max().unwrap();
+            bands[(last / 500).min(2) as usize] += 1;
+        }
+        assert!(bands[0] > 20 && bands[0] < 150, "{bands:?}");
+        assert!(bands[1] > 400 && bands[1] < 650, "{bands:?}");
+        assert!(bands[2] > 250 && bands[2] < 500, "{bands:?}");
+        let mut rng = crate::sim::rng::stream(1, crate::sim::rng::Stream::Shutdown);
+        assert!(stop_loop_reaps(&mut rng, 6, &[]).is_empty(), "no busy child, nothing to fail");
     }
 }

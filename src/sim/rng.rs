@@ -11,6 +11,9 @@ pub enum Stream {
     Workload = 1,
     /// Autoretry jitter (`retry_jitter`).
     Retry = 2,
+    /// Races inside a worker's shutdown (which pool children's exits its main process reads
+    /// first).
+    Shutdown = 3,
 }
 
 /// A stream derived from the master seed.

@@ -21,6 +21,10 @@ const TIME_SLACK_S: f64 = 0.5;
 /// issue stays open while this list is not empty).
 const NOT_REPRODUCED: &[(&str, &str)] = &[
     (
+        "wave2/celery-5.5.3__17_warm_shutdown_running__R.json",
+        "timing only: its one run failed the tests 0.12 s after the group TERM, the stop loop's rarest mode (k = 0, 2 of 34 runs, docs/calibration.md); the default seed lands on k = 2 (1.07 s)",
+    ),
+    (
         "wave2/celery-5.5.3__16b_late_worker_redelivers_unlimited_unlock__B.json",
         "the race of a redelivered copy on the first worker (its STARTED over SUCCESS), and the joining worker's faster start",
     ),
@@ -31,18 +35,6 @@ const NOT_REPRODUCED: &[(&str, &str)] = &[
     (
         "wave2/celery-5.5.3__22_revoke_queued_test__B.json",
         "SQLite write costs: real Celery stored t2's SUCCESS before the fourth poll, the model's 80 ms writes after it",
-    ),
-    (
-        "wave2/celery-5.5.3__17_warm_shutdown_running__A.json",
-        "the 0.1-1.2 s real Celery takes to fail the tasks of children killed by a group TERM",
-    ),
-    (
-        "wave2/celery-5.7.0__17_warm_shutdown_running__A.json",
-        "the 0.1-1.2 s real Celery takes to fail the tasks of children killed by a group TERM",
-    ),
-    (
-        "wave2/celery-5.7.0__17_warm_shutdown_running__R.json",
-        "the 0.1-1.2 s real Celery takes to fail the tasks of children killed by a group TERM",
     ),
 ];
 

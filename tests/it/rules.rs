@@ -1460,6 +1460,24 @@ group = {group}"#
     assert_eq!(group.verdict.header_states, vec![TaskState::Failure; 2]);
     assert_eq!(count(&group, |n| matches!(n, Note::Finished { how: chordsim::trace::Ending::ChildKilled, .. })), 2);
     assert_eq!(status(&group), Some(RunStatus::Failed));
+    // The children exit at the signal; the shutting-down main process reaps them from its stop
+    // loop, 0.5·k s later, k ≤ 2 (docs/celery-source-notes.md §10), and only then fails the tasks.
+    assert_eq!(count(&group, |n| matches!(n, Note::ChildSignalled { .. })), 2);
+    for seed in 1..=20 {
+        let r = run_toml(&format!(
+            "name = \"rule\"\nabout = \"rule test\"\nseed = {seed}\n[app]\nerrback = \"inline\"\n[run]\ntests = 2\n\
+             duration = \"3s\"\n[[fault]]\nat = \"1s\"\nkind = \"warm_shutdown\"\nworker = \"w1\"\ngroup = true\n\
+             [expect]\nstatus = \"Failed\"\n"
+        ));
+        let failed: Vec<f64> = r
+            .trace
+            .iter()
+            .filter(|rec| matches!(rec.note, Note::Stored { state: TaskState::Failure, task: TaskRef::Header(_), .. }))
+            .map(|rec| secs(rec.at))
+            .collect();
+        assert_eq!(failed.len(), 2, "seed {seed}");
+        assert!(failed.iter().all(|t| (1.01..2.25).contains(t)), "seed {seed}: {failed:?}");
+    }
     let main = run(false);
     assert_eq!(main.verdict.header_states, vec![TaskState::Success; 2]);
     assert!(has(&main, |n| matches!(n, Note::BodyCalled { .. })), "the counter publishes the body");
