@@ -75,12 +75,6 @@ impl CeleryVersion {
         self >= Self::V5_7
     }
 
-    /// §12 "Wait timeouts": up to 5.6 a join timeout of 0 waits for ever; 5.7 treats 0 as
-    /// "no wait".
-    pub fn join_timeout_zero_waits_forever(self) -> bool {
-        self < Self::V5_7
-    }
-
     /// §12 "Per-call ignore_result": from 5.6.3 the request's value also stops FAILURE and
     /// STARTED from being stored; in 5.5 it only stops SUCCESS.
     pub fn per_call_ignore_result_covers_errors(self) -> bool {

@@ -360,7 +360,7 @@ impl Knobs {
         t.broker = if self.amqp { crate::scenario::BrokerKind::Amqp } else { crate::scenario::BrokerKind::Redis };
         t.backend =
             if self.database { crate::scenario::BackendKind::Database } else { crate::scenario::BackendKind::Redis };
-        t.backend_write_latency = SimDuration::from_millis(if self.database { 80 } else { 1 });
+        t.backend_write_latency = SimDuration::from_millis(if self.database { 20 } else { 1 });
         t.workers = (1..=self.workers)
             .map(|i| crate::scenario::WorkerSpec { name: format!("w{i}"), concurrency: self.concurrency, start: true })
             .collect();

@@ -95,6 +95,8 @@ struct Stored {
     state: TaskState,
     value: Option<ResultValue>,
     expires: Option<SimTime>,
+    /// When it was written.
+    at: SimTime,
 }
 
 /// What a store did.
@@ -276,21 +278,27 @@ impl Backend {
     }
 
     /// Store a state. §2: key-value backends never overwrite SUCCESS; the database backend's
-    /// last write wins up to 5.6, and keeps the first SUCCESS from 5.7 (§12).
+    /// last write wins up to 5.6, and from 5.7 keeps a SUCCESS its writer saw when it `read`
+    /// the row: on SQLite the read comes before the write lock, so a SUCCESS another process
+    /// commits in between is overwritten (celery 5.7 `database/__init__.py: _store_result`, its
+    /// own comment; `sqlite.rs`). A key-value backend reads and writes at once (`read` = `now`).
     pub fn store(
         &mut self,
         slot: usize,
         state: TaskState,
         value: Option<ResultValue>,
-        now: SimTime,
+        (read, now): (SimTime, SimTime),
         ttl: Option<SimDuration>,
     ) -> StoreOutcome {
-        let current = self.live(slot, now).map(|s| s.state);
+        let current = self.live(slot, now).map(|s| (s.state, s.at));
         let keeps_success = match self.kind {
             BackendKind::Redis => true,
             BackendKind::Database => self.version.database_keeps_first_success(),
         };
-        if current == Some(TaskState::Success) && keeps_success {
+        if let Some((TaskState::Success, at)) = current
+            && keeps_success
+            && at <= read
+        {
             return StoreOutcome::KeptSuccess;
         }
         let expires = ttl.map(|t| self.expiry(now, t));
@@ -306,7 +314,7 @@ impl Backend {
                 r.expiring.insert((at, test));
             }
         }
-        self.results[slot] = Some(Stored { state, value, expires });
+        self.results[slot] = Some(Stored { state, value, expires, at: now });
         StoreOutcome::Written
     }
 
@@ -451,16 +459,16 @@ mod tests {
     fn key_value_backend_never_overwrites_success_but_database_does_up_to_5_6() {
         let t = SimTime::ZERO;
         let mut kv = Backend::new(BackendKind::Redis, CeleryVersion::V5_5, 1);
-        kv.store(0, TaskState::Success, Some(ResultValue::Pass), t, None);
-        assert_eq!(kv.store(0, TaskState::Failure, None, t, None), StoreOutcome::KeptSuccess);
+        kv.store(0, TaskState::Success, Some(ResultValue::Pass), (t, t), None);
+        assert_eq!(kv.store(0, TaskState::Failure, None, (t, t), None), StoreOutcome::KeptSuccess);
         assert_eq!(kv.state(0, t), TaskState::Success);
         let mut db = Backend::new(BackendKind::Database, CeleryVersion::V5_6, 1);
-        db.store(0, TaskState::Success, Some(ResultValue::Pass), t, None);
-        assert_eq!(db.store(0, TaskState::Failure, None, t, None), StoreOutcome::Written);
+        db.store(0, TaskState::Success, Some(ResultValue::Pass), (t, t), None);
+        assert_eq!(db.store(0, TaskState::Failure, None, (t, t), None), StoreOutcome::Written);
         assert_eq!(db.state(0, t), TaskState::Failure);
         let mut db7 = Backend::new(BackendKind::Database, CeleryVersion::V5_7, 1);
-        db7.store(0, TaskState::Success, Some(ResultValue::Pass), t, None);
-        assert_eq!(db7.store(0, TaskState::Failure, None, t, None), StoreOutcome::KeptSuccess);
+        db7.store(0, TaskState::Success, Some(ResultValue::Pass), (t, t), None);
+        assert_eq!(db7.store(0, TaskState::Failure, None, (t, t), None), StoreOutcome::KeptSuccess);
     }
 
     #[test]
@@ -474,12 +482,12 @@ mod tests {
             assert_eq!(b.not_ready(now, 6), scanned, "at {now}");
         };
         check(&mut b, at(0));
-        b.store(1, TaskState::Started, None, at(1), ttl);
-        b.store(2, TaskState::Success, Some(ResultValue::Pass), at(2), ttl);
-        b.store(3, TaskState::Failure, None, at(3), None);
+        b.store(1, TaskState::Started, None, (at(1), at(1)), ttl);
+        b.store(2, TaskState::Success, Some(ResultValue::Pass), (at(2), at(2)), ttl);
+        b.store(3, TaskState::Failure, None, (at(3), at(3)), None);
         check(&mut b, at(3));
-        b.store(2, TaskState::Success, Some(ResultValue::Pass), at(5), ttl);
-        b.store(4, TaskState::Revoked, None, at(6), ttl);
+        b.store(2, TaskState::Success, Some(ResultValue::Pass), (at(5), at(5)), ttl);
+        b.store(4, TaskState::Revoked, None, (at(6), at(6)), ttl);
         check(&mut b, at(11));
         check(&mut b, at(12));
         check(&mut b, at(17));
@@ -488,10 +496,10 @@ mod tests {
         assert_eq!(b.not_ready(at(18), 2).len(), 2, "at most k");
         // Built at the first poll from what is stored by then.
         let mut late = Backend::new(BackendKind::Database, CeleryVersion::V5_5, 70);
-        late.store(65, TaskState::Success, Some(ResultValue::Pass), at(1), ttl);
-        late.store(3, TaskState::Started, None, at(1), ttl);
+        late.store(65, TaskState::Success, Some(ResultValue::Pass), (at(1), at(1)), ttl);
+        late.store(3, TaskState::Started, None, (at(1), at(1)), ttl);
         for t in [0, 1, 2, 4, 5] {
-            late.store(t, TaskState::Success, Some(ResultValue::Pass), at(2), None);
+            late.store(t, TaskState::Success, Some(ResultValue::Pass), (at(2), at(2)), None);
         }
         assert_eq!(
             late.not_ready(at(3), 3),
@@ -502,7 +510,13 @@ mod tests {
     #[test]
     fn expired_results_read_pending() {
         let mut b = Backend::new(BackendKind::Redis, CeleryVersion::V5_7, 1);
-        b.store(0, TaskState::Success, Some(ResultValue::Pass), SimTime::ZERO, Some(SimDuration::from_secs(10)));
+        b.store(
+            0,
+            TaskState::Success,
+            Some(ResultValue::Pass),
+            (SimTime::ZERO, SimTime::ZERO),
+            Some(SimDuration::from_secs(10)),
+        );
         assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(9)), TaskState::Success);
         assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(10)), TaskState::Pending);
     }
@@ -510,7 +524,7 @@ mod tests {
     #[test]
     fn database_rows_live_until_the_daily_cleanup_after_they_expire() {
         let mut b = Backend::new(BackendKind::Database, CeleryVersion::V5_7, 1);
-        b.store(0, TaskState::Success, None, SimTime::ZERO, Some(SimDuration::from_secs(3600)));
+        b.store(0, TaskState::Success, None, (SimTime::ZERO, SimTime::ZERO), Some(SimDuration::from_secs(3600)));
         assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(7200)), TaskState::Success);
         assert_eq!(b.state(0, SimTime::ZERO + SimDuration::from_secs(86_400)), TaskState::Pending);
     }

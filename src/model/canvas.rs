@@ -4,7 +4,7 @@
 
 use super::backend::{ErrorKind, Part, PartReturn, ResultValue, StoreOutcome, TaskState};
 use super::worker::{Exec, Settle};
-use super::{AckAfter, Event, ExecRef, Message, TaskRef, World, WriteOp};
+use super::{AckAfter, Attempt, Event, ExecRef, Message, TaskRef, World, WriteOp};
 use crate::config::Source;
 use crate::scenario::{Errback, Node, Outcome};
 use crate::sim::Schedule;
@@ -119,21 +119,14 @@ impl World {
             }
             return;
         }
-        // Ready: join in header order with propagation, one get per child, within
-        // result_chord_join_timeout (§5 step 3; catalogue F4).
-        self.work += 2 * self.n() as u64;
+        // Ready: join in header order with propagation. The join reads nothing: ready() cached
+        // every result it read, and get() returns the cache, so result_chord_join_timeout is
+        // never reached (§5 step 3; docs/celery-source-notes.md §12).
+        self.work += self.n() as u64;
         let culprit = (0..self.n() as u32).find(|&i| self.backend.state(i as usize, now).propagates());
-        let join = self.latency().times(2 * self.n() as u64);
-        let limit = self.cfg().chord_join_timeout;
-        let timed_out = if limit == SimDuration::ZERO {
-            !self.cfg().version.join_timeout_zero_waits_forever() && join > SimDuration::ZERO
-        } else {
-            join > limit
-        };
         self.finish_exec(now, r, Settle::Ack, out);
         match culprit {
             Some(i) => self.chord_error(now, &me, format!("Dependency test {i} raised"), out),
-            None if timed_out => self.chord_error(now, &me, "Join error: join operation timed out".into(), out),
             None => {
                 let parts: Vec<Part> = (0..self.n() as u32)
                     .map(|i| Part { test: i, state: TaskState::Success, value: self.backend.value(i as usize, now) })
@@ -283,7 +276,7 @@ impl World {
         from: Node,
         exec: Option<ExecRef>,
         op: WriteOp,
-        (deadline, attempt, then_ack): (SimTime, u32, Option<Box<AckAfter>>),
+        (attempt, then_ack): (Attempt, Option<Box<AckAfter>>),
         out: &mut Schedule<Event>,
     ) {
         if let Some(r) = exec
@@ -293,14 +286,24 @@ impl World {
         }
         if self.backend.stalled(now) {
             // The store waits for the stalled backend to answer (§9 "Stall").
-            out.at(self.backend.stalled_until, Event::Write { from, exec, op, deadline, attempt, then_ack });
+            let attempt = match attempt {
+                Attempt::First { .. } => Attempt::First { read: self.backend.stalled_until },
+                again => again,
+            };
+            out.at(self.backend.stalled_until, Event::Write { from, exec, op, attempt, then_ack });
             return;
         }
         if !self.backend_reachable(&from) {
-            let deadline = if attempt == 0 { now + self.store_patience(&from) } else { deadline };
+            let (n, deadline) = match attempt {
+                Attempt::First { .. } => (0, now + self.store_patience(&from)),
+                Attempt::Again { n, deadline } => (n, deadline),
+            };
             if now < deadline {
-                let gap = self.store_retry_gap(attempt);
-                out.after(gap, Event::Write { from, exec, op, deadline, attempt: attempt + 1, then_ack });
+                let gap = self.store_retry_gap(n);
+                out.after(
+                    gap,
+                    Event::Write { from, exec, op, attempt: Attempt::Again { n: n + 1, deadline }, then_ack },
+                );
                 return;
             }
             let (task, state) = match &op {
@@ -321,11 +324,15 @@ impl World {
             return;
         }
         let n = self.n();
+        let read = match attempt {
+            Attempt::First { read } => read,
+            Attempt::Again { .. } => now,
+        };
         match op {
             WriteOp::Started(task) => {
                 let ttl = self.cfg().result_expires;
-                let kept =
-                    self.backend.store(task.slot(n), TaskState::Started, None, now, ttl) == StoreOutcome::KeptSuccess;
+                let kept = self.backend.store(task.slot(n), TaskState::Started, None, (read, now), ttl)
+                    == StoreOutcome::KeptSuccess;
                 self.note(now, Note::Stored { task, state: TaskState::Started, kept_success: kept });
                 // The task body starts once STARTED is stored.
                 if let Some(r) = exec
@@ -338,7 +345,8 @@ impl World {
             WriteOp::State { task, state, value, part_return, errbacks, skip_store } => {
                 if !skip_store {
                     let ttl = self.cfg().result_expires;
-                    let kept = self.backend.store(task.slot(n), state, value, now, ttl) == StoreOutcome::KeptSuccess;
+                    let kept =
+                        self.backend.store(task.slot(n), state, value, (read, now), ttl) == StoreOutcome::KeptSuccess;
                     self.note(now, Note::Stored { task, state, kept_success: kept });
                 }
                 if part_return && let TaskRef::Header(i) = task {

@@ -9,6 +9,7 @@ pub mod app;
 pub mod backend;
 pub mod broker;
 pub mod canvas;
+pub mod sqlite;
 pub mod worker;
 
 use std::fmt;
@@ -113,6 +114,24 @@ pub enum WriteOp {
     },
 }
 
+/// A backend write's attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The first: its writer read the row at `read` (the database backend's SUCCESS guard
+    /// reads before it writes, `sqlite.rs`).
+    First {
+        /// When the row was read.
+        read: SimTime,
+    },
+    /// Attempt `n + 1`, after `n` failed; the store gives up at `deadline`.
+    Again {
+        /// Failed attempts.
+        n: u32,
+        /// When it gives up.
+        deadline: SimTime,
+    },
+}
+
 /// A delivery to ack once a write has landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AckAfter {
@@ -193,10 +212,8 @@ pub enum Event {
         exec: Option<ExecRef>,
         /// The write.
         op: WriteOp,
-        /// Give up after this instant.
-        deadline: SimTime,
-        /// Attempts made so far.
-        attempt: u32,
+        /// Which attempt this is.
+        attempt: Attempt,
         /// A delivery to ack once the write has landed (rare: boxed to keep events small).
         then_ack: Option<Box<AckAfter>>,
     },
@@ -313,6 +330,8 @@ pub struct World {
     pub work: u64,
     retry_rng: ChaCha8Rng,
     shutdown_rng: ChaCha8Rng,
+    db_rng: ChaCha8Rng,
+    sqlite: sqlite::Sqlite,
     last_poll: Option<(Vec<(u32, TaskState)>, bool)>,
     /// Per subject (each task slot, then the run): records kept, and where its fold is; empty
     /// until the trace holds [`COUNT_FROM`] records per subject (see [`World::keep`]).
@@ -373,6 +392,8 @@ impl World {
             work: 0,
             retry_rng: stream(sc.seed, Stream::Retry),
             shutdown_rng: stream(sc.seed, Stream::Shutdown),
+            db_rng: stream(sc.seed, Stream::Database),
+            sqlite: sqlite::Sqlite::default(),
             last_poll: None,
             kept: Vec::new(),
             count_from: COUNT_FROM * (n + 4),
@@ -514,9 +535,10 @@ impl World {
         true
     }
 
-    /// Issue a backend write from `from`; it lands after `writes_before + 1` write latencies
-    /// (a process that stores twice in a row waits for the first). Its retry budget starts at the
-    /// first failed attempt.
+    /// Issue a backend write from `from` (the pool child running `exec`, else that node's main
+    /// process) and return when it lands. Redis: after `writes_before + 1` write latencies (a
+    /// process that stores twice in a row waits for the first). The database: as SQLite charges
+    /// it (`sqlite.rs`). Its retry budget starts at the first failed attempt.
     pub(crate) fn write(
         &mut self,
         out: &mut Schedule<Event>,
@@ -524,19 +546,47 @@ impl World {
         exec: Option<ExecRef>,
         op: WriteOp,
         writes_before: u64,
-    ) {
-        let lat = self.sc.topology.backend_write_latency.times(writes_before + 1);
-        out.after(lat, Event::Write { from, exec, op, deadline: SimTime::NEVER, attempt: 0, then_ack: None });
+    ) -> SimTime {
+        let now = out.now();
+        let (read, lands) = self.write_times(now, &from, exec, writes_before);
+        out.after(lands.since(now), Event::Write { from, exec, op, attempt: Attempt::First { read }, then_ack: None });
+        lands
+    }
+
+    /// When a write issued now reads its row and when it lands.
+    fn write_times(
+        &mut self,
+        now: SimTime,
+        from: &Node,
+        exec: Option<ExecRef>,
+        writes_before: u64,
+    ) -> (SimTime, SimTime) {
+        let hold = self.sc.topology.backend_write_latency;
+        match self.sc.topology.backend {
+            BackendKind::Redis => {
+                let lands = now + hold.times(writes_before + 1);
+                (lands, lands)
+            }
+            BackendKind::Database => {
+                let who = match (from, exec) {
+                    (_, Some(r)) => (r.worker, Some(r.slot)),
+                    (Node::Worker(w), None) => (*w, None),
+                    _ => (usize::MAX, None),
+                };
+                self.sqlite.write(now, who, hold, &mut self.db_rng)
+            }
+        }
     }
 
     /// A write from worker `w` whose delivery `tag` is acked only once it has landed (a revoked
     /// message: `_announce_revoked` stores, then acks; a failed store leaves it unacked).
     pub(crate) fn write_then_ack(&mut self, out: &mut Schedule<Event>, w: usize, tag: u64, task: TaskRef, op: WriteOp) {
-        let lat = self.sc.topology.backend_write_latency;
+        let now = out.now();
+        let (read, lands) = self.write_times(now, &Node::Worker(w), None, 0);
         let then_ack = Some(Box::new(AckAfter { worker: w, inc: self.workers[w].inc, tag, task }));
         out.after(
-            lat,
-            Event::Write { from: Node::Worker(w), exec: None, op, deadline: SimTime::NEVER, attempt: 0, then_ack },
+            lands.since(now),
+            Event::Write { from: Node::Worker(w), exec: None, op, attempt: Attempt::First { read }, then_ack },
         );
     }
 
@@ -841,8 +891,8 @@ impl Model for World {
             Event::Deliver { worker, inc, tag, msg } => self.receive(now, worker, inc, tag, msg, out),
             Event::EtaDue { worker, inc, tag } => self.eta_due(now, worker, inc, tag, out),
             Event::ExecEnd(r, finish) => self.exec_end(now, r, finish, out),
-            Event::Write { from, exec, op, deadline, attempt, then_ack } => {
-                self.write_lands(now, from, exec, op, (deadline, attempt, then_ack), out)
+            Event::Write { from, exec, op, attempt, then_ack } => {
+                self.write_lands(now, from, exec, op, (attempt, then_ack), out)
             }
             Event::Dispatch { worker, inc } => {
                 if self.workers[worker].inc == inc {

@@ -32,6 +32,10 @@ const BOOT_IMPORTS: SimDuration = SimDuration::from_millis(600);
 /// What a database result backend adds to the start: SQLAlchemy imported and the engine made
 /// (docs/calibration.md, from observations 07b, 17, 17c in variant B).
 const BOOT_DATABASE: SimDuration = SimDuration::from_millis(550);
+
+/// One result read from the database backend: a SELECT and its decoding (measured 0.35–0.5 ms
+/// per result, `tools/sqlite-costs`).
+const DATABASE_READ: SimDuration = SimDuration(400);
 /// The prefork pool starts each child before the consumer connects.
 const BOOT_PER_PROCESS: SimDuration = SimDuration::from_millis(25);
 /// The wait before reconnect attempt `attempt` (1-based): kombu's `ensure_connection` defaults,
@@ -283,6 +287,7 @@ impl World {
         if self.workers[w].status != Status::Down {
             return;
         }
+        self.sqlite.forget_worker(w);
         let wk = &mut self.workers[w];
         wk.wipe();
         wk.status = Status::Running;
@@ -537,6 +542,24 @@ impl World {
         self.write_then_ack(out, w, tag, msg.task, op);
     }
 
+    /// What one chord_unlock run spends reading: `GroupResult.ready()` reads the header's
+    /// results in order and stops at the first not ready (celery `result.py: ResultSet.ready`);
+    /// the join that follows reads nothing, each result being cached once ready (docs/calibration.md
+    /// "The database backend's costs"). A database read is a SELECT and its decoding, 0.4 ms
+    /// (measured); a Redis read a GET, one round trip.
+    fn poll_cost(&mut self, now: SimTime) -> SimDuration {
+        let n = self.n();
+        let examined = match self.backend.not_ready(now, 1).first() {
+            Some(&(first, _)) => first as u64 + 1,
+            None => n.max(1) as u64,
+        };
+        let per_result = match self.sc.topology.backend {
+            BackendKind::Database => DATABASE_READ,
+            BackendKind::Redis => self.latency().times(2),
+        };
+        per_result.times(examined)
+    }
+
     /// Hand reserved requests to free pool slots.
     pub(crate) fn dispatch(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
         let wk = &self.workers[w];
@@ -593,8 +616,7 @@ impl World {
             }
             TaskRef::ChordUnlock => {
                 self.stats.chord_unlock_runs += 1;
-                // GroupResult.ready() reads each header result: one round trip per child.
-                (Some(self.latency().times(2 * self.n().max(1) as u64)), None, None)
+                (Some(self.poll_cost(now)), None, None)
             }
             TaskRef::Body => {
                 self.stats.callback_runs += 1;
@@ -753,17 +775,15 @@ impl World {
             skip_store: skip,
         };
         let native = self.native_chord() && matches!(task, TaskRef::Header(_));
-        let mut writes = 0;
+        // The child is killed and replaced: the new one sets up its own database session.
+        self.sqlite.forget_child(w, r.slot);
         if late && !acks_on_timeout {
             self.settle(now, w, &e, Settle::Requeue);
         } else {
             self.settle(now, w, &e, Settle::Ack);
-            self.write(out, Node::Worker(w), None, failure(native), writes);
-            writes += 1;
+            self.write(out, Node::Worker(w), None, failure(native), 0);
         }
-        self.write(out, Node::Worker(w), None, failure(native), writes);
-        writes += 1;
-        let busy = now + self.sc.topology.backend_write_latency.times(writes);
+        let busy = self.write(out, Node::Worker(w), None, failure(native), 1);
         let wk = &mut self.workers[w];
         wk.main_busy_until = wk.main_busy_until.max(busy);
         self.after_slot_freed(now, w, out);
@@ -803,6 +823,7 @@ impl World {
     /// (`Request.on_failure`; §9 "Failure handling with acks_late", §12 "Pool child lost").
     pub(crate) fn worker_lost(&mut self, now: SimTime, w: usize, slot: usize, out: &mut Schedule<Event>) {
         let e = self.workers[w].pool.take(slot).expect("running slot");
+        self.sqlite.forget_child(w, slot as u32);
         let task = e.msg.task;
         self.note(now, Note::Finished { task, worker: w, slot, how: Ending::ChildKilled });
         let late = self.ack_mode(task) == AckMode::Late;

@@ -102,7 +102,6 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "task_allow_error_cb_on_chord_header = {}", c.allow_error_cb_on_chord_header);
     let _ = writeln!(s, "result_expires = {}", secs_or_none(c.result_expires));
     let _ = writeln!(s, "result_chord_retry_interval = {}", secs(c.chord_retry_interval));
-    let _ = writeln!(s, "result_chord_join_timeout = {}", secs(c.chord_join_timeout));
     let _ = writeln!(s, "result_backend_always_retry = {}", c.backend_always_retry);
     let _ = writeln!(s, "result_backend_max_retries = {}", count_or_none(c.backend_max_retries));
     let _ = writeln!(s, "task_store_errors_even_if_ignored = {}", c.store_errors_even_if_ignored);

@@ -14,6 +14,8 @@ pub enum Stream {
     /// Races inside a worker's shutdown (which pool children's exits its main process reads
     /// first).
     Shutdown = 3,
+    /// How long each database write's own work takes (which of two writers gets the lock).
+    Database = 4,
 }
 
 /// A stream derived from the master seed.

@@ -1,0 +1,137 @@
+//! What a result-backend write costs on SQLAlchemy over SQLite, the database backend the
+//! observations ran (docs/calibration.md "The database backend's costs"; measured with
+//! `tools/sqlite-costs/measure.py`):
+//!
+//! - each process's first write sets up its engine and session and runs `prepare_models`
+//!   (creating or checking the tables): [`SESSION_SETUP`] (celery `backends/database/session.py`);
+//! - a write first reads its row (`_query_task`: the 5.7 guard reads here), a few milliseconds of
+//!   Python that run in parallel with other processes: [`READ`], drawn per write;
+//! - then it needs the database file's write lock, which one writer holds at a time for `hold`
+//!   (`topology.backend_write_latency`). A writer that finds it taken sleeps in SQLite's busy
+//!   handler steps and tries again ([`BUSY_STEPS`], `sqliteDefaultBusyCallback`), so waiters
+//!   pay more than a queue would and come in no fixed order;
+//! - one process writes one thing at a time: a second write from it starts when the first lands.
+//!
+//! Pure bookkeeping: the world asks when a write reads and lands, and tells it when a worker's
+//! processes are replaced.
+
+use std::collections::BTreeMap;
+
+use rand::RngExt;
+
+use crate::time::{SimDuration, SimTime};
+
+/// A process's first write: engine, session and `prepare_models`. Calibrated on the
+/// observations (50 ms; 100–200 ms measured on a loaded machine, docs/calibration.md).
+pub const SESSION_SETUP: SimDuration = SimDuration::from_millis(50);
+
+/// The row read before the lock, in microseconds (measured: about 3 ms of each write is not
+/// serialised).
+pub const READ: std::ops::RangeInclusive<u64> = 2_000..=4_000;
+
+/// SQLite's busy handler sleeps, in milliseconds, then 100 ms at a time (sqlite `main.c`:
+/// `sqliteDefaultBusyCallback`, with usleep).
+pub const BUSY_STEPS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+
+/// A process that writes: a worker's pool child (`Some(slot)`) or its main process (`None`), or
+/// a client outside the workers (`worker == usize::MAX`).
+pub type Writer = (usize, Option<u32>);
+
+/// The database file's write lock and each process's session.
+#[derive(Clone, Debug, Default)]
+pub struct Sqlite {
+    lock_free: SimTime,
+    /// Per process: when its last write lands (it has a session once it is here).
+    procs: BTreeMap<Writer, SimTime>,
+}
+
+impl Sqlite {
+    /// A write issued at `now` by `who`: when it reads its row and when it lands.
+    pub fn write(
+        &mut self,
+        now: SimTime,
+        who: Writer,
+        hold: SimDuration,
+        rng: &mut impl rand::Rng,
+    ) -> (SimTime, SimTime) {
+        let start = match self.procs.get(&who) {
+            Some(&free) => now.max(free),
+            None => now + SESSION_SETUP,
+        };
+        let read = start + SimDuration(rng.random_range(READ));
+        let locked = acquire(read, self.lock_free);
+        let lands = locked + hold;
+        self.lock_free = lands;
+        self.procs.insert(who, lands);
+        (read, lands)
+    }
+
+    /// Every process of worker `w` is new (a restart): each sets up its session again.
+    pub fn forget_worker(&mut self, w: usize) {
+        self.procs.retain(|(worker, _), _| *worker != w);
+    }
+
+    /// Pool child `slot` of worker `w` was replaced (it died).
+    pub fn forget_child(&mut self, w: usize, slot: u32) {
+        self.procs.remove(&(w, Some(slot)));
+    }
+}
+
+/// When a writer asking for the lock at `asks` gets it, the lock being held until `free`: at
+/// once, or at the first of its busy-handler retries that comes after `free`.
+fn acquire(asks: SimTime, free: SimTime) -> SimTime {
+    if asks >= free {
+        return asks;
+    }
+    let mut at = asks;
+    let mut steps = BUSY_STEPS.iter().copied().chain(std::iter::repeat(100));
+    while at < free {
+        at += SimDuration::from_millis(steps.next().expect("an endless sequence"));
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::rng::{Stream, stream};
+
+    const HOLD: SimDuration = SimDuration::from_millis(2);
+
+    #[test]
+    fn a_process_pays_its_session_once_and_writes_one_thing_at_a_time() {
+        let mut db = Sqlite::default();
+        let mut rng = stream(1, Stream::Database);
+        let (read, first) = db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng);
+        assert!(read >= SimTime::ZERO + SESSION_SETUP + SimDuration::from_millis(2));
+        assert_eq!(first, read + HOLD, "nobody else holds the lock");
+        let (read2, second) = db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng);
+        assert!(read2 >= first + SimDuration::from_millis(2), "after its first write lands");
+        assert!(second < first + SimDuration::from_millis(10), "no session the second time");
+        db.forget_child(0, 0);
+        let (read3, _) = db.write(second, (0, Some(0)), HOLD, &mut rng);
+        assert!(read3 >= second + SESSION_SETUP, "a new child sets up its session again");
+    }
+
+    #[test]
+    fn concurrent_writers_serialise_and_a_waiter_comes_on_a_busy_step() {
+        let mut db = Sqlite::default();
+        let mut rng = stream(1, Stream::Database);
+        let now = SimTime::ZERO + SimDuration::from_secs(1);
+        let writers: Vec<Writer> = (0..6).map(|s| (0, Some(s))).collect();
+        for &w in &writers {
+            db.write(SimTime::ZERO, w, HOLD, &mut rng); // sessions set up
+        }
+        let mut lands: Vec<SimTime> = writers.iter().map(|&w| db.write(now, w, HOLD, &mut rng).1).collect();
+        lands.sort();
+        for pair in lands.windows(2) {
+            assert!(pair[1] >= pair[0] + HOLD, "one holder at a time: {lands:?}");
+        }
+        let last = lands[5].since(now);
+        assert!(last > HOLD.times(6), "busy-handler sleeps make the last wait longer than a queue");
+        assert!(last < SimDuration::from_millis(200), "{last}");
+        assert_eq!(acquire(now, now), now);
+        let free = now + SimDuration::from_millis(4);
+        assert_eq!(acquire(now, free), now + SimDuration::from_millis(8), "1 + 2 + 5 ms of sleeps");
+    }
+}
