@@ -654,16 +654,34 @@ impl World {
             }
             let Some(w) = chosen else { return };
             self.rr = (w + 1) % nw;
-            let Some((tag, msg)) = self.broker.deliver(w, now) else { return };
-            if self.stats.most_delivered.is_none_or(|(_, _, n)| msg.deliveries > n) {
-                self.stats.most_delivered = Some((msg.task, msg.retries, msg.deliveries));
+            if !self.deliver_one(now, w, out) {
+                return;
             }
-            self.note(now, Note::Delivered { task: msg.task, worker: w, tag, redelivered: msg.redelivered });
-            self.workers[w].in_flight(&msg, now);
-            let inc = self.workers[w].inc;
-            let lat = self.latency();
-            out.after(lat, Event::Deliver { worker: w, inc, tag, msg });
         }
+    }
+
+    /// Deliver queued messages to worker `w` alone while its prefetch window has room: its
+    /// window opened, nobody else's did.
+    pub(crate) fn pump_to(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        if !self.broker.up || self.broker.stalled(now) || !self.net.connected(&Node::Broker, &Node::Worker(w)) {
+            return;
+        }
+        while self.workers[w].can_take() && self.deliver_one(now, w, out) {}
+    }
+
+    /// Hand the queue's head to worker `w`; false if the queue is empty.
+    #[inline]
+    fn deliver_one(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) -> bool {
+        let Some((tag, msg)) = self.broker.deliver(w, now) else { return false };
+        if self.stats.most_delivered.is_none_or(|(_, _, n)| msg.deliveries > n) {
+            self.stats.most_delivered = Some((msg.task, msg.retries, msg.deliveries));
+        }
+        self.note(now, Note::Delivered { task: msg.task, worker: w, tag, redelivered: msg.redelivered });
+        self.workers[w].in_flight(&msg, now);
+        let inc = self.workers[w].inc;
+        let lat = self.latency();
+        out.after(lat, Event::Deliver { worker: w, inc, tag, msg });
+        true
     }
 
     fn fault(&mut self, now: SimTime, i: usize, start: bool, out: &mut Schedule<Event>) {

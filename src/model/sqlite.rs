@@ -15,8 +15,6 @@
 //! Pure bookkeeping: the world asks when a write reads and lands, and tells it when a worker's
 //! processes are replaced.
 
-use std::collections::BTreeMap;
-
 use rand::RngExt;
 
 use crate::time::{SimDuration, SimTime};
@@ -41,8 +39,11 @@ pub type Writer = (usize, Option<u32>);
 #[derive(Clone, Debug, Default)]
 pub struct Sqlite {
     lock_free: SimTime,
-    /// Per process: when its last write lands (it has a session once it is here).
-    procs: BTreeMap<Writer, SimTime>,
+    /// Per worker, per process (its main process first, then its pool children by slot): when
+    /// its last write lands; `None` until it has a session.
+    workers: Vec<Vec<Option<SimTime>>>,
+    /// The same for a client outside the workers.
+    client: Option<SimTime>,
 }
 
 impl Sqlite {
@@ -54,26 +55,46 @@ impl Sqlite {
         hold: SimDuration,
         rng: &mut impl rand::Rng,
     ) -> (SimTime, SimTime) {
-        let start = match self.procs.get(&who) {
-            Some(&free) => now.max(free),
+        let entry = self.entry(who);
+        let start = match *entry {
+            Some(free) => now.max(free),
             None => now + SESSION_SETUP,
         };
         let read = start + SimDuration(rng.random_range(READ));
         let locked = acquire(read, self.lock_free);
         let lands = locked + hold;
         self.lock_free = lands;
-        self.procs.insert(who, lands);
+        *self.entry(who) = Some(lands);
         (read, lands)
+    }
+
+    fn entry(&mut self, (worker, slot): Writer) -> &mut Option<SimTime> {
+        if worker == usize::MAX {
+            return &mut self.client;
+        }
+        if self.workers.len() <= worker {
+            self.workers.resize(worker + 1, Vec::new());
+        }
+        let procs = &mut self.workers[worker];
+        let i = slot.map_or(0, |s| s as usize + 1);
+        if procs.len() <= i {
+            procs.resize(i + 1, None);
+        }
+        &mut procs[i]
     }
 
     /// Every process of worker `w` is new (a restart): each sets up its session again.
     pub fn forget_worker(&mut self, w: usize) {
-        self.procs.retain(|(worker, _), _| *worker != w);
+        if let Some(procs) = self.workers.get_mut(w) {
+            procs.clear();
+        }
     }
 
     /// Pool child `slot` of worker `w` was replaced (it died).
     pub fn forget_child(&mut self, w: usize, slot: u32) {
-        self.procs.remove(&(w, Some(slot)));
+        if let Some(e) = self.workers.get_mut(w).and_then(|p| p.get_mut(slot as usize + 1)) {
+            *e = None;
+        }
     }
 }
 

@@ -598,9 +598,9 @@ impl World {
         if early {
             self.workers[w].pool.set_acked(slot);
             self.ack(now, w, tag, task, true);
-            // The ack opens the prefetch window (kombu's QoS counts unacked deliveries): the
-            // consumer fetches again.
-            self.pump(now, out);
+            // The ack opens this worker's prefetch window (kombu's QoS counts unacked
+            // deliveries): its consumer fetches again.
+            self.pump_to(now, w, out);
         }
         let r = ExecRef { worker: w, inc, slot: slot as u32, exec: id };
         let (run, soft, hard) = match task {
