@@ -474,29 +474,11 @@ fn duration_spec(v: &Value<'_, '_>) -> Result<DurationSpec, Problem> {
 }
 
 fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Problem>) -> Vec<TestSpec> {
-    const FIELDS: &[&str] = &[
-        "tests",
-        "duration",
-        "outcome",
-        "fails",
-        "countdown",
-        "max_retries",
-        "ignore_result",
-        "time_limit",
-        "soft_time_limit",
-        "override",
-    ];
-    const OVERRIDE: &[&str] = &[
-        "test",
-        "duration",
-        "outcome",
-        "fails",
-        "countdown",
-        "max_retries",
-        "ignore_result",
-        "time_limit",
-        "soft_time_limit",
-    ];
+    // What `[run]` and each `[[run.override]]` may set for a test, in the order messages list it.
+    const PER_TEST: [&str; 8] =
+        ["duration", "outcome", "fails", "countdown", "max_retries", "ignore_result", "time_limit", "soft_time_limit"];
+    let fields: Vec<&str> = ["tests"].into_iter().chain(PER_TEST).chain(["override"]).collect();
+    let override_fields: Vec<&str> = ["test"].into_iter().chain(PER_TEST).collect();
     let Some(v) = v else {
         problems.push(Problem {
             span: root,
@@ -539,10 +521,10 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
             let mut spec = tests[idx].clone();
             apply_test_fields(&mut ot, &mut spec, problems);
             tests[idx] = spec;
-            ot.finish(OVERRIDE, problems);
+            ot.finish(&override_fields, problems);
         }
     }
-    t.finish(FIELDS, problems);
+    t.finish(&fields, problems);
     tests
 }
 
