@@ -104,12 +104,18 @@ fn acquire(asks: SimTime, free: SimTime) -> SimTime {
     if asks >= free {
         return asks;
     }
-    let mut at = asks;
-    let mut steps = BUSY_STEPS.iter().copied().chain(std::iter::repeat(100));
-    while at < free {
-        at += SimDuration::from_millis(steps.next().expect("an endless sequence"));
+    let wait_us = free.since(asks).0;
+    // The busy handler has slept this long after each of its steps.
+    let mut slept_ms = 0;
+    for step in BUSY_STEPS {
+        slept_ms += step;
+        if slept_ms * 1_000 >= wait_us {
+            return asks + SimDuration::from_millis(slept_ms);
+        }
     }
-    at
+    // Then 100 ms at a time.
+    let beyond_us = wait_us - slept_ms * 1_000;
+    asks + SimDuration::from_millis(slept_ms + beyond_us.div_ceil(100_000) * 100)
 }
 
 #[cfg(test)]
@@ -154,5 +160,9 @@ mod tests {
         assert_eq!(acquire(now, now), now);
         let free = now + SimDuration::from_millis(4);
         assert_eq!(acquire(now, free), now + SimDuration::from_millis(8), "1 + 2 + 5 ms of sleeps");
+        let long = now + SimDuration::from_millis(500);
+        assert_eq!(acquire(now, long), now + SimDuration::from_millis(528), "328 ms of steps, then 2 × 100 ms");
+        let exact = now + SimDuration::from_millis(428);
+        assert_eq!(acquire(now, exact), exact, "a retry that lands as the lock frees gets it");
     }
 }
