@@ -10,7 +10,9 @@
 //!   (`topology.backend_write_latency`). A writer that finds it taken sleeps in SQLite's busy
 //!   handler steps and tries again ([`BUSY_STEPS`], `sqliteDefaultBusyCallback`), so waiters
 //!   pay more than a queue would and come in no fixed order;
-//! - one process writes one thing at a time: a second write from it starts when the first lands.
+//! - one process writes one thing at a time: a second write from it starts when the first lands;
+//! - a process that reads before it has written (a chord_unlock poll) sets up its session then:
+//!   [`READ_SESSION_SETUP`].
 //!
 //! Pure bookkeeping: the world asks when a write reads and lands, and tells it when a worker's
 //! processes are replaced.
@@ -22,6 +24,11 @@ use crate::time::{SimDuration, SimTime};
 /// A process's first write: engine, session and `prepare_models`. Calibrated on the
 /// observations (50 ms; 100–200 ms measured on a loaded machine, docs/calibration.md).
 pub const SESSION_SETUP: SimDuration = SimDuration::from_millis(50);
+
+/// A process's first read when it has not written: its engine and session (measured 14 ms for
+/// a pool child's first chord_unlock poll, 13 ms in the observations' first poll cycles;
+/// docs/calibration.md "Polling").
+pub const READ_SESSION_SETUP: SimDuration = SimDuration::from_millis(14);
 
 /// The row read before the lock, in microseconds (measured: about 3 ms of each write is not
 /// serialised).
@@ -44,6 +51,8 @@ pub struct Sqlite {
     workers: Vec<Vec<Option<SimTime>>>,
     /// The same for a client outside the workers.
     client: Option<SimTime>,
+    /// The processes that have read, in the layout of `workers`.
+    readers: Vec<Vec<bool>>,
 }
 
 impl Sqlite {
@@ -68,6 +77,23 @@ impl Sqlite {
         (read, lands)
     }
 
+    /// What a read by `who` costs besides its SELECT: the session set-up, once per process.
+    pub fn read(&mut self, who: Writer) -> SimDuration {
+        if self.entry(who).is_some() {
+            return SimDuration::ZERO;
+        }
+        let (worker, slot) = who;
+        if self.readers.len() <= worker {
+            self.readers.resize(worker + 1, Vec::new());
+        }
+        let procs = &mut self.readers[worker];
+        let i = slot.map_or(0, |s| s as usize + 1);
+        if procs.len() <= i {
+            procs.resize(i + 1, false);
+        }
+        if std::mem::replace(&mut procs[i], true) { SimDuration::ZERO } else { READ_SESSION_SETUP }
+    }
+
     fn entry(&mut self, (worker, slot): Writer) -> &mut Option<SimTime> {
         if worker == usize::MAX {
             return &mut self.client;
@@ -88,12 +114,18 @@ impl Sqlite {
         if let Some(procs) = self.workers.get_mut(w) {
             procs.clear();
         }
+        if let Some(procs) = self.readers.get_mut(w) {
+            procs.clear();
+        }
     }
 
     /// Pool child `slot` of worker `w` was replaced (it died).
     pub fn forget_child(&mut self, w: usize, slot: u32) {
         if let Some(e) = self.workers.get_mut(w).and_then(|p| p.get_mut(slot as usize + 1)) {
             *e = None;
+        }
+        if let Some(e) = self.readers.get_mut(w).and_then(|p| p.get_mut(slot as usize + 1)) {
+            *e = false;
         }
     }
 }
@@ -138,6 +170,20 @@ mod tests {
         db.forget_child(0, 0);
         let (read3, _) = db.write(second, (0, Some(0)), HOLD, &mut rng);
         assert!(read3 >= second + SESSION_SETUP, "a new child sets up its session again");
+    }
+
+    #[test]
+    fn a_process_sets_up_a_session_for_its_first_read_unless_it_has_written() {
+        let mut db = Sqlite::default();
+        let mut rng = stream(1, Stream::Database);
+        assert_eq!(db.read((0, Some(1))), READ_SESSION_SETUP);
+        assert_eq!(db.read((0, Some(1))), SimDuration::ZERO, "once per process");
+        db.write(SimTime::ZERO, (0, Some(2)), HOLD, &mut rng);
+        assert_eq!(db.read((0, Some(2))), SimDuration::ZERO, "a writer has its session");
+        db.forget_child(0, 1);
+        assert_eq!(db.read((0, Some(1))), READ_SESSION_SETUP, "a new child sets up again");
+        db.forget_worker(0);
+        assert_eq!(db.read((0, Some(2))), READ_SESSION_SETUP, "so does a restarted worker's");
     }
 
     #[test]

@@ -36,6 +36,11 @@ const BOOT_DATABASE: SimDuration = SimDuration::from_millis(550);
 /// One result read from the database backend: a SELECT and its decoding (measured 0.35–0.5 ms
 /// per result, `tools/sqlite-costs`).
 const DATABASE_READ: SimDuration = SimDuration(400);
+/// A poll's own Python work besides its reads: rebuilding the group from its tuple and, to
+/// retry, the signature from the request, before `apply_async` computes the retry's ETA
+/// (celery `app/builtins.py: unlock_chord`, `app/task.py: Task.retry`). Measured 2.2–2.8 ms
+/// from `task_prerun` to the ETA's anchor, reads included (docs/calibration.md "Polling").
+const UNLOCK_WORK: SimDuration = SimDuration::from_millis(2);
 /// The prefork pool starts each child before the consumer connects.
 const BOOT_PER_PROCESS: SimDuration = SimDuration::from_millis(25);
 /// The wait before reconnect attempt `attempt` (1-based): kombu's `ensure_connection` defaults,
@@ -547,17 +552,17 @@ impl World {
     /// the join that follows reads nothing, each result being cached once ready (docs/calibration.md
     /// "The database backend's costs"). A database read is a SELECT and its decoding, 0.4 ms
     /// (measured); a Redis read a GET, one round trip.
-    fn poll_cost(&mut self, now: SimTime) -> SimDuration {
+    fn poll_cost(&mut self, now: SimTime, w: usize, slot: u32) -> SimDuration {
         let n = self.n();
         let examined = match self.backend.not_ready(now, 1).first() {
             Some(&(first, _)) => first as u64 + 1,
             None => n.max(1) as u64,
         };
-        let per_result = match self.sc.topology.backend {
-            BackendKind::Database => DATABASE_READ,
-            BackendKind::Redis => self.latency().times(2),
+        let (per_result, session) = match self.sc.topology.backend {
+            BackendKind::Database => (DATABASE_READ, self.sqlite.read((w, Some(slot)))),
+            BackendKind::Redis => (self.latency().times(2), SimDuration::ZERO),
         };
-        per_result.times(examined)
+        UNLOCK_WORK + session + per_result.times(examined)
     }
 
     /// Hand reserved requests to free pool slots.
@@ -616,7 +621,7 @@ impl World {
             }
             TaskRef::ChordUnlock => {
                 self.stats.chord_unlock_runs += 1;
-                (Some(self.poll_cost(now)), None, None)
+                (Some(self.poll_cost(now, w, slot as u32)), None, None)
             }
             TaskRef::Body => {
                 self.stats.callback_runs += 1;

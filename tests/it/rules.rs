@@ -330,6 +330,27 @@ duration = "9s""#);
     }
 }
 
+/// A retry's ETA counts from the moment `Task.retry` publishes, after the poll's own work, and
+/// the next poll starts after the pool's dispatch: real cycles are 1.005–1.006 s, the first one
+/// 1.018–1.019 s with the pool child's session set-up (source notes §12, docs/calibration.md
+/// "Polling").
+#[test]
+fn a_poll_cycle_is_the_interval_plus_dispatch_and_the_polls_own_work() {
+    let r = sc(r#"horizon = "30s"
+[topology]
+backend = "database"
+concurrency = 4
+[run]
+tests = 2
+duration = "8s""#);
+    let polls = poll_times(&r);
+    let cycles: Vec<f64> = polls.windows(2).map(|p| p[1] - p[0]).collect();
+    assert!(cycles.len() >= 5, "{polls:?}");
+    assert!((1.015..1.022).contains(&cycles[0]), "the first poll sets up a session: {cycles:?}");
+    for c in &cycles[1..] {
+        assert!((1.003..1.007).contains(c), "steady cycle: {cycles:?}");
+    }
+}
 #[test]
 fn unlock_max_retries_comes_from_the_chord_option_then_annotations_with_star_last() {
     let cases = [
