@@ -176,20 +176,30 @@ impl Readiness {
         if not_ready { self.not_ready[word] |= bit } else { self.not_ready[word] &= !bit }
     }
 
-    /// The first `k` header tasks marked not ready.
-    fn first(&self, k: usize) -> Vec<u32> {
-        let mut out = Vec::with_capacity(k);
-        for (i, &w) in self.not_ready.iter().enumerate() {
-            let mut w = w;
-            while w != 0 && out.len() < k {
-                out.push((i * 64) as u32 + w.trailing_zeros());
-                w &= w - 1;
-            }
-            if out.len() == k {
-                break;
-            }
+    /// The header tasks marked not ready, in header order.
+    fn marked(&self) -> Marked<'_> {
+        Marked { words: &self.not_ready, i: 0, word: self.not_ready.first().copied().unwrap_or(0) }
+    }
+}
+
+/// An iterator over the set bits of a bitmap, lowest first.
+struct Marked<'a> {
+    words: &'a [u64],
+    i: usize,
+    word: u64,
+}
+
+impl Iterator for Marked<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        while self.word == 0 {
+            self.i += 1;
+            self.word = *self.words.get(self.i)?;
         }
-        out
+        let bit = self.word.trailing_zeros();
+        self.word &= self.word - 1;
+        Some((self.i * 64) as u32 + bit)
     }
 }
 
@@ -232,8 +242,20 @@ impl Backend {
     /// The first `k` header tasks whose result is not ready at `now`, with their states (none:
     /// every result is ready). `now` must not go back between calls.
     pub fn not_ready(&mut self, now: SimTime, k: usize) -> Vec<(u32, TaskState)> {
+        self.readiness(now);
+        let r = self.readiness.as_ref().expect("built by readiness");
+        r.marked().take(k).map(|t| (t, self.state(t as usize, now))).collect()
+    }
+
+    /// The first header task whose result is not ready at `now`, if any; as [`Self::not_ready`].
+    pub fn first_not_ready(&mut self, now: SimTime) -> Option<u32> {
+        self.readiness(now).marked().next()
+    }
+
+    /// Which results are ready at `now`: built in one pass over the header the first time,
+    /// kept up to date by stores, and by expiries as time passes.
+    fn readiness(&mut self, now: SimTime) -> &Readiness {
         if self.readiness.is_none() {
-            // One pass over the header, once; stores keep it up to date from then on.
             let mut r = Readiness { not_ready: vec![0; self.header.div_ceil(64)], expiring: BTreeSet::new() };
             for t in 0..self.header {
                 match self.live(t, now) {
@@ -254,8 +276,7 @@ impl Backend {
             r.expiring.pop_first();
             r.set(test, true);
         }
-        let first = r.first(k);
-        first.into_iter().map(|t| (t, self.state(t as usize, now))).collect()
+        r
     }
 
     /// The stored state at `now` (§2: unknown or expired reads PENDING).

@@ -162,18 +162,18 @@ impl Broker {
     ///
     /// The scan walks the unacked index newest first and RPUSHes each message, one transaction
     /// each, to the end BRPOP pops from (docs/celery-source-notes.md §4): once it is done the
-    /// oldest is consumed first. A consumer already `waiting` in BRPOP is handed the first push,
-    /// the newest, before the others land.
+    /// oldest is consumed first. A consumer already `waiting` in BRPOP (asked only when more
+    /// than one message comes back) is handed the first push, the newest, before the others land.
     pub fn restore_visible(
         &mut self,
         now: SimTime,
         visibility_timeout: SimDuration,
-        waiting: bool,
+        waiting: impl FnOnce() -> bool,
     ) -> Vec<(u64, Message)> {
         let due: Vec<u64> =
             self.unacked.iter().take_while(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| t).collect();
         let back = self.restore_tags(due);
-        if waiting && back.len() > 1 {
+        if back.len() > 1 && waiting() {
             let newest = self.queue.remove(back.len() - 1).expect("restored at the head");
             self.queue.push_front(newest);
         }
@@ -227,8 +227,8 @@ mod tests {
         b.queue.push_back(msg(0));
         let (tag, _) = b.deliver(0, SimTime::ZERO).unwrap();
         let vt = SimDuration::from_secs(3600);
-        assert!(b.restore_visible(SimTime::ZERO + SimDuration::from_secs(3599), vt, false).is_empty());
-        let back = b.restore_visible(SimTime::ZERO + vt, vt, false);
+        assert!(b.restore_visible(SimTime::ZERO + SimDuration::from_secs(3599), vt, || false).is_empty());
+        let back = b.restore_visible(SimTime::ZERO + vt, vt, || false);
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].0, tag);
         assert!(b.queue[0].redelivered);
@@ -246,7 +246,7 @@ mod tests {
                 b.deliver(0, SimTime::ZERO);
             }
             let vt = SimDuration::from_secs(3);
-            assert_eq!(b.restore_visible(SimTime::ZERO + vt, vt, waiting).len(), 4);
+            assert_eq!(b.restore_visible(SimTime::ZERO + vt, vt, || waiting).len(), 4);
             let got: Vec<TaskRef> = b.queue.iter().map(|m| m.task).collect();
             let want: Vec<TaskRef> = order.iter().chain(&[4]).map(|&i| TaskRef::Header(i)).collect();
             assert_eq!(got, want, "waiting: {waiting}");

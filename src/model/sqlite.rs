@@ -64,16 +64,16 @@ impl Sqlite {
         hold: SimDuration,
         rng: &mut impl rand::Rng,
     ) -> (SimTime, SimTime) {
+        let lock_free = self.lock_free;
         let entry = self.entry(who);
         let start = match *entry {
             Some(free) => now.max(free),
             None => now + SESSION_SETUP,
         };
         let read = start + SimDuration(rng.random_range(READ));
-        let locked = acquire(read, self.lock_free);
-        let lands = locked + hold;
+        let lands = acquire(read, lock_free) + hold;
+        *entry = Some(lands);
         self.lock_free = lands;
-        *self.entry(who) = Some(lands);
         (read, lands)
     }
 

@@ -369,8 +369,10 @@ impl World {
             return; // the restore's commands would wait; the next sweep does it
         }
         let vt = self.cfg().visibility_timeout;
-        let waiting = (0..self.workers.len())
-            .any(|w| self.workers[w].can_take() && self.net.connected(&Node::Broker, &Node::Worker(w)));
+        let (workers, net) = (&self.workers, &self.net);
+        let waiting = || {
+            workers.iter().enumerate().any(|(w, wk)| wk.can_take() && net.connected(&Node::Broker, &Node::Worker(w)))
+        };
         let back = self.broker.restore_visible(now, vt, waiting);
         self.work += back.len() as u64 + 1;
         if !back.is_empty() {
@@ -554,8 +556,8 @@ impl World {
     /// (measured); a Redis read a GET, one round trip.
     fn poll_cost(&mut self, now: SimTime, w: usize, slot: u32) -> SimDuration {
         let n = self.n();
-        let examined = match self.backend.not_ready(now, 1).first() {
-            Some(&(first, _)) => first as u64 + 1,
+        let examined = match self.backend.first_not_ready(now) {
+            Some(first) => first as u64 + 1,
             None => n.max(1) as u64,
         };
         let (per_result, session) = match self.sc.topology.backend {
@@ -800,7 +802,7 @@ impl World {
     /// long after its body starts.
     pub(crate) fn body_starts(&mut self, r: ExecRef, task: TaskRef, out: &mut Schedule<Event>) {
         let TaskRef::Header(i) = task else { return };
-        if self.exec(r).is_none_or(|e| e.run != 1) {
+        if self.sc.faults.is_empty() || self.exec(r).is_none_or(|e| e.run != 1) {
             return;
         }
         let overhead = self.sc.topology.task_overhead;
