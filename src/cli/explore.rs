@@ -13,6 +13,7 @@ use super::output::{Stdout, warn, warn_raw, writable_dir, write_atomic};
 use super::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_MISSED, EXIT_OK, ExploreArgs, bad_input};
 use crate::explore::{self, Options, Stop, manifest};
 use crate::report::json;
+use crate::scenario::import::Import;
 use crate::scenario::{Preset, Scenario};
 use crate::time::parse_duration;
 
@@ -40,13 +41,20 @@ pub fn explore(a: ExploreArgs) -> u8 {
         Ok(b) => b.map(|d| Duration::from_micros(d.0)),
         Err(forms) => return bad_input(&format!("--time-budget: expected {forms}")),
     };
-    let base = match base(a.preset.as_deref(), a.config.as_deref()) {
+    let import = match a.config.import() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    let base = match base(a.preset.as_deref(), import.as_ref()) {
         Ok(b) => b,
         Err(e) => {
             warn_raw(&e);
             return EXIT_BAD_INPUT;
         }
     };
+    for w in &base.warnings {
+        warn_raw(&w.to_string());
+    }
     if let Err(e) = writable_dir(&a.out) {
         return bad_input(&format!("--out {e}"));
     }
@@ -241,16 +249,15 @@ fn shard(shard: Option<&str>, shards: Option<u64>, job_index: Option<&str>) -> R
     Ok((index + 1, n))
 }
 
-fn base(preset: Option<&str>, config: Option<&Path>) -> Result<Scenario, String> {
-    if let Some(path) = config {
-        return Scenario::load(path).map_err(|e| e.to_string());
-    }
-    let name = preset.unwrap_or("celery-defaults");
+/// What explore explores: the preset (`--preset`, else the configuration file's own `preset`,
+/// else celery-defaults) under the imported configuration.
+fn base(preset: Option<&str>, import: Option<&Import>) -> Result<Scenario, String> {
+    let name = preset.or(import.and_then(|i| i.preset.as_deref())).unwrap_or("celery-defaults");
     let Some(p) = Preset::from_name(name) else {
         let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
         return Err(format!("chordsim: --preset {name}: no such preset; expected one of: {}", names.join(", ")));
     };
-    Ok(Scenario::from_preset(p))
+    Scenario::from_preset_with(p, import).map_err(|e| e.to_string())
 }
 
 /// `1h13m`, `4m5s`, `12s`: a wall-clock duration as a person reads it.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::EXIT_BAD_INPUT;
 use super::output::warn_raw;
+use crate::scenario::import::Import;
 use crate::scenario::source::{self, STDIN};
 use crate::scenario::{Scenario, ScenarioError};
 
@@ -63,23 +64,24 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut BTreeSet<PathBuf>) -> std
     Ok(())
 }
 
-/// Load one scenario: a file, or standard input for `-`.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+/// Load one scenario, over the imported configuration if any: a file, or standard input
+/// for `-`.
+pub fn load(path: &Path, import: Option<&Import>) -> Result<Scenario, ScenarioError> {
     if path.as_os_str() == "-" {
         let text = source::read_stdin()?;
-        return Scenario::parse(STDIN, &text);
+        return Scenario::parse_with(STDIN, &text, import);
     }
-    Scenario::load(path)
+    Scenario::load_with(path, import)
 }
 
 /// The scenarios under `paths`, all loaded; on any problem every message is printed and the
 /// exit code returned.
-pub fn load_paths(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Scenario>), u8> {
+pub fn load_paths(paths: &[PathBuf], import: Option<&Import>) -> Result<(Vec<PathBuf>, Vec<Scenario>), u8> {
     let files = collect(paths).map_err(|e| super::bad_input(&e))?;
     let mut ok = Vec::new();
     let mut bad = false;
     for f in &files {
-        match load(f) {
+        match load(f, import) {
             Ok(s) => ok.push(s),
             Err(e) => {
                 warn_raw(&e.to_string());

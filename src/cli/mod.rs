@@ -39,6 +39,8 @@ enum Command {
     Run {
         /// Scenario files or folders (default: scenarios/); `-` reads one from standard input.
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Override every scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -71,6 +73,8 @@ enum Command {
     Replay {
         /// The scenario file, or `-` for standard input.
         file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -97,12 +101,11 @@ enum ExploreCommand {
 /// `chordsim explore`'s options.
 #[derive(Args, Debug)]
 struct ExploreArgs {
-    /// The preset to explore (default celery-defaults).
-    #[arg(long, conflicts_with = "config")]
-    preset: Option<String>,
-    /// A scenario file whose configuration to explore (its workload and faults are replaced).
+    /// The preset to explore (default: the configuration file's `preset`, else celery-defaults).
     #[arg(long)]
-    config: Option<PathBuf>,
+    preset: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Cases in the whole exploration.
     #[arg(long, default_value_t = 1000)]
     cases: u64,
@@ -133,6 +136,41 @@ struct ExploreArgs {
     threads: Option<usize>,
 }
 
+/// Your own Celery configuration, under every scenario a command reads (preset < this < the
+/// scenario file).
+#[derive(Args, Debug, Default)]
+pub struct ConfigArgs {
+    /// A Celery configuration: `celery inspect conf --json` output, a JSON dump of app.conf, or
+    /// TOML (a scenario file's [celery], [topology], [app], or bare settings).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The Celery version the configuration runs on (inspect conf does not say): 5.5, 5.6, 5.7.
+    #[arg(long, value_name = "VERSION", requires = "config")]
+    celery_version: Option<String>,
+    /// Pool processes of each worker, as `celery worker -c N` gives them.
+    #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    concurrency: Option<u32>,
+    /// How many workers consume the queue.
+    #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    workers: Option<u32>,
+}
+
+impl ConfigArgs {
+    /// The imported configuration, if one is given; its problems are printed.
+    fn import(&self) -> Result<Option<crate::scenario::import::Import>, u8> {
+        let Some(path) = &self.config else { return Ok(None) };
+        let flags = crate::scenario::import::Flags {
+            version: self.celery_version.clone(),
+            concurrency: self.concurrency,
+            workers: self.workers,
+        };
+        crate::scenario::import::Import::load(path, &flags).map(Some).map_err(|e| {
+            output::warn_raw(&e.to_string());
+            EXIT_BAD_INPUT
+        })
+    }
+}
+
 /// Parse arguments and run; returns the exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -144,11 +182,17 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(match cli.command {
-        Command::Run { paths, seed, json, junit } => run::run(&paths, seed, json, junit.as_deref()),
+        Command::Run { paths, config, seed, json, junit } => match config.import() {
+            Ok(import) => run::run(&paths, import.as_ref(), seed, json, junit.as_deref()),
+            Err(code) => code,
+        },
         Command::Report { paths, out } => report::report(&paths, &out),
         Command::Explore { merge: Some(ExploreCommand::Merge { dirs, out }), .. } => explore::merge(&dirs, &out),
         Command::Explore { merge: None, args } => explore::explore(args),
-        Command::Replay { file, seed, until } => run::replay(&file, seed, until.as_deref()),
+        Command::Replay { file, config, seed, until } => match config.import() {
+            Ok(import) => run::replay(&file, import.as_ref(), seed, until.as_deref()),
+            Err(code) => code,
+        },
     })
 }
 

@@ -12,7 +12,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK, bad_input};
 use crate::report::site;
 
 pub fn report(paths: &[PathBuf], out: &Path) -> u8 {
-    let (files, scenarios) = match load_paths(paths) {
+    let (files, scenarios) = match load_paths(paths, None) {
         Ok(x) => x,
         Err(code) => return code,
     };

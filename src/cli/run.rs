@@ -10,18 +10,24 @@ use crate::check::misses;
 use crate::report::{self, Row, json, junit};
 use crate::run::{RunResult, run_observed};
 use crate::scenario::Scenario;
+use crate::scenario::import::Import;
 use crate::time::parse_duration;
 
-pub fn run(paths: &[PathBuf], seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
-    let (_, scenarios) = match load_paths(paths) {
+pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
+    let (_, scenarios) = match load_paths(paths, import) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let mut rows = Vec::new();
     let mut cases = Vec::new();
     let mut out = Stdout::new();
+    // A warning about the imported configuration comes once, not once per scenario.
+    let mut warned = std::collections::BTreeSet::new();
     for sc in scenarios {
         for w in &sc.warnings {
+            if !warned.insert(w.to_string()) {
+                continue;
+            }
             warn_raw(&w.to_string());
             if as_json {
                 out.line(&json::line("warning", w));
@@ -81,18 +87,21 @@ pub fn run(paths: &[PathBuf], seed: Option<u64>, as_json: bool, junit: Option<&P
     out.finish(if failed == 0 { EXIT_OK } else { EXIT_MISSED })
 }
 
-pub fn replay(file: &Path, seed: Option<u64>, until: Option<&str>) -> u8 {
+pub fn replay(file: &Path, import: Option<&Import>, seed: Option<u64>, until: Option<&str>) -> u8 {
     let until = match until.map(parse_duration).transpose() {
         Ok(u) => u.map(|d| crate::time::SimTime::ZERO + d),
         Err(forms) => return bad_input(&format!("--until: expected {forms}")),
     };
-    let sc = match load(file) {
+    let sc = match load(file, import) {
         Ok(s) => s,
         Err(e) => {
             warn_raw(&e.to_string());
             return super::EXIT_BAD_INPUT;
         }
     };
+    for w in &sc.warnings {
+        warn_raw(&w.to_string());
+    }
     let seed_used = seed.unwrap_or(sc.seed);
     let result = observed(&sc, seed);
     let missed = misses(&result.verdict, &sc.expect);

@@ -79,6 +79,21 @@ pub struct CeleryConfig {
     pub annotations: BTreeMap<String, Annotation>,
     /// Names given that change nothing, each with why.
     pub inert: Vec<InertSetting>,
+    /// What the settings say of the deployment; the topology reads these
+    /// (`scenario/deployment.rs`).
+    pub deployment: Deployment,
+}
+
+/// The settings that say what is deployed rather than how tasks behave, as written, each with
+/// the span of its value: the topology follows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deployment {
+    /// `broker_url`.
+    pub broker_url: Option<(String, Range<usize>)>,
+    /// `result_backend`.
+    pub result_backend: Option<(String, Range<usize>)>,
+    /// `worker_concurrency` (Celery's None or 0: the host's CPU count, so not known here).
+    pub worker_concurrency: Option<(Option<u32>, Range<usize>)>,
 }
 
 /// A setting or annotation attribute that was given but has no effect.
@@ -228,6 +243,7 @@ impl CeleryConfig {
             chord_ordered: true,
             annotations: BTreeMap::new(),
             inert: Vec::new(),
+            deployment: Deployment::default(),
         }
     }
 
@@ -338,6 +354,13 @@ impl CeleryConfig {
                 "broker_connection_retry" => value.bool().map(|b| c.broker_connection_retry = b),
                 "broker_connection_max_retries" => count_or_none(&value).map(|n| c.broker_connection_max_retries = n),
                 "worker_prefetch_multiplier" => value.count(0, 10_000).map(|n| c.prefetch_multiplier = n as u32),
+                "broker_url" => value.str().map(|u| c.deployment.broker_url = Some((u.to_string(), value.span()))),
+                "result_backend" => {
+                    value.str().map(|u| c.deployment.result_backend = Some((u.to_string(), value.span())))
+                }
+                "worker_concurrency" => count_or_none(&value).map(|n| {
+                    c.deployment.worker_concurrency = Some((n.filter(|&n| n > 0), value.span()));
+                }),
                 "worker_soft_shutdown_timeout" => value.seconds().map(|d| c.soft_shutdown_timeout = d),
                 "worker_enable_soft_shutdown_on_idle" => value.bool().map(|b| c.soft_shutdown_on_idle = b),
                 "broker_transport_options" => read_broker_options(&value, &mut c, problems),

@@ -4,7 +4,9 @@
 //! the types and collects every problem, `presets` holds the shipped starting configurations and
 //! `diagnostic` renders problems as `file:line:col` messages.
 
+mod deployment;
 pub mod diagnostic;
+pub mod import;
 pub mod presets;
 pub mod read;
 pub mod source;
@@ -60,6 +62,16 @@ pub enum BrokerKind {
     Amqp,
 }
 
+impl BrokerKind {
+    /// As `[topology] broker` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerKind::Redis => "redis",
+            BrokerKind::Amqp => "amqp",
+        }
+    }
+}
+
 /// Which result backend, and so which chord path (§4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
@@ -67,6 +79,16 @@ pub enum BackendKind {
     Redis,
     /// SQLAlchemy database: chord_unlock polling.
     Database,
+}
+
+impl BackendKind {
+    /// As `[topology] backend` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Redis => "redis",
+            BackendKind::Database => "database",
+        }
+    }
 }
 
 /// One worker process (a consumer plus a prefork pool).
@@ -590,22 +612,38 @@ impl Expect {
 impl Scenario {
     /// A preset's own configuration with an empty workload (what `explore --preset` explores).
     pub fn from_preset(preset: Preset) -> Scenario {
+        Self::from_preset_with(preset, None).expect("shipped presets are valid")
+    }
+
+    /// A preset's configuration under an imported one, with an empty workload (what `explore
+    /// --config` explores).
+    pub fn from_preset_with(preset: Preset, import: Option<&import::Import>) -> Result<Scenario, ScenarioError> {
         let name = preset.name();
         let text = format!(
             "name = \"{name}\"\nabout = \"the {name} preset\"\npreset = \"{name}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n"
         );
-        validate::scenario(&format!("preset {name}"), &text, None).expect("shipped presets are valid")
+        validate::scenario(&format!("preset {name}"), &text, None, import)
     }
 
     /// Read and validate a scenario file (a regular file of at most [`source::MAX_BYTES`]).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = source::read_file(path)?;
-        Self::parse(&path.display().to_string(), &text)
+        Self::load_with(path, None)
     }
 
     /// Parse and validate scenario text; `file` names it in messages.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        validate::scenario(file, text, None)
+        validate::scenario(file, text, None, None)
+    }
+
+    /// [`Scenario::load`] over an imported configuration: preset < import < the file.
+    pub fn load_with(path: &Path, import: Option<&import::Import>) -> Result<Scenario, ScenarioError> {
+        let text = source::read_file(path)?;
+        Self::parse_with(&path.display().to_string(), &text, import)
+    }
+
+    /// [`Scenario::parse`] over an imported configuration: preset < import < the file.
+    pub fn parse_with(file: &str, text: &str, import: Option<&import::Import>) -> Result<Scenario, ScenarioError> {
+        validate::scenario(file, text, None, import)
     }
 
     /// When the last scripted fault has fully healed (restart, heal, end of outage): the end of
@@ -629,7 +667,7 @@ impl Scenario {
             preset.name(),
             self.celery.version
         );
-        let base = validate::scenario(&format!("preset {}", preset.name()), &text, Some(preset_text))?;
+        let base = validate::scenario(&format!("preset {}", preset.name()), &text, Some(preset_text), None)?;
         let mut topology = base.topology;
         // Whether the broker keeps its data across a restart belongs to the fault, not the preset.
         topology.broker_persistent = self.topology.broker_persistent;

@@ -48,6 +48,11 @@ impl<'a, 'i> Table<'a, 'i> {
         self.span.clone()
     }
 
+    /// The span of the value at `table.key` under this table, if there is one (read or not).
+    pub fn span_of(&self, table: &str, key: &str) -> Option<Range<usize>> {
+        self.table.get(table)?.get_ref().as_table()?.get(key).map(|v| v.span())
+    }
+
     /// The field path of `key` inside this table.
     pub fn field(&self, key: &str) -> String {
         let key = if key.contains('.') || key.contains(' ') { format!("\"{key}\"") } else { key.to_string() };

@@ -7,6 +7,8 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::deployment;
+use super::import::Import;
 use super::read::{Problem, Table, Value, keep};
 use super::*;
 use crate::check::Property;
@@ -19,7 +21,12 @@ const TOP: &[&str] =
 
 /// Parse `text`, merged over its preset — or over `preset_text` instead, when given (a preset
 /// changed in memory).
-pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Result<Scenario, ScenarioError> {
+pub(super) fn scenario(
+    file: &str,
+    text: &str,
+    preset_text: Option<&str>,
+    import: Option<&Import>,
+) -> Result<Scenario, ScenarioError> {
     let parsed = DeTable::parse(text).map_err(|e| {
         let message = format!("not valid TOML: {}", e.message().trim());
         let problem = match (e.span(), too_deep(text)) {
@@ -39,6 +46,15 @@ pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Res
     let mut problems = Vec::new();
     let root_span = parsed.span();
     let mut root = parsed.into_inner();
+
+    // The imported configuration goes under the file and over the preset; its values carry
+    // the IMPORTED span, so a message about one names the imported file instead.
+    let layer = import.map(|i| DeTable::parse(&i.layer).expect("an import's layer is TOML it wrote"));
+    if let Some(layer) = layer {
+        for (k, v) in layer.into_inner() {
+            merge_under(&mut root, Spanned::new(IMPORTED, k.into_inner()), respan(v.into_inner(), &IMPORTED));
+        }
+    }
 
     // The preset: merged under the file, its values re-spanned to the `preset` field so that a
     // message about one of them points at the line that brought it in.
@@ -78,15 +94,8 @@ pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Res
         .and_then(|v| keep(v.positive_duration(), &mut problems))
         .unwrap_or(SimDuration::from_secs(3600));
 
-    let celery = match t.get("celery") {
-        Some(v) => match keep(v.table(), &mut problems) {
-            Some(table) => CeleryConfig::read(table, &mut problems),
-            None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
-        },
-        None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
-    };
-    let topology = read_topology(t.get("topology"), &mut problems);
-    let app = read_app(t.get("app"), &mut problems);
+    let origin = Origin { preset: preset_span.clone(), import };
+    let (celery, topology, app, notes) = read_configuration(&mut t, &origin, text, &mut problems);
     let tests = read_run(t.get("run"), t.span(), &mut problems);
     let faults = match t.get("fault") {
         Some(v) => keep(v.array(), &mut problems)
@@ -115,12 +124,22 @@ pub(super) fn scenario(file: &str, text: &str, preset_text: Option<&str>) -> Res
         }
     }
 
+    if let Some(import) = import {
+        // A problem with an imported value (one that only the file's Celery version makes
+        // wrong): at the file's version, naming where the import says it.
+        let version = root.get("celery").and_then(|c| c.get_ref().as_table()?.get("version")).map(|v| v.span());
+        for p in problems.iter_mut().filter(|p| p.span == IMPORTED) {
+            p.message = format!("as {} sets it: {}", import.place(&p.field), p.message);
+            p.span = version.clone().filter(|s| *s != IMPORTED).unwrap_or(0..0);
+        }
+    }
     if !problems.is_empty() {
         return Err(ScenarioError::new(file, text, problems));
     }
     let mut faults: Vec<Fault> = faults.into_iter().map(|(f, _, _)| f).collect();
     faults.sort_by_key(|f| f.at);
-    let warnings = warnings(file, text, &celery);
+    let mut warnings = warnings(file, text, &celery);
+    warnings.extend(notes.into_iter().map(|n| origin.warning(file, text, n)));
     Ok(Scenario {
         name: name.unwrap_or_default().to_string(),
         about: about.unwrap_or_default().to_string(),
@@ -145,6 +164,7 @@ fn warnings(file: &str, text: &str, celery: &CeleryConfig) -> Vec<Warning> {
     celery
         .inert
         .iter()
+        .filter(|i| i.span != IMPORTED)
         .filter_map(|i| {
             let meant = i.meant?;
             let (field, what) = match &i.place {
@@ -223,16 +243,243 @@ fn respan<'i>(value: DeValue<'i>, span: &Range<usize>) -> Spanned<DeValue<'i>> {
                 .map(|(k, v)| (Spanned::new(span.clone(), k.into_inner()), respan(v.into_inner(), span)))
                 .collect(),
         ),
+        DeValue::Array(mut a) => {
+            for item in a.iter_mut() {
+                let inner = std::mem::replace(item.get_mut(), DeValue::Boolean(false));
+                *item = respan(inner, span);
+            }
+            DeValue::Array(a)
+        }
         other => other,
     };
     Spanned::new(span.clone(), value)
+}
+
+/// The span an imported value carries (`import.rs`): in no file's text.
+const IMPORTED: Range<usize> = usize::MAX..usize::MAX;
+
+/// Where the values being read came from: the file, its preset, or an imported configuration.
+struct Origin<'a> {
+    /// The span the preset's values carry (the `preset` key's, or empty).
+    preset: Range<usize>,
+    import: Option<&'a Import>,
+}
+
+impl Origin<'_> {
+    /// Whether the file itself wrote the value at `span`.
+    fn written(&self, span: &Range<usize>) -> bool {
+        *span != self.preset && *span != IMPORTED
+    }
+
+    /// Where the value at `span` (of `field`) is, for a message: `line 4` of this file, or the
+    /// imported file's place.
+    fn place(&self, text: &str, span: &Range<usize>, field: &str) -> String {
+        match self.import {
+            Some(i) if *span == IMPORTED => i.place(field),
+            _ => {
+                let (line, col) = super::diagnostic::position(text, span.start);
+                format!("line {line}:{col}")
+            }
+        }
+    }
+
+    fn warning(&self, file: &str, text: &str, n: Note) -> Warning {
+        let (file, (line, column)) = match self.import {
+            Some(i) if n.span == IMPORTED => (i.file.clone(), i.position(&n.field)),
+            _ => (file.to_string(), super::diagnostic::position(text, n.span.start)),
+        };
+        Warning { file, line, column, field: n.field, message: n.message }
+    }
+}
+
+/// A warning found while reading, before it is placed in a file.
+pub(super) struct Note {
+    span: Range<usize>,
+    field: String,
+    message: String,
+}
+
+/// An imported configuration's tables, checked on their own (`import.rs`): everything in
+/// them counts as written.
+pub(super) fn configuration(root: &DeTable<'_>, span: Range<usize>, problems: &mut Vec<Problem>) {
+    let mut t = Table::new("", span, root);
+    let origin = Origin { preset: usize::MAX - 1..usize::MAX - 1, import: None };
+    read_configuration(&mut t, &origin, "", problems);
+}
+
+/// `[celery]`, `[topology]` (with what the settings say of the deployment) and `[app]`.
+fn read_configuration(
+    t: &mut Table<'_, '_>,
+    origin: &Origin<'_>,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> (CeleryConfig, Topology, AppConfig, Vec<Note>) {
+    let celery = match t.get("celery") {
+        Some(v) => match keep(v.table(), problems) {
+            Some(table) => CeleryConfig::read(table, problems),
+            None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
+        },
+        None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
+    };
+    let (mut topology, written) = read_topology(t.get("topology"), origin, problems);
+    let app = read_app(t.get("app"), problems);
+    let mut notes = Vec::new();
+    apply_deployment(&celery, &mut topology, &written, origin, text, problems, &mut notes);
+    if let Some(import) = origin.import {
+        // What `inspect conf` does not carry, when neither the flags nor the file say it.
+        let wrote = |table: &str, key: &str| t.span_of(table, key).is_some_and(|s| origin.written(&s));
+        let mut assumed = |field: &str, message: String| {
+            notes.push(Note { span: IMPORTED, field: field.to_string(), message });
+        };
+        if !wrote("celery", "version") && !import.sets("celery", "version") {
+            assumed(
+                "celery.version",
+                format!(
+                    "not in the configuration (inspect conf does not print Celery's version); modelling {}, the newest modelled — give --celery-version or [celery] version",
+                    celery.version
+                ),
+            );
+        }
+        if written.concurrency.is_empty() && celery.deployment.worker_concurrency.is_none() {
+            assumed(
+                "celery.worker_concurrency",
+                format!(
+                    "not set: Celery starts as many pool processes as the host has CPUs (or -c); modelling {} per worker — give --concurrency or [topology] concurrency",
+                    topology.workers[0].concurrency
+                ),
+            );
+        }
+        if !wrote("topology", "workers") && !import.sets("topology", "workers") {
+            assumed(
+                "topology.workers",
+                format!(
+                    "how many workers run is not in a Celery configuration; modelling {} — give --workers or [topology] workers",
+                    topology.workers.len()
+                ),
+            );
+        }
+    }
+    (celery, topology, app, notes)
+}
+
+/// What `[topology]` keys the file itself wrote, with their spans.
+#[derive(Default)]
+struct Written {
+    broker: Option<Range<usize>>,
+    backend: Option<Range<usize>>,
+    /// `concurrency`, or a worker's own.
+    concurrency: Vec<(Range<usize>, String)>,
+    /// Whether any layer set `backend_write_latency`.
+    backend_write_latency: bool,
+}
+
+/// `broker_url`, `result_backend` and `worker_concurrency` set the topology (`deployment.rs`),
+/// over the preset's; against a `[topology]` key the file writes, a disagreement is a problem
+/// naming both places.
+fn apply_deployment(
+    celery: &CeleryConfig,
+    topo: &mut Topology,
+    written: &Written,
+    origin: &Origin<'_>,
+    text: &str,
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<Note>,
+) {
+    let dep = &celery.deployment;
+    let conflict = |key: &str, at: &Range<usize>, wrote: &str, setting: &str, span: &Range<usize>, value: &str| {
+        Problem {
+            span: at.clone(),
+            field: format!("topology.{key}"),
+            message: format!(
+                "{wrote} disagrees with {setting} = {value} ({}); Celery {}, so expected them to agree: remove one or make them the same",
+                origin.place(text, span, &format!("celery.{setting}")),
+                if setting == "worker_concurrency" {
+                    "starts a worker without -c with worker_concurrency processes"
+                } else {
+                    "connects where the setting says"
+                },
+            ),
+        }
+    };
+    if let Some((url, span)) = &dep.broker_url {
+        match deployment::broker_kind(url) {
+            Err(m) => problems.push(Problem { span: span.clone(), field: "celery.broker_url".into(), message: m }),
+            Ok(kind) => match &written.broker {
+                Some(at) if topo.broker != kind => {
+                    let wrote = format!("broker = \"{}\"", topo.broker.name());
+                    problems.push(conflict("broker", at, &wrote, "broker_url", span, &format!("\"{url}\"")));
+                }
+                _ => topo.broker = kind,
+            },
+        }
+    }
+    if let Some((url, span)) = &dep.result_backend {
+        match deployment::backend_kind(url) {
+            Err(m) => problems.push(Problem { span: span.clone(), field: "celery.result_backend".into(), message: m }),
+            Ok((kind, warning)) => {
+                match &written.backend {
+                    Some(at) if topo.backend != kind => {
+                        let wrote = format!("backend = \"{}\"", topo.backend.name());
+                        problems.push(conflict("backend", at, &wrote, "result_backend", span, &format!("\"{url}\"")));
+                    }
+                    _ => {
+                        if topo.backend != kind && !written.backend_write_latency {
+                            topo.backend_write_latency = default_write_latency(kind);
+                        }
+                        topo.backend = kind;
+                    }
+                }
+                if let Some(message) = warning {
+                    notes.push(Note { span: span.clone(), field: "celery.result_backend".into(), message });
+                }
+            }
+        }
+    }
+    match &dep.worker_concurrency {
+        Some((Some(n), span)) => {
+            for (at, field) in &written.concurrency {
+                let key = field.trim_start_matches("topology.");
+                let named: Vec<_> = topo.workers.iter().filter(|w| w.concurrency != *n).collect();
+                if !named.is_empty() {
+                    let wrote = format!("{key} = {}", named[0].concurrency);
+                    problems.push(Problem { field: field.clone(), ..conflict(key, at, &wrote, "worker_concurrency", span, &n.to_string()) });
+                    break;
+                }
+            }
+            if written.concurrency.is_empty() {
+                for w in &mut topo.workers {
+                    w.concurrency = *n;
+                }
+            }
+        }
+        Some((None, span)) if written.concurrency.is_empty() => notes.push(Note {
+            span: span.clone(),
+            field: "celery.worker_concurrency".into(),
+            message: format!(
+                "None: Celery starts as many pool processes as the host has CPUs, which chordsim cannot know; it runs {} — give --concurrency or [topology] concurrency",
+                topo.workers[0].concurrency
+            ),
+        }),
+        _ => {}
+    }
+}
+
+/// A result backend's default write cost (docs/calibration.md): a Redis SET about 1 ms; on
+/// SQLite the part of a write that holds the database's write lock, its commit: 20 ms fits the
+/// observations (2 ms on a fast disk, 10–20 ms on a slow one, measured). The session set-up and
+/// the row's read come on top (src/model/sqlite.rs).
+fn default_write_latency(kind: BackendKind) -> SimDuration {
+    match kind {
+        BackendKind::Redis => SimDuration::from_millis(1),
+        BackendKind::Database => SimDuration::from_millis(20),
+    }
 }
 
 /// The most pool processes a scenario's workers may have in all: every process may hold a
 /// running task and its pending end, so this bounds a run's memory.
 const MAX_PROCESSES: u64 = 100_000;
 
-fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topology {
+fn read_topology(v: Option<Value<'_, '_>>, origin: &Origin<'_>, problems: &mut Vec<Problem>) -> (Topology, Written) {
     const FIELDS: &[&str] = &[
         "broker",
         "backend",
@@ -252,23 +499,32 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
         backend_write_latency: SimDuration::ZERO,
         task_overhead: SimDuration::from_millis(2),
     };
+    let mut written = Written::default();
     let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else {
         topo.workers = vec![WorkerSpec { name: "w1".into(), concurrency: 4, start: true }];
-        topo.backend_write_latency = SimDuration::from_millis(1);
-        return topo;
+        topo.backend_write_latency = default_write_latency(topo.backend);
+        return (topo, written);
     };
     if let Some(v) = t.get("broker") {
+        written.broker = Some(v.span()).filter(|s| origin.written(s));
         topo.broker = keep(v.one_of(&[("redis", BrokerKind::Redis), ("amqp", BrokerKind::Amqp)]), problems)
             .unwrap_or(BrokerKind::Redis);
     }
     if let Some(v) = t.get("backend") {
+        written.backend = Some(v.span()).filter(|s| origin.written(s));
         topo.backend = keep(v.one_of(&[("redis", BackendKind::Redis), ("database", BackendKind::Database)]), problems)
             .unwrap_or(BackendKind::Redis);
     }
     if let Some(v) = t.get("broker_persistent") {
         topo.broker_persistent = keep(v.bool(), problems).unwrap_or(true);
     }
-    let concurrency = t.get("concurrency").and_then(|v| keep(v.count(1, 10_000), problems)).unwrap_or(4) as u32;
+    let concurrency = t.get("concurrency").and_then(|v| {
+        if origin.written(&v.span()) {
+            written.concurrency.push((v.span(), v.path.clone()));
+        }
+        keep(v.count(1, 10_000), problems)
+    });
+    let concurrency = concurrency.unwrap_or(4) as u32;
     match t.get("workers") {
         Some(v) if matches!(v.value.get_ref(), DeValue::Array(_)) => {
             // Workers are named w1, w2, … by position; each entry sets its own pool.
@@ -276,7 +532,12 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
                 let Some(mut wt) = keep(w.table(), problems) else { continue };
                 let c = wt
                     .get("concurrency")
-                    .and_then(|c| keep(c.count(1, 10_000), problems))
+                    .and_then(|c| {
+                        if origin.written(&c.span()) {
+                            written.concurrency.push((c.span(), c.path.clone()));
+                        }
+                        keep(c.count(1, 10_000), problems)
+                    })
                     .unwrap_or(concurrency as u64);
                 let start = wt.get("start").and_then(|s| keep(s.bool(), problems)).unwrap_or(true);
                 topo.workers.push(WorkerSpec { name: format!("w{}", i + 1), concurrency: c as u32, start });
@@ -311,22 +572,16 @@ fn read_topology(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> Topol
     if let Some(v) = t.get("latency") {
         topo.latency = keep(v.duration(), problems).unwrap_or(topo.latency);
     }
-    // Calibration (docs/calibration.md): a Redis SET about 1 ms; on SQLite the part of a write
-    // that holds the database's write lock, its commit: 20 ms fits the observations (2 ms on
-    // a fast disk, 10–20 ms on a slow one, measured). The session set-up and the row's read
-    // come on top (src/model/sqlite.rs).
-    topo.backend_write_latency = match topo.backend {
-        BackendKind::Redis => SimDuration::from_millis(1),
-        BackendKind::Database => SimDuration::from_millis(20),
-    };
+    topo.backend_write_latency = default_write_latency(topo.backend);
     if let Some(v) = t.get("backend_write_latency") {
         topo.backend_write_latency = keep(v.duration(), problems).unwrap_or(topo.backend_write_latency);
+        written.backend_write_latency = true;
     }
     if let Some(v) = t.get("task_overhead") {
         topo.task_overhead = keep(v.duration(), problems).unwrap_or(topo.task_overhead);
     }
     t.finish(FIELDS, problems);
-    topo
+    (topo, written)
 }
 
 fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig {

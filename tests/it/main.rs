@@ -7,6 +7,7 @@ mod citations;
 mod cli;
 mod determinism;
 mod explore;
+mod import;
 mod observations;
 mod properties;
 mod reports;
