@@ -48,6 +48,7 @@ fn drive(mut sc: Scenario, seed: Option<u64>, mut progress: Option<&mut dyn FnMu
     if let Some(s) = seed {
         sc.seed = s;
     }
+    let sc = sc.draw();
     let horizon = SimTime::ZERO + sc.horizon;
     let (world, init) = World::new(sc);
     let mut sim = Sim::new(world);

@@ -83,6 +83,29 @@ impl fmt::Display for SimTime {
         write_secs(f, self.0)
     }
 }
+impl SimDuration {
+    /// As a person reads it: `350ms`, `4.03s`, `31.2s`, `4m5s`, `1h13m51s`, `2d3h4m`.
+    pub fn human(self) -> String {
+        let us = self.0;
+        if us < 1_000_000 {
+            return if us < 1_000 { format!("{us}µs") } else { format!("{}ms", (us + 500) / 1_000) };
+        }
+        if us < 10_000_000 {
+            return format!("{:.2}s", us as f64 / 1e6);
+        }
+        if us < 60_000_000 {
+            return format!("{:.1}s", us as f64 / 1e6);
+        }
+        let s = (us + 500_000) / 1_000_000;
+        let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+        match (d, h) {
+            (0, 0) => format!("{m}m{sec}s"),
+            (0, _) => format!("{h}h{m}m{sec}s"),
+            _ => format!("{d}d{h}h{m}m"),
+        }
+    }
+}
+
 impl fmt::Display for SimDuration {
     /// An exact form: `250ms`, `1.500s`, `2h`, `1h5m`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,6 +186,19 @@ impl serde::Serialize for SimTime {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn human_durations_read_as_people_write_them() {
+        let us = SimDuration;
+        assert_eq!(us(400).human(), "400µs");
+        assert_eq!(us(350_400).human(), "350ms");
+        assert_eq!(us(4_031_600).human(), "4.03s");
+        assert_eq!(us(31_240_000).human(), "31.2s");
+        assert_eq!(us(245_400_000).human(), "4m5s");
+        assert_eq!(SimDuration::from_secs(4431).human(), "1h13m51s");
+        assert_eq!(SimDuration::from_secs(2 * 86_400 + 3 * 3600 + 4 * 60 + 59).human(), "2d3h4m");
+    }
+
     use super::*;
 
     #[test]

@@ -216,7 +216,10 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
 
 /// Every way the verdict misses the scenario's expectation, one line each. A run the event
 /// budget cut short misses every expectation: what happened after it is unknown.
-pub fn misses(v: &Verdict, e: &Expect) -> Vec<String> {
+///
+/// Without an expectation (a question), the run must end terminal with every safety property
+/// intact.
+pub fn misses(v: &Verdict, e: Option<&Expect>) -> Vec<String> {
     let mut out = Vec::new();
     if v.stop == StopReason::EventBudget {
         out.push(format!(
@@ -225,6 +228,15 @@ pub fn misses(v: &Verdict, e: &Expect) -> Vec<String> {
             v.stopped_at
         ));
     }
+    let Some(e) = e else {
+        if v.ending == Ending::Stuck {
+            out.push(format!("stuck: {}", v.cause.first().map_or("no cause found", String::as_str)));
+        }
+        for (p, why) in &v.violations {
+            out.push(format!("violated {}: {why}", p.name()));
+        }
+        return out;
+    };
     match (e.status, v.ending) {
         (ExpectedStatus::Stuck, Ending::Stuck) => {}
         (ExpectedStatus::Terminal(want), Ending::Terminal { status, at }) => {

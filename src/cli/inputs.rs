@@ -11,7 +11,7 @@ use super::EXIT_BAD_INPUT;
 use super::output::warn_raw;
 use crate::scenario::import::Import;
 use crate::scenario::source::{self, STDIN};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{Needs, Scenario, ScenarioError};
 
 /// The scenario files under `paths` (default `scenarios/`), sorted, each once; `-` stands for
 /// standard input and is kept as it is.
@@ -66,12 +66,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut BTreeSet<PathBuf>) -> std
 
 /// Load one scenario, over the imported configuration if any: a file, or standard input
 /// for `-`.
-pub fn load(path: &Path, import: Option<&Import>) -> Result<Scenario, ScenarioError> {
+pub fn load(path: &Path, import: Option<&Import>, needs: Needs) -> Result<Scenario, ScenarioError> {
     if path.as_os_str() == "-" {
         let text = source::read_stdin()?;
-        return Scenario::parse_with(STDIN, &text, import);
+        return Scenario::parse_with(STDIN, &text, import, needs);
     }
-    Scenario::load_with(path, import)
+    Scenario::load_with(path, import, needs)
 }
 
 /// The scenarios under `paths`, all loaded; on any problem every message is printed and the
@@ -81,7 +81,7 @@ pub fn load_paths(paths: &[PathBuf], import: Option<&Import>) -> Result<(Vec<Pat
     let mut ok = Vec::new();
     let mut bad = false;
     for f in &files {
-        match load(f, import) {
+        match load(f, import, Needs::Expectations) {
             Ok(s) => ok.push(s),
             Err(e) => {
                 warn_raw(&e.to_string());

@@ -1,7 +1,8 @@
-//! The command line: `chordsim run`, `replay`, `report` and `explore`. Parses arguments (clap),
+//! The command line: `chordsim run`, `check`, `replay`, `report` and `explore`. Parses arguments (clap),
 //! calls the library, prints, and maps outcomes to the documented exit codes. `inputs` finds and
 //! reads the scenarios, `output` owns standard output and file writes; one file per command.
 
+mod check;
 mod explore;
 mod inputs;
 mod output;
@@ -50,6 +51,24 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+    },
+    /// Ask what happens: one scenario, no [expect] or about needed; its verdict, cause chain and
+    /// a timeline summary. Exits 0 when the run ends terminal with every safety property intact
+    /// (or as its [expect] says, if it has one), 1 otherwise.
+    Check {
+        /// The scenario file, or `-` for standard input.
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The seed (default: the file's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run N seeds from the first and say how often the run ends how.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        seeds: Option<u64>,
+        /// JSON Lines instead of text: a `scenario` line per seed, then a `summary`.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the reports/ site: a matrix of every scenario under every preset, a page and a
     /// timeline picture per scenario, and summary.json.
@@ -184,6 +203,10 @@ pub fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Run { paths, config, seed, json, junit } => match config.import() {
             Ok(import) => run::run(&paths, import.as_ref(), seed, json, junit.as_deref()),
+            Err(code) => code,
+        },
+        Command::Check { file, config, seed, seeds, json } => match config.import() {
+            Ok(import) => check::check(&file, import.as_ref(), seed, seeds, json),
             Err(code) => code,
         },
         Command::Report { paths, out } => report::report(&paths, &out),

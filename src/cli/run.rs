@@ -9,8 +9,8 @@ use super::{EXIT_MISSED, EXIT_OK, bad_input};
 use crate::check::misses;
 use crate::report::{self, Row, json, junit};
 use crate::run::{RunResult, run_observed};
-use crate::scenario::Scenario;
 use crate::scenario::import::Import;
+use crate::scenario::{Needs, Scenario};
 use crate::time::parse_duration;
 
 pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
@@ -35,7 +35,7 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
         }
         let seed_used = seed.unwrap_or(sc.seed);
         let result = observed(&sc, seed);
-        let missed = misses(&result.verdict, &sc.expect);
+        let missed = misses(&result.verdict, sc.expect.as_ref());
         if as_json {
             let line = json::ScenarioLine {
                 file: &sc.file,
@@ -44,6 +44,7 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
                 celery: sc.celery.version.to_string(),
                 verdict: &result.verdict,
                 ok: missed.is_empty(),
+                ok_means: json::OkMeans::of(&sc),
                 misses: &missed,
             };
             out.line(&json::line("scenario", &line));
@@ -74,13 +75,7 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
         }
     }
     if as_json {
-        let summary = json::Summary {
-            format_version: json::FORMAT_VERSION,
-            scenarios: rows.len(),
-            passed: rows.len() - failed,
-            failed,
-        };
-        out.line(&json::line("summary", &summary));
+        out.line(&json::line("summary", &json::Summary::of(rows.len(), failed)));
     } else {
         out.print(&report::table(&rows));
     }
@@ -92,7 +87,7 @@ pub fn replay(file: &Path, import: Option<&Import>, seed: Option<u64>, until: Op
         Ok(u) => u.map(|d| crate::time::SimTime::ZERO + d),
         Err(forms) => return bad_input(&format!("--until: expected {forms}")),
     };
-    let sc = match load(file, import) {
+    let sc = match load(file, import, Needs::Nothing) {
         Ok(s) => s,
         Err(e) => {
             warn_raw(&e.to_string());
@@ -104,7 +99,7 @@ pub fn replay(file: &Path, import: Option<&Import>, seed: Option<u64>, until: Op
     }
     let seed_used = seed.unwrap_or(sc.seed);
     let result = observed(&sc, seed);
-    let missed = misses(&result.verdict, &sc.expect);
+    let missed = misses(&result.verdict, sc.expect.as_ref());
     let mut out = Stdout::new();
     out.print(&report::verdict_text(&sc, seed_used, &result.verdict));
     out.print("\ntimeline:\n");

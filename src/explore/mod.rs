@@ -261,15 +261,16 @@ fn describe(mut sc: Scenario, v: &Verdict, opts: &Options, index: u64, shrunk: b
         about.push_str(&format!(" Breaks {}: {why}.", p.name()));
     }
     sc.about = about;
-    sc.expect.status = match v.ending {
+    let e = sc.expect.get_or_insert_with(crate::scenario::Expect::stuck);
+    e.status = match v.ending {
         Ending::Stuck => ExpectedStatus::Stuck,
         Ending::Terminal { status, .. } => ExpectedStatus::Terminal(status),
     };
-    sc.expect.violations = v.violations.keys().copied().collect();
+    e.violations = v.violations.keys().copied().collect();
     let exact = |n: u64| Some(CountRange { lo: n, hi: n });
-    sc.expect.callback_runs = exact(v.callback_runs);
-    sc.expect.errback_runs = exact(v.errback_runs);
-    sc.expect.chord_unlock_runs = exact(v.chord_unlock_runs);
+    e.callback_runs = exact(v.callback_runs);
+    e.errback_runs = exact(v.errback_runs);
+    e.chord_unlock_runs = exact(v.chord_unlock_runs);
     sc
 }
 

@@ -269,7 +269,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
             },
             FaultGen::CancelRun => FaultKind::CancelRun,
         };
-        faults.push(Fault { at: SimTime::ZERO + ms(*at), kind });
+        faults.push(Fault { at: SimTime::ZERO + ms(*at), until: None, kind });
     }
     faults.sort_by_key(|f| f.at);
     let mut sc = Scenario {
@@ -278,7 +278,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
         file: String::new(),
         tests,
         faults,
-        expect: Expect::stuck(),
+        expect: Some(Expect::stuck()),
         ..base.clone()
     };
     // Workers the base starts later have no fault to start them: start them all.

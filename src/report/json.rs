@@ -1,15 +1,33 @@
-//! JSON Lines output of `chordsim run --json`: one `{"type": …, "data": …}` object per line: a
-//! `warning` line for each misspelt name (before its scenario's line), a `scenario` line per
-//! file, and a closing `summary` with `format_version`. The wire types live here, apart from the
-//! model.
+//! JSON Lines output of `chordsim run --json` and `chordsim check --json`: one
+//! `{"type": …, "data": …}` object per line: a `warning` line for each misspelt name (before its
+//! scenario's line), a `scenario` line per file (or per seed), and a closing `summary` with
+//! `format_version`. The wire types live here, apart from the model.
 
 use serde::Serialize;
 
 use crate::check::Verdict;
 
 /// The format version of the JSON Lines output. Version 2 added `warning` lines, and a verdict
-/// whose `stop` is `event_budget` is never `ok`.
-pub const FORMAT_VERSION: u32 = 2;
+/// whose `stop` is `event_budget` is never `ok`; version 3 says what `ok` means (`ok_means`):
+/// a file without `[expect]` passes when it ends terminal with every safety property intact.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// What `ok` was judged against.
+#[derive(Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OkMeans {
+    /// The file's `[expect]` held.
+    Expectation,
+    /// No expectation: the run ended terminal with every safety property intact.
+    TerminalAndSafe,
+}
+
+impl OkMeans {
+    /// For this scenario.
+    pub fn of(sc: &crate::scenario::Scenario) -> Self {
+        if sc.expect.is_some() { OkMeans::Expectation } else { OkMeans::TerminalAndSafe }
+    }
+}
 
 /// One scenario's result.
 #[derive(Serialize)]
@@ -24,8 +42,10 @@ pub struct ScenarioLine<'a> {
     pub celery: String,
     /// The verdict.
     pub verdict: &'a Verdict,
-    /// Expectation held.
+    /// Passed (see `ok_means`).
     pub ok: bool,
+    /// What `ok` was judged against.
+    pub ok_means: OkMeans,
     /// Missed expectations.
     pub misses: &'a [String],
 }
@@ -41,6 +61,13 @@ pub struct Summary {
     pub passed: usize,
     /// Not as expected.
     pub failed: usize,
+}
+
+impl Summary {
+    /// The summary of `scenarios` runs of which `failed` did not pass.
+    pub fn of(scenarios: usize, failed: usize) -> Self {
+        Summary { format_version: FORMAT_VERSION, scenarios, passed: scenarios - failed, failed }
+    }
 }
 
 /// Serialise one envelope line.

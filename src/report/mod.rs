@@ -65,11 +65,12 @@ pub fn outcome_cell(v: &Verdict) -> String {
 
 /// Expected as a short cell.
 pub fn expected_cell(sc: &Scenario) -> String {
-    let mut s = match sc.expect.status {
+    let Some(e) = &sc.expect else { return "terminal, safe".to_string() };
+    let mut s = match e.status {
         ExpectedStatus::Terminal(st) => st.name().to_string(),
         ExpectedStatus::Stuck => "stuck".to_string(),
     };
-    if let Some(w) = sc.expect.within {
+    if let Some(w) = e.within {
         let _ = write!(s, " within {w}");
     }
     s

@@ -134,7 +134,7 @@ pub fn generate(inputs: &[Input], presets: &[(Preset, String)]) -> Result<Vec<(S
     for input in inputs {
         let sc = &input.scenario;
         let own = run(sc.clone(), None);
-        let missed = misses(&own.verdict, &sc.expect);
+        let missed = misses(&own.verdict, sc.expect.as_ref());
         let mut cells = Vec::new();
         for (preset, text) in presets {
             let v = if *preset == sc.preset {
@@ -161,7 +161,9 @@ pub fn generate(inputs: &[Input], presets: &[(Preset, String)]) -> Result<Vec<(S
     let mut files = vec![("index.md".to_string(), index(&rows, presets))];
     for r in &rows {
         files.push((format!("{}.md", r.slug), page(r)));
-        files.push((format!("{}.svg", r.slug), svg::render(&r.input.scenario, &r.own, &r.own_trace)));
+        // The picture shows the faults where this run's seed put them.
+        let drawn = r.input.scenario.clone().draw();
+        files.push((format!("{}.svg", r.slug), svg::render(&drawn, &r.own, &r.own_trace)));
     }
     let mut names: Vec<String> = files.iter().map(|(p, _)| p.clone()).chain(["summary.json".to_string()]).collect();
     names.sort();
@@ -337,7 +339,14 @@ fn page(r: &Row<'_>) -> String {
     );
     let _ = writeln!(s, "- workload: {} header tests", sc.tests.len());
     for f in &sc.faults {
-        let _ = writeln!(s, "- fault at {}: {}", f.at, f.kind);
+        match f.until {
+            Some(u) => {
+                let _ = writeln!(s, "- fault at a time drawn from {}..{}: {}", f.at, u, f.kind);
+            }
+            None => {
+                let _ = writeln!(s, "- fault at {}: {}", f.at, f.kind);
+            }
+        }
     }
     let _ = writeln!(s, "\n## Picture\n\n![timeline of {}]({}.svg)\n", sc.name.replace(['[', ']'], ""), r.slug);
     s.push_str("## Timeline\n\n| time | event |\n|---:|---|\n");

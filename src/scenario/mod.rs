@@ -47,10 +47,20 @@ pub struct Scenario {
     pub tests: Vec<TestSpec>,
     /// Scripted faults, in time order.
     pub faults: Vec<Fault>,
-    /// What the run is expected to do.
-    pub expect: Expect,
+    /// What the run is expected to do; none for a question (`chordsim check`), which then
+    /// passes when it ends terminal with every safety property intact.
+    pub expect: Option<Expect>,
     /// What runs but was probably not meant (misspelt names), for `run` to print.
     pub warnings: Vec<Warning>,
+}
+
+/// What a file must say besides its configuration and workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// `about` and `[expect]`: a regression scenario (`run`, `report`, the shipped ones).
+    Expectations,
+    /// Nothing: a question (`check`, `replay`); the name defaults to the file's.
+    Nothing,
 }
 
 /// Which broker transport.
@@ -503,8 +513,10 @@ pub fn stalled(broker: bool, backend: bool) -> &'static str {
 /// A fault at a time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
-    /// When, from the start.
+    /// When, from the start (a range's start until [`Scenario::draw`] picks the time).
     pub at: SimTime,
+    /// For `at = "LOW..HIGH"`: the range's end; each seed draws a time in it.
+    pub until: Option<SimTime>,
     /// What.
     pub kind: FaultKind,
 }
@@ -622,28 +634,50 @@ impl Scenario {
         let text = format!(
             "name = \"{name}\"\nabout = \"the {name} preset\"\npreset = \"{name}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n"
         );
-        validate::scenario(&format!("preset {name}"), &text, None, import)
+        validate::scenario(&format!("preset {name}"), &text, None, import, Needs::Expectations)
     }
 
     /// Read and validate a scenario file (a regular file of at most [`source::MAX_BYTES`]).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        Self::load_with(path, None)
+        Self::load_with(path, None, Needs::Expectations)
     }
 
     /// Parse and validate scenario text; `file` names it in messages.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        validate::scenario(file, text, None, None)
+        validate::scenario(file, text, None, None, Needs::Expectations)
     }
 
-    /// [`Scenario::load`] over an imported configuration: preset < import < the file.
-    pub fn load_with(path: &Path, import: Option<&import::Import>) -> Result<Scenario, ScenarioError> {
+    /// [`Scenario::load`] over an imported configuration (preset < import < the file), needing
+    /// what `needs` says.
+    pub fn load_with(path: &Path, import: Option<&import::Import>, needs: Needs) -> Result<Scenario, ScenarioError> {
         let text = source::read_file(path)?;
-        Self::parse_with(&path.display().to_string(), &text, import)
+        Self::parse_with(&path.display().to_string(), &text, import, needs)
     }
 
-    /// [`Scenario::parse`] over an imported configuration: preset < import < the file.
-    pub fn parse_with(file: &str, text: &str, import: Option<&import::Import>) -> Result<Scenario, ScenarioError> {
-        validate::scenario(file, text, None, import)
+    /// [`Scenario::parse`] over an imported configuration (preset < import < the file), needing
+    /// what `needs` says.
+    pub fn parse_with(
+        file: &str,
+        text: &str,
+        import: Option<&import::Import>,
+        needs: Needs,
+    ) -> Result<Scenario, ScenarioError> {
+        validate::scenario(file, text, None, import, needs)
+    }
+
+    /// The scenario as one seed runs it: each fault given a time range comes at a time drawn
+    /// from it (on its own stream, so the workload's draws do not move), the faults in time
+    /// order again.
+    pub fn draw(mut self) -> Scenario {
+        use rand::RngExt;
+        let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Faults);
+        for f in &mut self.faults {
+            if let Some(until) = f.until.take() {
+                f.at = SimTime(rng.random_range(f.at.0..=until.0));
+            }
+        }
+        self.faults.sort_by_key(|f| f.at);
+        self
     }
 
     /// When the last scripted fault has fully healed (restart, heal, end of outage): the end of
@@ -667,7 +701,13 @@ impl Scenario {
             preset.name(),
             self.celery.version
         );
-        let base = validate::scenario(&format!("preset {}", preset.name()), &text, Some(preset_text), None)?;
+        let base = validate::scenario(
+            &format!("preset {}", preset.name()),
+            &text,
+            Some(preset_text),
+            None,
+            Needs::Expectations,
+        )?;
         let mut topology = base.topology;
         // Whether the broker keeps its data across a restart belongs to the fault, not the preset.
         topology.broker_persistent = self.topology.broker_persistent;

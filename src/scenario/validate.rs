@@ -26,6 +26,7 @@ pub(super) fn scenario(
     text: &str,
     preset_text: Option<&str>,
     import: Option<&Import>,
+    needs: Needs,
 ) -> Result<Scenario, ScenarioError> {
     let parsed = DeTable::parse(text).map_err(|e| {
         let message = format!("not valid TOML: {}", e.message().trim());
@@ -83,10 +84,19 @@ pub(super) fn scenario(
     }
 
     let mut t = Table::new("", root_span, &root);
-    let name = t.require("name", "a string", &mut problems).and_then(|v| keep(v.str(), &mut problems));
-    let about = t
-        .require("about", "a string saying which rule predicts the outcome", &mut problems)
-        .and_then(|v| keep(v.str(), &mut problems));
+    let (name, about) = match needs {
+        Needs::Expectations => (
+            t.require("name", "a string", &mut problems),
+            t.require("about", "a string saying which rule predicts the outcome", &mut problems),
+        ),
+        Needs::Nothing => (t.get("name"), t.get("about")),
+    };
+    let name = name.and_then(|v| keep(v.str(), &mut problems)).map(str::to_string).unwrap_or_else(|| {
+        // A question's name is its file's.
+        let stem = std::path::Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned());
+        stem.unwrap_or_else(|| file.to_string())
+    });
+    let about = about.and_then(|v| keep(v.str(), &mut problems));
     let seed = t.get("seed").and_then(|v| keep(v.count(0, i64::MAX as u64), &mut problems)).unwrap_or(1);
     t.get("preset");
     let horizon = t
@@ -109,16 +119,19 @@ pub(super) fn scenario(
             .collect(),
         None => Vec::new(),
     };
-    let expect = read_expect(t.get("expect"), t.span(), &mut problems);
+    let expect = match (t.get("expect"), needs) {
+        (None, Needs::Nothing) => None,
+        (v, _) => Some(read_expect(v, t.span(), &mut problems)),
+    };
     t.finish(TOP, &mut problems);
     for (f, span, field) in &faults {
-        if f.at >= SimTime::ZERO + horizon {
+        if f.until.unwrap_or(f.at) >= SimTime::ZERO + horizon {
             problems.push(Problem {
                 span: span.clone(),
                 field: field.clone(),
                 message: format!(
-                    "at {} is not before the horizon ({horizon}), so the fault would never happen; expected a time before {horizon}, or a longer horizon",
-                    f.at.since(SimTime::ZERO)
+                    "at {} is not before the horizon ({horizon}), so the fault might never happen; expected a time before {horizon}, or a longer horizon",
+                    f.until.unwrap_or(f.at).since(SimTime::ZERO)
                 ),
             });
         }
@@ -141,7 +154,7 @@ pub(super) fn scenario(
     let mut warnings = warnings(file, text, &celery);
     warnings.extend(notes.into_iter().map(|n| origin.warning(file, text, n)));
     Ok(Scenario {
-        name: name.unwrap_or_default().to_string(),
+        name,
         about: about.unwrap_or_default().to_string(),
         file: file.to_string(),
         seed,
@@ -899,9 +912,16 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
             if let Some(a) = t.get("at") {
                 problems.push(a.problem("give `at` or `after_start`, not both"));
             }
-            Some(SimDuration::ZERO)
+            Some(DurationSpec::Fixed(SimDuration::ZERO))
         }
-        None => t.require("at", "a time such as \"10s\"", problems).and_then(|a| keep(a.duration(), problems)),
+        None => t
+            .require("at", "a time such as \"10s\", or a range \"10m..2h\"", problems)
+            .and_then(|a| keep(duration_spec(&a), problems)),
+    };
+    let (at, until) = match at {
+        Some(DurationSpec::Fixed(d)) => (Some(d), None),
+        Some(DurationSpec::Range(lo, hi)) => (Some(lo), Some(SimTime::ZERO + hi)),
+        None => (None, None),
     };
     let restart = |t: &mut Table<'_, '_>, problems: &mut Vec<Problem>| {
         t.get("restart_after").and_then(|r| keep(r.duration(), problems))
@@ -1018,7 +1038,7 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         }
     };
     t.finish(fields, problems);
-    Some(Fault { at: SimTime::ZERO + at?, kind: kind? })
+    Some(Fault { at: SimTime::ZERO + at?, until, kind: kind? })
 }
 
 fn count_range(v: &Value<'_, '_>) -> Result<CountRange, Problem> {

@@ -225,7 +225,15 @@ pub fn to_toml(sc: &Scenario) -> String {
         s.push_str("\n[[fault]]\n");
         // A kill after its test's start has no time of its own.
         if !matches!(f.kind, FaultKind::KillChild { after_start: Some(_), .. }) {
-            let _ = writeln!(s, "at = {}", dur(f.at.since(SimTime::ZERO)));
+            match f.until {
+                Some(u) => {
+                    let range = format!("{}..{}", f.at.since(SimTime::ZERO), u.since(SimTime::ZERO));
+                    let _ = writeln!(s, "at = {}", q(&range));
+                }
+                None => {
+                    let _ = writeln!(s, "at = {}", dur(f.at.since(SimTime::ZERO)));
+                }
+            }
         }
         let worker = |w: usize| q(&sc.topology.workers[w].name);
         let after = |d: Option<SimDuration>| d.map_or(String::new(), |d| format!("restart_after = {}\n", dur(d)));
@@ -279,7 +287,7 @@ pub fn to_toml(sc: &Scenario) -> String {
         s.push_str(&body);
     }
 
-    let e = &sc.expect;
+    let Some(e) = &sc.expect else { return s };
     s.push_str("\n[expect]\n");
     let status = match e.status {
         ExpectedStatus::Terminal(st) => st.name(),

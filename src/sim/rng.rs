@@ -16,6 +16,8 @@ pub enum Stream {
     Shutdown = 3,
     /// How long each database write's own work takes (which of two writers gets the lock).
     Database = 4,
+    /// When a fault given a time range comes.
+    Faults = 5,
 }
 
 /// A stream derived from the master seed.

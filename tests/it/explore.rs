@@ -41,7 +41,7 @@ fn every_counterexample_replays_to_the_same_verdict() {
             let text = f.minimal.to_toml();
             let sc = Scenario::parse("found.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let v = run(sc.clone(), None).verdict;
-            assert_eq!(misses(&v, &sc.expect), Vec::<String>::new(), "{}", f.signature);
+            assert_eq!(misses(&v, sc.expect.as_ref()), Vec::<String>::new(), "{}", f.signature);
             assert_eq!(chordsim::explore::signature(&v), f.signature);
         }
     }

@@ -17,7 +17,8 @@ const PLAIN: &str =
     "name = \"plain\"\nabout = \"a workload only\"\n[run]\ntests = 3\n[expect]\nstatus = \"Completed\"\n";
 
 fn under(import: &Import, text: &str) -> Result<Scenario, String> {
-    Scenario::parse_with("s.toml", text, Some(import)).map_err(|e| e.to_string())
+    Scenario::parse_with("s.toml", text, Some(import), chordsim::scenario::Needs::Expectations)
+        .map_err(|e| e.to_string())
 }
 
 fn import(name: &str, text: &str) -> Result<Import, String> {

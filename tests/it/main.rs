@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod check;
 mod citations;
 mod cli;
 mod determinism;

@@ -420,7 +420,7 @@ fn configuration_text(sc: &Scenario) -> String {
     let mut sc = sc.clone();
     sc.name = String::new();
     sc.about = String::new();
-    sc.expect = chordsim::scenario::Expect::stuck();
+    sc.expect = Some(chordsim::scenario::Expect::stuck());
     sc.preset = chordsim::scenario::Preset::CeleryDefaults;
     // Settings Celery defines but the model leaves alone (serializers, URLs) change nothing.
     sc.celery.inert.retain(|i| !chordsim::config::names::is_setting(&i.name));

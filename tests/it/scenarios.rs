@@ -14,7 +14,7 @@ fn every_shipped_scenario_meets_its_expectation() {
     for f in &files {
         let sc = Scenario::load(f).unwrap_or_else(|e| panic!("{e}"));
         let result = run(sc.clone(), None);
-        let missed = misses(&result.verdict, &sc.expect);
+        let missed = misses(&result.verdict, sc.expect.as_ref());
         if !missed.is_empty() {
             failures.push(format!("{}:\n  {}", f.display(), missed.join("\n  ")));
         }

@@ -1,0 +1,122 @@
+//! `chordsim check`: a question needs no expectation; `--seeds` says how often; faults given a
+//! time range land where each seed draws them.
+
+use std::process::{Command, Output};
+
+use chordsim::scenario::{Needs, Scenario};
+use chordsim::time::SimTime;
+
+fn chordsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chordsim")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap()
+}
+
+/// A question file in a fresh folder.
+fn question(tag: &str, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("chordsim-check-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("q.toml");
+    std::fs::write(&f, text).unwrap();
+    (dir, f)
+}
+
+/// Five tests of 1–20 s; a worker killed (acks late, restarted) at some time in the first 40 s.
+/// A kill while tests run leaves the polling chord_unlock's message unacked with a one-hour
+/// visibility timeout (§9 table, row 2): stuck. A kill after the last poll found the header
+/// ready changes nothing: Completed.
+const KILL_SOMETIME: &str = r#"[celery]
+task_acks_late = true
+[topology]
+backend = "database"
+[run]
+tests = 5
+duration = "1s..20s"
+[[fault]]
+at = "1s..40s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "10s"
+"#;
+
+#[test]
+fn a_question_needs_no_expectation_but_run_still_does() {
+    let ok = "[run]\ntests = 2\nduration = \"1s\"\n";
+    let (dir, f) = question("plain", ok);
+    let out = chordsim(&["check", f.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("scenario: q ("), "the name is the file's: {stdout}");
+    assert!(stdout.contains("\ntimeline (summary; `chordsim replay` prints it whole):\n"), "{stdout}");
+    assert!(stdout.contains("\nok: terminal, every safety property intact\n"), "{stdout}");
+    let out = chordsim(&["run", f.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "run keeps requiring about and [expect]: {stderr}");
+    assert!(stderr.contains("about: missing") && stderr.contains("expect: missing"), "{stderr}");
+    // Stuck is "not ok": exit 1, with the cause.
+    std::fs::write(&f, "[run]\ntests = 2\noutcome = \"hang\"\n").unwrap();
+    let out = chordsim(&["check", f.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("not ok (terminal, every safety property intact):\n  - stuck: "), "{stdout}");
+    let out = chordsim(&["check", f.to_str().unwrap(), "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["data"]["ok"], false);
+    assert_eq!(first["data"]["ok_means"], "terminal_and_safe");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn seeds_say_how_often_and_group_the_stuck_runs_by_cause() {
+    let (dir, f) = question("seeds", KILL_SOMETIME);
+    let args = ["check", f.to_str().unwrap(), "--seeds", "60"];
+    let out = chordsim(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let outcomes = stdout.lines().find(|l| l.starts_with("outcomes: ")).unwrap();
+    let count = |what: &str| -> u64 {
+        outcomes
+            .split(", ")
+            .find_map(|p| p.trim_start_matches("outcomes: ").strip_prefix(what)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let (done, stuck) = (count("Completed"), count("stuck"));
+    assert_eq!(done + stuck, 60, "{outcomes}");
+    assert!(
+        done > 0 && stuck > 0,
+        "a kill somewhere in 1–40 s lands both before and after the header ends: {outcomes}"
+    );
+    assert!(stdout.contains("time to terminal ("), "{stdout}");
+    assert!(stdout.contains(&format!("not ok in {stuck} of 60 runs, by cause:")), "{stdout}");
+    assert!(stdout.contains("first: chordsim check "), "{stdout}");
+    assert_eq!(chordsim(&args).stdout, out.stdout, "the same seeds, the same answer");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_fault_range_is_drawn_per_seed_inside_it_and_written_back_as_a_range() {
+    let sc = Scenario::parse_with("q.toml", KILL_SOMETIME, None, Needs::Nothing).unwrap();
+    let (lo, hi) = (
+        SimTime::ZERO + chordsim::time::SimDuration::from_secs(1),
+        SimTime::ZERO + chordsim::time::SimDuration::from_secs(40),
+    );
+    assert_eq!((sc.faults[0].at, sc.faults[0].until), (lo, Some(hi)));
+    let mut times = std::collections::BTreeSet::new();
+    for seed in 1..=20 {
+        let mut s = sc.clone();
+        s.seed = seed;
+        let drawn = s.clone().draw();
+        assert!((lo..=hi).contains(&drawn.faults[0].at) && drawn.faults[0].until.is_none());
+        assert_eq!(drawn.faults[0].at, s.draw().faults[0].at, "a seed draws one time");
+        times.insert(drawn.faults[0].at);
+    }
+    assert!(times.len() > 15, "seeds spread the kill: {times:?}");
+    let text = sc.to_toml();
+    assert!(text.contains("at = \"1s..40s\""), "{text}");
+    let again = Scenario::parse_with("again.toml", &text, None, Needs::Nothing).unwrap();
+    assert_eq!(again.faults, sc.faults);
+    // A range reaching past the horizon might never happen: refused.
+    let past = KILL_SOMETIME.replace("[run]", "horizon = \"30s\"\n[run]");
+    let past = format!("horizon = \"30s\"\n{}", past.replace("horizon = \"30s\"\n[run]", "[run]"));
+    let e = Scenario::parse_with("q.toml", &past, None, Needs::Nothing).unwrap_err().to_string();
+    assert!(e.contains("at 40s is not before the horizon (30s)"), "{e}");
+}
