@@ -194,6 +194,20 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
     if world.ignores_result(task) && !world.native_chord() {
         parts.push("its result is ignored (ignore_result), so it is never stored and reads PENDING (§8)".into());
     }
+    let hangs = world.sc.tests[i as usize].outcome == crate::scenario::Outcome::Hang;
+    let running = world.workers.iter().enumerate().find(|(_, w)| w.running(task).is_some());
+    if parts.is_empty()
+        && !hangs
+        && let Some((w, _)) = running
+    {
+        let started = world.trace.iter().rev().find(|r| matches!(r.note, Note::Started { task: t, .. } if t == task));
+        parts.push(format!(
+            "still running on w{} when the run ended{}: the horizon ({}) came first, not a hang — lengthen `horizon` to see how it ends",
+            w + 1,
+            started.map_or(String::new(), |r| format!(" (started at {})", r.at)),
+            world.sc.horizon
+        ));
+    }
     if parts.is_empty() {
         if let Some(r) = world.trace.iter().rev().find(|r| note_task(&r.note) == Some(task)) {
             let why = if world.sc.tests[i as usize].outcome == crate::scenario::Outcome::Hang {

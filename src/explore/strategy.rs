@@ -218,6 +218,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
             ignore_result: false,
             time_limit: None,
             soft_time_limit: None,
+            rated: false,
         })
         .collect();
     let mut faults = Vec::new();
@@ -277,6 +278,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
         about: String::new(),
         file: String::new(),
         tests,
+        rates: Vec::new(),
         faults,
         expect: Some(Expect::stuck()),
         ..base.clone()

@@ -345,17 +345,9 @@ pub struct World {
 impl World {
     /// Build the world and the initial events for a scenario.
     pub fn new(sc: Scenario) -> (World, Vec<(SimTime, Event)>) {
-        use rand::RngExt;
         let n = sc.tests.len();
         let mut wl = stream(sc.seed, Stream::Workload);
-        let durations = sc
-            .tests
-            .iter()
-            .map(|t| match t.duration {
-                crate::scenario::DurationSpec::Fixed(d) => d,
-                crate::scenario::DurationSpec::Range(lo, hi) => SimDuration(wl.random_range(lo.0..=hi.0)),
-            })
-            .collect();
+        let durations = sc.tests.iter().map(|t| t.duration.draw(&mut wl)).collect();
         let classes = app::task_classes(sc.app.profile, &sc.celery);
         let header_attrs = sc.celery.resolve(&classes.header);
         let body_attrs = sc.celery.resolve(&classes.body);

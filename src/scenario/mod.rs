@@ -45,6 +45,9 @@ pub struct Scenario {
     pub app: AppConfig,
     /// The chord's header, one entry per test.
     pub tests: Vec<TestSpec>,
+    /// `[run] rates`: each rated test's outcome is drawn per seed, this outcome with this
+    /// probability (the rest keep theirs).
+    pub rates: Vec<(Outcome, f64)>,
     /// Scripted faults, in time order.
     pub faults: Vec<Fault>,
     /// What the run is expected to do; none for a question (`chordsim check`), which then
@@ -287,6 +290,35 @@ pub enum DurationSpec {
     Fixed(SimDuration),
     /// Uniform in `[lo, hi]`.
     Range(SimDuration, SimDuration),
+    /// Log-normal with this median and 99th percentile: most tests near the median, a long
+    /// tail of slow ones.
+    LongTail {
+        /// Half the tests take less.
+        median: SimDuration,
+        /// One in a hundred takes longer.
+        p99: SimDuration,
+    },
+}
+
+impl DurationSpec {
+    /// One duration drawn from `rng` (the workload's stream).
+    pub fn draw(&self, rng: &mut impl rand::Rng) -> SimDuration {
+        use rand::RngExt;
+        match *self {
+            DurationSpec::Fixed(d) => d,
+            DurationSpec::Range(lo, hi) => SimDuration(rng.random_range(lo.0..=hi.0)),
+            DurationSpec::LongTail { median, p99 } => {
+                // ln(p99 / median) = 2.3263 σ for a log-normal (the normal's 99th percentile).
+                let sigma = (p99.0 as f64 / median.0 as f64).ln() / 2.326_347_874;
+                // Box–Muller: a standard normal from two uniform draws.
+                let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                // Clamped to 100 × p99, so one draw cannot outlast any horizon.
+                let us = (median.0 as f64 * (sigma * z).exp()).min(p99.0 as f64 * 100.0);
+                SimDuration(us.round() as u64)
+            }
+        }
+    }
 }
 
 /// One header task.
@@ -302,6 +334,8 @@ pub struct TestSpec {
     pub time_limit: Option<SimDuration>,
     /// Per-signature `soft_time_limit`.
     pub soft_time_limit: Option<SimDuration>,
+    /// Whether `[run] rates` may draw its outcome (no override sets one).
+    pub rated: bool,
 }
 
 /// A node of the topology, for partitions.
@@ -666,8 +700,8 @@ impl Scenario {
     }
 
     /// The scenario as one seed runs it: each fault given a time range comes at a time drawn
-    /// from it (on its own stream, so the workload's draws do not move), the faults in time
-    /// order again.
+    /// from it, and each rated test's outcome is drawn from `[run] rates` (each on its own
+    /// stream, so the workload's durations do not move).
     pub fn draw(mut self) -> Scenario {
         use rand::RngExt;
         let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Faults);
@@ -677,6 +711,19 @@ impl Scenario {
             }
         }
         self.faults.sort_by_key(|f| f.at);
+        if !self.rates.is_empty() {
+            let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Outcomes);
+            for t in self.tests.iter_mut().filter(|t| t.rated) {
+                let u: f64 = rng.random();
+                let mut below = 0.0;
+                if let Some((o, _)) = self.rates.iter().find(|(_, p)| {
+                    below += p;
+                    u < below
+                }) {
+                    t.outcome = *o;
+                }
+            }
+        }
         self
     }
 

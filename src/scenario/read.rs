@@ -48,6 +48,11 @@ impl<'a, 'i> Table<'a, 'i> {
         self.span.clone()
     }
 
+    /// Whether the table has `key` (read or not).
+    pub fn has(&self, key: &str) -> bool {
+        self.table.contains_key(key)
+    }
+
     /// The span of the value at `table.key` under this table, if there is one (read or not).
     pub fn span_of(&self, table: &str, key: &str) -> Option<Range<usize>> {
         self.table.get(table)?.get_ref().as_table()?.get(key).map(|v| v.span())

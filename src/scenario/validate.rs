@@ -106,7 +106,7 @@ pub(super) fn scenario(
 
     let origin = Origin { preset: preset_span.clone(), import };
     let (celery, topology, app, notes) = read_configuration(&mut t, &origin, text, &mut problems);
-    let tests = read_run(t.get("run"), t.span(), &mut problems);
+    let (tests, rates) = read_run(t.get("run"), t.span(), &mut problems);
     let faults = match t.get("fault") {
         Some(v) => keep(v.array(), &mut problems)
             .unwrap_or_default()
@@ -164,6 +164,7 @@ pub(super) fn scenario(
         topology,
         app,
         tests,
+        rates,
         faults,
         expect,
         warnings,
@@ -707,7 +708,12 @@ fn errback_params(v: &Value<'_, '_>) -> Result<Vec<Param>, Problem> {
 
 fn outcome(v: &Value<'_, '_>) -> Result<Outcome, Problem> {
     let names: Vec<(&str, usize)> = Outcome::NAMES.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    Ok(match Outcome::NAMES[v.one_of(&names)?] {
+    Ok(outcome_named(Outcome::NAMES[v.one_of(&names)?]))
+}
+
+/// An outcome by its name in [`Outcome::NAMES`], with its parameters' defaults.
+fn outcome_named(name: &str) -> Outcome {
+    match name {
         "pass" => Outcome::Pass,
         "fail_status" => Outcome::FailStatus,
         "return_none" => Outcome::ReturnNone,
@@ -721,11 +727,63 @@ fn outcome(v: &Value<'_, '_>) -> Result<Outcome, Problem> {
         "soft_catch" => Outcome::SoftCatch,
         "flaky" => Outcome::Flaky,
         _ => Outcome::DieAfterReturn,
-    })
+    }
+}
+
+/// `[run] rates = { raise = 0.05, hang = 0.01 }`: outcome names with probabilities that sum to
+/// at most 1.
+fn read_rates(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> Vec<(Outcome, f64)> {
+    let Some(mut t) = keep(v.table(), problems) else { return Vec::new() };
+    let mut rates = Vec::new();
+    let mut sum = 0.0;
+    for (key, value) in t.entries() {
+        let name: &str = key.get_ref();
+        if !Outcome::NAMES.contains(&name) {
+            problems.push(Problem {
+                span: key.span(),
+                field: value.path.clone(),
+                message: format!("not an outcome; expected one of: {}", Outcome::NAMES.join(", ")),
+            });
+            continue;
+        }
+        match value.number() {
+            Ok(p) if (0.0..=1.0).contains(&p) => {
+                sum += p;
+                rates.push((outcome_named(name), p));
+            }
+            Ok(p) => problems.push(value.problem(format!("expected a probability from 0 to 1, found {p}"))),
+            Err(e) => problems.push(e),
+        }
+    }
+    if sum > 1.0 + 1e-9 {
+        problems
+            .push(v.problem(format!("the rates add up to {sum}; expected at most 1 (the rest keep [run]'s outcome)")));
+    }
+    rates
 }
 
 fn duration_spec(v: &Value<'_, '_>) -> Result<DurationSpec, Problem> {
-    let s = v.str()?;
+    if let Ok(mut t) = v.table() {
+        let get = |t: &mut Table<'_, '_>, key: &'static str| -> Result<SimDuration, Problem> {
+            let d = t.get(key).ok_or_else(|| {
+                v.problem(format!("a long-tailed duration needs `{key}`, e.g. {{ median = \"30s\", p99 = \"10m\" }}"))
+            })?;
+            d.positive_duration()
+        };
+        let (median, p99) = (get(&mut t, "median")?, get(&mut t, "p99")?);
+        if p99 < median {
+            return Err(v.problem(format!("p99 {p99} is below the median {median}; expected p99 at least the median")));
+        }
+        let mut unknown = Vec::new();
+        t.finish(&["median", "p99"], &mut unknown);
+        return match unknown.into_iter().next() {
+            Some(p) => Err(p),
+            None => Ok(DurationSpec::LongTail { median, p99 }),
+        };
+    }
+    let s = v.str().map_err(|_| {
+        v.problem("expected a duration such as \"30s\", a range \"5s..30s\", or { median = \"30s\", p99 = \"10m\" }")
+    })?;
     match s.split_once("..") {
         Some((lo, hi)) => {
             let bad =
@@ -741,11 +799,15 @@ fn duration_spec(v: &Value<'_, '_>) -> Result<DurationSpec, Problem> {
     }
 }
 
-fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Problem>) -> Vec<TestSpec> {
+fn read_run(
+    v: Option<Value<'_, '_>>,
+    root: Range<usize>,
+    problems: &mut Vec<Problem>,
+) -> (Vec<TestSpec>, Vec<(Outcome, f64)>) {
     // What `[run]` and each `[[run.override]]` may set for a test, in the order messages list it.
     const PER_TEST: [&str; 8] =
         ["duration", "outcome", "fails", "countdown", "max_retries", "ignore_result", "time_limit", "soft_time_limit"];
-    let fields: Vec<&str> = ["tests"].into_iter().chain(PER_TEST).chain(["override"]).collect();
+    let fields: Vec<&str> = ["tests"].into_iter().chain(PER_TEST).chain(["rates", "override"]).collect();
     let override_fields: Vec<&str> = ["test"].into_iter().chain(PER_TEST).collect();
     let Some(v) = v else {
         problems.push(Problem {
@@ -753,9 +815,10 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
             field: "run".into(),
             message: "missing; expected a [run] table with `tests`".into(),
         });
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let Some(mut t) = keep(v.table(), problems) else { return Vec::new() };
+    let Some(mut t) = keep(v.table(), problems) else { return (Vec::new(), Vec::new()) };
+    let rates = t.get("rates").map(|r| read_rates(&r, problems)).unwrap_or_default();
     let n = t
         .require("tests", "the number of header tests (0 to 100000)", problems)
         .and_then(|v| keep(v.count(0, 100_000), problems))
@@ -766,6 +829,7 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
         ignore_result: false,
         time_limit: None,
         soft_time_limit: None,
+        rated: true,
     };
     apply_test_fields(&mut t, &mut base, problems);
     let mut tests = vec![base; n];
@@ -787,13 +851,14 @@ fn read_run(v: Option<Value<'_, '_>>, root: Range<usize>, problems: &mut Vec<Pro
                 continue;
             };
             let mut spec = tests[idx].clone();
+            spec.rated &= !ot.has("outcome");
             apply_test_fields(&mut ot, &mut spec, problems);
             tests[idx] = spec;
             ot.finish(&override_fields, problems);
         }
     }
     t.finish(&fields, problems);
-    tests
+    (tests, rates)
 }
 
 fn apply_test_fields(t: &mut Table<'_, '_>, spec: &mut TestSpec, problems: &mut Vec<Problem>) {
@@ -914,14 +979,19 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
             }
             Some(DurationSpec::Fixed(SimDuration::ZERO))
         }
-        None => t
-            .require("at", "a time such as \"10s\", or a range \"10m..2h\"", problems)
-            .and_then(|a| keep(duration_spec(&a), problems)),
+        None => t.require("at", "a time such as \"10s\", or a range \"10m..2h\"", problems).and_then(|a| {
+            let when = if a.table().is_ok() {
+                Err(a.problem("expected a time such as \"10s\", or a range \"10m..2h\""))
+            } else {
+                duration_spec(&a)
+            };
+            keep(when, problems)
+        }),
     };
     let (at, until) = match at {
         Some(DurationSpec::Fixed(d)) => (Some(d), None),
         Some(DurationSpec::Range(lo, hi)) => (Some(lo), Some(SimTime::ZERO + hi)),
-        None => (None, None),
+        Some(DurationSpec::LongTail { .. }) | None => (None, None),
     };
     let restart = |t: &mut Table<'_, '_>, problems: &mut Vec<Problem>| {
         t.get("restart_after").and_then(|r| keep(r.duration(), problems))

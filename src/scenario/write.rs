@@ -202,16 +202,28 @@ pub fn to_toml(sc: &Scenario) -> String {
 
     s.push_str("\n[run]\n");
     let _ = writeln!(s, "tests = {}", sc.tests.len());
+    // Rated tests take [run]'s outcome, and the rates draw over it per seed.
+    let rated = sc.tests.iter().find(|t| t.rated);
+    if let (Some(t), false) = (rated, sc.rates.is_empty()) {
+        let (name, parameters) = outcome(t.outcome);
+        let _ = writeln!(s, "outcome = {}", q(name));
+        s.push_str(&parameters);
+        let rates: Vec<String> = sc.rates.iter().map(|(o, p)| format!("{} = {p}", outcome(*o).0)).collect();
+        let _ = writeln!(s, "rates = {{ {} }}", rates.join(", "));
+    }
     for (i, test) in sc.tests.iter().enumerate() {
         let _ = write!(s, "\n[[run.override]]\ntest = {i}\n");
         let d = match test.duration {
             DurationSpec::Fixed(d) => dur(d),
             DurationSpec::Range(lo, hi) => q(&format!("{lo}..{hi}")),
+            DurationSpec::LongTail { median, p99 } => format!("{{ median = {}, p99 = {} }}", dur(median), dur(p99)),
         };
         let _ = writeln!(s, "duration = {d}");
-        let (name, parameters) = outcome(test.outcome);
-        let _ = writeln!(s, "outcome = {}", q(name));
-        s.push_str(&parameters);
+        if !test.rated || sc.rates.is_empty() {
+            let (name, parameters) = outcome(test.outcome);
+            let _ = writeln!(s, "outcome = {}", q(name));
+            s.push_str(&parameters);
+        }
         let _ = writeln!(s, "ignore_result = {}", test.ignore_result);
         if let Some(l) = test.time_limit {
             let _ = writeln!(s, "time_limit = {}", dur(l));

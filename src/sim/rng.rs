@@ -18,6 +18,8 @@ pub enum Stream {
     Database = 4,
     /// When a fault given a time range comes.
     Faults = 5,
+    /// Which outcome `[run] rates` draws for each test.
+    Outcomes = 6,
 }
 
 /// A stream derived from the master seed.

@@ -120,3 +120,61 @@ fn a_fault_range_is_drawn_per_seed_inside_it_and_written_back_as_a_range() {
     let e = Scenario::parse_with("q.toml", &past, None, Needs::Nothing).unwrap_err().to_string();
     assert!(e.contains("at 40s is not before the horizon (30s)"), "{e}");
 }
+
+#[test]
+fn a_long_tailed_duration_has_the_median_and_p99_it_was_given() {
+    use chordsim::scenario::DurationSpec;
+    use chordsim::time::SimDuration;
+    let spec = DurationSpec::LongTail { median: SimDuration::from_secs(30), p99: SimDuration::from_secs(600) };
+    let mut rng = chordsim::sim::rng::stream(7, chordsim::sim::rng::Stream::Workload);
+    let mut d: Vec<u64> = (0..20_000).map(|_| spec.draw(&mut rng).0).collect();
+    d.sort();
+    let (median, p99) = (d[d.len() / 2] as f64 / 1e6, d[d.len() * 99 / 100] as f64 / 1e6);
+    assert!((28.5..31.5).contains(&median), "median {median}");
+    assert!((510.0..690.0).contains(&p99), "p99 {p99}");
+    assert!(d[0] > 0 && (d[d.len() - 1] as f64) <= 600e6 * 100.0, "clamped to 100 × p99");
+}
+
+#[test]
+fn rates_draw_outcomes_per_seed_for_the_tests_no_override_names() {
+    let text = "[run]\ntests = 4000\nrates = { raise = 0.05, hang = 0.01 }\n[[run.override]]\ntest = 0\noutcome = \"fail_status\"\n";
+    let sc = Scenario::parse_with("q.toml", text, None, Needs::Nothing).unwrap();
+    let drawn = sc.clone().draw();
+    let count = |o: chordsim::scenario::Outcome| drawn.tests.iter().filter(|t| t.outcome == o).count();
+    let (raise, hang) = (count(chordsim::scenario::Outcome::Raise), count(chordsim::scenario::Outcome::Hang));
+    assert!((140..260).contains(&raise), "5 % of 4000: {raise}");
+    assert!((20..65).contains(&hang), "1 % of 4000: {hang}");
+    assert_eq!(drawn.tests[0].outcome, chordsim::scenario::Outcome::FailStatus, "an override keeps its outcome");
+    assert_eq!(sc.clone().draw().tests, drawn.tests, "one seed, one draw");
+    let mut other = sc.clone();
+    other.seed = 2;
+    assert_ne!(other.draw().tests, drawn.tests, "another seed, another draw");
+    let again = Scenario::parse_with("again.toml", &sc.to_toml(), None, Needs::Nothing).unwrap();
+    assert_eq!((again.tests.clone(), again.rates.clone()), (sc.tests.clone(), sc.rates.clone()), "{}", sc.to_toml());
+}
+
+#[test]
+fn bad_rates_and_tails_are_refused_with_what_is_expected() {
+    for (run, says) in [
+        ("rates = { raise = 0.7, hang = 0.5 }", "the rates add up to 1.2; expected at most 1"),
+        ("rates = { explode = 0.1 }", "not an outcome; expected one of: pass, "),
+        ("rates = { raise = 2 }", "expected a probability from 0 to 1, found 2"),
+        ("duration = { median = \"30s\" }", "a long-tailed duration needs `p99`"),
+        ("duration = { median = \"30s\", p99 = \"10s\" }", "p99 10s is below the median 30s"),
+        ("duration = { median = \"30s\", p99 = \"1m\", p50 = \"1s\" }", "unknown field; expected one of: median, p99"),
+    ] {
+        let text = format!("[run]\ntests = 3\n{run}\n");
+        let e = Scenario::parse_with("q.toml", &text, None, Needs::Nothing).unwrap_err().to_string();
+        assert!(e.starts_with("q.toml:3:"), "{run}: {e}");
+        assert!(e.contains(says), "{run}: {e}");
+    }
+    let e = Scenario::parse_with(
+        "q.toml",
+        "[run]\ntests = 1\n[[fault]]\nat = { median = \"1s\", p99 = \"2s\" }\nkind = \"cancel_run\"\n",
+        None,
+        Needs::Nothing,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("fault[0].at: expected a time such as \"10s\", or a range \"10m..2h\""), "{e}");
+}
