@@ -20,7 +20,15 @@ use crate::time::SimDuration;
 const SUMMARY_LINES: usize = 40;
 
 /// `chordsim check FILE`.
-pub fn check(file: &Path, import: Option<&Import>, seed: Option<u64>, seeds: Option<u64>, as_json: bool) -> u8 {
+/// `again` is the configuration's flags, for the commands it prints.
+pub fn check(
+    file: &Path,
+    import: Option<&Import>,
+    again: &str,
+    seed: Option<u64>,
+    seeds: Option<u64>,
+    as_json: bool,
+) -> u8 {
     let sc = match load(file, import, Needs::Nothing) {
         Ok(s) => s,
         Err(e) => {
@@ -33,12 +41,12 @@ pub fn check(file: &Path, import: Option<&Import>, seed: Option<u64>, seeds: Opt
     }
     let first = seed.unwrap_or(sc.seed);
     match seeds {
-        None => one(&sc, file, first, as_json),
-        Some(n) => many(&sc, file, first, n, as_json),
+        None => one(&sc, file, again, first, as_json),
+        Some(n) => many(&sc, file, again, first, n, as_json),
     }
 }
 
-fn one(sc: &Scenario, file: &Path, seed: u64, as_json: bool) -> u8 {
+fn one(sc: &Scenario, file: &Path, again: &str, seed: u64, as_json: bool) -> u8 {
     let result = run(sc.clone(), Some(seed));
     let missed = misses(&result.verdict, sc.expect.as_ref());
     let mut out = Stdout::new();
@@ -53,7 +61,7 @@ fn one(sc: &Scenario, file: &Path, seed: u64, as_json: bool) -> u8 {
         out.line(&format!("  {line}"));
     }
     out.print(&format!("\n{}\n", answer(sc, &missed)));
-    out.line(&format!("replay: chordsim replay {} --seed {seed}", file.display()));
+    out.line(&format!("replay: chordsim replay {}{again} --seed {seed}", file.display()));
     out.finish(if missed.is_empty() { EXIT_OK } else { EXIT_MISSED })
 }
 
@@ -89,7 +97,7 @@ struct Group {
     first_seed: u64,
 }
 
-fn many(sc: &Scenario, file: &Path, first: u64, n: u64, as_json: bool) -> u8 {
+fn many(sc: &Scenario, file: &Path, again: &str, first: u64, n: u64, as_json: bool) -> u8 {
     let mut out = Stdout::new();
     let mut outcomes: BTreeMap<String, Group> = BTreeMap::new();
     let mut not_ok: BTreeMap<String, Group> = BTreeMap::new();
@@ -144,7 +152,7 @@ fn many(sc: &Scenario, file: &Path, first: u64, n: u64, as_json: bool) -> u8 {
         groups.sort_by(|a, b| b.1.runs.cmp(&a.1.runs).then(a.0.cmp(b.0)));
         for (key, g) in groups {
             let _ = writeln!(s, "  {:>5}  {key}", g.runs);
-            let _ = writeln!(s, "         first: chordsim check {} --seed {}", file.display(), g.first_seed);
+            let _ = writeln!(s, "         first: chordsim check {}{again} --seed {}", file.display(), g.first_seed);
         }
     }
     out.print(&s);

@@ -175,6 +175,25 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
+    /// The flags again, for a command line that reruns with the same configuration (empty
+    /// without `--config`).
+    fn again(&self) -> String {
+        let mut s = String::new();
+        if let Some(c) = &self.config {
+            s.push_str(&format!(" --config {}", c.display()));
+        }
+        if let Some(v) = &self.celery_version {
+            s.push_str(&format!(" --celery-version {v}"));
+        }
+        if let Some(c) = self.concurrency {
+            s.push_str(&format!(" --concurrency {c}"));
+        }
+        if let Some(w) = self.workers {
+            s.push_str(&format!(" --workers {w}"));
+        }
+        s
+    }
+
     /// The imported configuration, if one is given; its problems are printed.
     fn import(&self) -> Result<Option<crate::scenario::import::Import>, u8> {
         let Some(path) = &self.config else { return Ok(None) };
@@ -206,14 +225,14 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Check { file, config, seed, seeds, json } => match config.import() {
-            Ok(import) => check::check(&file, import.as_ref(), seed, seeds, json),
+            Ok(import) => check::check(&file, import.as_ref(), &config.again(), seed, seeds, json),
             Err(code) => code,
         },
         Command::Report { paths, out } => report::report(&paths, &out),
         Command::Explore { merge: Some(ExploreCommand::Merge { dirs, out }), .. } => explore::merge(&dirs, &out),
         Command::Explore { merge: None, args } => explore::explore(args),
         Command::Replay { file, config, seed, until } => match config.import() {
-            Ok(import) => run::replay(&file, import.as_ref(), seed, until.as_deref()),
+            Ok(import) => run::replay(&file, import.as_ref(), &config.again(), seed, until.as_deref()),
             Err(code) => code,
         },
     })

@@ -82,7 +82,7 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
     out.finish(if failed == 0 { EXIT_OK } else { EXIT_MISSED })
 }
 
-pub fn replay(file: &Path, import: Option<&Import>, seed: Option<u64>, until: Option<&str>) -> u8 {
+pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u64>, until: Option<&str>) -> u8 {
     let until = match until.map(parse_duration).transpose() {
         Ok(u) => u.map(|d| crate::time::SimTime::ZERO + d),
         Err(forms) => return bad_input(&format!("--until: expected {forms}")),
@@ -110,7 +110,7 @@ pub fn replay(file: &Path, import: Option<&Import>, seed: Option<u64>, until: Op
             out.line(&format!("  - {m}"));
         }
     }
-    out.line(&format!("\nreplay: chordsim replay {} --seed {seed_used}", file.display()));
+    out.line(&format!("\nreplay: chordsim replay {}{again} --seed {seed_used}", file.display()));
     out.finish(if missed.is_empty() { EXIT_OK } else { EXIT_MISSED })
 }
 

@@ -213,7 +213,12 @@ fn the_command_line_takes_one_config_flag_and_reports_its_problems_once() {
     let a = dir.join("a.toml");
     let out = chordsim(&["replay", "--config", "tests/data/config/app-conf.toml", a.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: celery.result_backend"));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("chord_unlock polling"), "the import's backend");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("chord_unlock polling"), "the import's backend");
+    assert!(
+        stdout.trim_end().ends_with("--config tests/data/config/app-conf.toml --seed 1"),
+        "the rerun keeps the configuration: {stdout}"
+    );
     // A bad configuration: one message, exit 2, before anything runs.
     let bad = dir.join("conf.json");
     std::fs::write(&bad, "{\"result_backend\": \"rpc://\"}").unwrap();
