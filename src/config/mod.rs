@@ -454,8 +454,15 @@ fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<
         let task: &str = task.get_ref();
         let Some(mut attrs) = keep(entry.table(), problems) else { continue };
         let mut a = Annotation::default();
+        // The retry-shaping attributes given, in case nothing retries by them (below).
+        let mut shaping = Vec::new();
         for (attr_key, x) in attrs.entries() {
             let attr: &str = attr_key.get_ref();
+            if matches!(attr, "retry_backoff" | "retry_backoff_max" | "retry_jitter")
+                && let Ok(text) = x.to_toml_text()
+            {
+                shaping.push((attr.to_string(), text, attr_key.span()));
+            }
             let r: Result<(), Problem> = match attr {
                 "max_retries" => {
                     if x.str().ok() == Some("none") {
@@ -507,6 +514,22 @@ fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<
                 }),
             };
             keep(r, problems);
+        }
+        if task == "celery.chord_unlock" && a.autoretry_for.is_none() {
+            // chord_unlock retries by raising self.retry(countdown=interval) (celery
+            // app/builtins.py: unlock_chord); retry_backoff, retry_backoff_max and retry_jitter
+            // shape only autoretry_for's retries (app/autoretry.py), which it does not have.
+            (a.retry_backoff, a.retry_backoff_max, a.retry_jitter) = (None, None, None);
+            for (attr, value, span) in shaping {
+                c.inert.push(InertSetting {
+                    name: format!("task_annotations['{task}'].{attr}"),
+                    place: InertPlace::Annotation { task: task.to_string(), attr: attr.clone() },
+                    value,
+                    why: format!("chord_unlock retries with self.retry(countdown=interval), at result_chord_retry_interval; {attr} shapes only autoretry_for's retries (celery app/autoretry.py), which chord_unlock does not have (§3)"),
+                    meant: None,
+                    span,
+                });
+            }
         }
         c.annotations.insert(task.to_string(), a);
     }

@@ -339,6 +339,29 @@ fn read_configuration(
     let app = read_app(t.get("app"), problems);
     let mut notes = Vec::new();
     apply_deployment(&celery, &mut topology, &written, origin, text, problems, &mut notes);
+    // Turned on (off is Celery's default), it does nothing on the database backend but in 5.6.
+    if topology.backend == BackendKind::Database
+        && celery.backend_always_retry
+        && let Some(span) = t.span_of("celery", "result_backend_always_retry")
+    {
+        use crate::version::DatabaseRetries;
+        let why = match celery.version.database_store_retries() {
+            DatabaseRetries::Immediate => {
+                Some("5.5's database backend retries a failed store 3 times at once whatever it says")
+            }
+            DatabaseRetries::AlwaysRetryHonoured => None,
+            DatabaseRetries::FourWithBackoff => Some(
+                "5.7's database backend retries a failed store anyway (3 times with backoff, or result_backend_max_retries)",
+            ),
+        };
+        if let Some(why) = why {
+            notes.push(Note {
+                span,
+                field: "celery.result_backend_always_retry".into(),
+                message: format!("no effect with the database backend: {why} (celery-semantics §12, the table row \"database backend: store retries\")"),
+            });
+        }
+    }
     if let Some(import) = origin.import {
         // What `inspect conf` does not carry, when neither the flags nor the file say it.
         let wrote = |table: &str, key: &str| t.span_of(table, key).is_some_and(|s| origin.written(&s));

@@ -50,7 +50,15 @@ fn inspect_conf_an_app_conf_dump_and_toml_import_to_the_same_configuration() {
         assert_eq!(c.chord_retry_interval, SimDuration::from_secs(2));
         assert_eq!(c.annotations["celery.chord_unlock"].max_retries, Some(Some(720)));
         let inert: Vec<&str> = c.inert.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(inert, ["result_extended", "task_default_queue", "timezone", "worker_send_task_events"], "{file}");
+        // retry_backoff on chord_unlock shapes only autoretry_for's retries (§3, §10).
+        let want = [
+            "result_extended",
+            "task_annotations['celery.chord_unlock'].retry_backoff",
+            "task_default_queue",
+            "timezone",
+            "worker_send_task_events",
+        ];
+        assert_eq!(inert, want, "{file}");
         seen.push(format!("{:?}", (&sc.celery, &sc.topology)));
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "the three imports differ:\n{}", seen.join("\n"));
@@ -238,4 +246,30 @@ fn the_command_line_takes_one_config_flag_and_reports_its_problems_once() {
     let out = chordsim(&["run", "--celery-version", "5.5", "scenarios/brief"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
+}
+
+#[test]
+fn settings_that_do_nothing_here_are_named_with_why() {
+    // chord_unlock's retries are its own countdown: retry_backoff and retry_jitter shape only
+    // autoretry_for's (the popular configuration of §10).
+    let text = "name = \"x\"\nabout = \"y\"\n[celery]\nversion = \"5.5\"\nresult_backend = \"db+sqlite:///r\"\nresult_backend_always_retry = true\n[celery.task_annotations.\"celery.chord_unlock\"]\nmax_retries = 5\nretry_backoff = true\nretry_jitter = false\n[run]\ntests = 1\n[expect]\nstatus = \"Completed\"\n";
+    let sc = Scenario::parse("s.toml", text).unwrap();
+    let inert: Vec<(&str, &str)> = sc.celery.inert.iter().map(|i| (i.name.as_str(), i.why.as_str())).collect();
+    assert_eq!(inert.len(), 2, "{inert:?}");
+    assert_eq!(inert[0].0, "task_annotations['celery.chord_unlock'].retry_backoff");
+    assert!(inert[0].1.contains("shapes only autoretry_for's retries"), "{inert:?}");
+    assert_eq!(sc.celery.annotations["celery.chord_unlock"].max_retries, Some(Some(5)), "max_retries does count");
+    let warned: Vec<String> = sc.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warned.iter().any(|w| w.starts_with(
+            "s.toml:6:31: warning: celery.result_backend_always_retry: no effect with the database backend: 5.5's"
+        )),
+        "{warned:?}"
+    );
+    // Written back, the inert keys stay once and the file reads the same.
+    let again = Scenario::parse("again.toml", &sc.to_toml()).unwrap();
+    assert_eq!(again.celery.inert.len(), 2);
+    // 5.6 honours always_retry on the database backend: no warning.
+    let sc = Scenario::parse("s.toml", &text.replace("\"5.5\"", "\"5.6\"")).unwrap();
+    assert!(sc.warnings.is_empty(), "{:?}", sc.warnings);
 }
