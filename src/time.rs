@@ -78,9 +78,22 @@ impl Sub for SimDuration {
 }
 
 impl fmt::Display for SimTime {
-    /// Seconds with millisecond precision: `12.004s`.
+    /// Exact, and readable past a minute: `12.004s`, `4m5.004s`, `1h13m51.171402s`,
+    /// `2d3h0m5.000s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_secs(f, self.0)
+        let secs = self.0 / 1_000_000;
+        let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+        let rest = self.0 - (secs - secs % 60) * 1_000_000;
+        if d > 0 {
+            write!(f, "{d}d{h}h{m}m")?;
+        } else if h > 0 {
+            write!(f, "{h}h{m}m")?;
+        } else if m > 0 {
+            write!(f, "{m}m")?;
+        } else {
+            return write_secs(f, self.0);
+        }
+        write_secs(f, rest)
     }
 }
 impl SimDuration {

@@ -9,6 +9,7 @@ pub mod svg;
 use std::fmt::Write;
 
 use crate::check::{Ending, Verdict};
+use crate::model::backend::TaskState;
 use crate::scenario::{ExpectedStatus, Scenario};
 use crate::time::SimTime;
 use crate::trace::{Note, PartNote, Record};
@@ -94,6 +95,54 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// The header in one line: counts by final state, the tests not SUCCESS named (the first few),
+/// and the tests that ran other than once.
+pub fn header_summary(v: &Verdict) -> String {
+    const NAMED: usize = 5;
+    let names = |tests: &[usize]| {
+        let mut s: Vec<String> = tests.iter().take(NAMED).map(|i| format!("t{i}")).collect();
+        if tests.len() > NAMED {
+            s.push(format!("… {} more", tests.len() - NAMED));
+        }
+        s.join(", ")
+    };
+    let n = v.header_states.len();
+    let mut by_state: Vec<(TaskState, Vec<usize>)> = Vec::new();
+    for (i, s) in v.header_states.iter().enumerate() {
+        match by_state.iter_mut().find(|(st, _)| st == s) {
+            Some((_, list)) => list.push(i),
+            None => by_state.push((*s, vec![i])),
+        }
+    }
+    by_state.sort_by_key(|(s, _)| (*s != TaskState::Success, s.name()));
+    let mut parts: Vec<String> = by_state
+        .iter()
+        .map(|(s, tests)| match s {
+            TaskState::Success => format!("{} SUCCESS", tests.len()),
+            _ => format!("{} {} ({})", tests.len(), s.name(), names(tests)),
+        })
+        .collect();
+    if let [(TaskState::Success, _)] = by_state[..] {
+        parts = vec!["all SUCCESS".to_string()];
+    }
+    let mut s = format!("{n} test{}: {}", if n == 1 { "" } else { "s" }, parts.join(", "));
+    let never: Vec<usize> = (0..n).filter(|&i| v.header_runs[i] == 0).collect();
+    let again: Vec<String> =
+        (0..n).filter(|&i| v.header_runs[i] > 1).map(|i| format!("t{i} ×{}", v.header_runs[i])).collect();
+    if !never.is_empty() {
+        let _ = write!(s, "; {} never ran ({})", never.len(), names(&never));
+    }
+    if !again.is_empty() {
+        let more = again.len().saturating_sub(NAMED);
+        let mut listed: Vec<String> = again.into_iter().take(NAMED).collect();
+        if more > 0 {
+            listed.push(format!("… {more} more"));
+        }
+        let _ = write!(s, "; ran more than once: {}", listed.join(", "));
+    }
+    s
+}
+
 /// The verdict as readable text: status, counts, cause chain, violations.
 pub fn verdict_text(sc: &Scenario, seed: u64, v: &Verdict) -> String {
     let mut out = String::new();
@@ -109,14 +158,7 @@ pub fn verdict_text(sc: &Scenario, seed: u64, v: &Verdict) -> String {
         v.chord_unlock_runs,
         v.body_state.name()
     );
-    let states: Vec<String> = v
-        .header_states
-        .iter()
-        .zip(&v.header_runs)
-        .enumerate()
-        .map(|(i, (s, r))| format!("t{i} {} x{r}", s.name()))
-        .collect();
-    let _ = writeln!(out, "header: {}", states.join(", "));
+    let _ = writeln!(out, "header: {}", header_summary(v));
     let _ = writeln!(out, "stopped: {} at {}", v.stop.words(), v.stopped_at);
     if !v.cause.is_empty() {
         let _ = writeln!(out, "cause:");
