@@ -44,6 +44,17 @@ pub enum Loss {
     BrokerWiped,
 }
 
+/// When a delivery was acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckWhen {
+    /// When the pool child accepted it (`task_acks_late=false`).
+    OnReceipt,
+    /// After the task ran (`task_acks_late=true`).
+    AfterTask,
+    /// A revoked message dropped by the worker, after REVOKED was stored.
+    Revoked,
+}
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Note {
@@ -94,8 +105,8 @@ pub enum Note {
         task: TaskRef,
         /// Worker.
         worker: usize,
-        /// On receipt (early) or after the task (late).
-        early: bool,
+        /// When, and so why.
+        when: AckWhen,
     },
     /// An ack could not reach the broker.
     AckLost {
@@ -420,11 +431,16 @@ impl fmt::Display for Note {
                 worker + 1,
                 if *redelivered { ", redelivered" } else { "" }
             ),
-            Note::Acked { task, worker, early } => write!(
+            Note::Acked { task, worker, when } => write!(
                 f,
                 "{task} acked by w{} {}",
                 worker + 1,
-                if *early { "on receipt (task_acks_late=false)" } else { "after the task (task_acks_late=true)" }
+                match when {
+                    AckWhen::OnReceipt => "on receipt (task_acks_late=false)",
+                    AckWhen::AfterTask => "after the task (task_acks_late=true)",
+                    AckWhen::Revoked =>
+                        "once REVOKED is stored (a revoked message is acked whatever task_acks_late says, §9 \"Revoke\")",
+                }
             ),
             Note::AckLost { task, worker } => {
                 write!(f, "{task}: ack from w{} cannot reach the broker; the message stays unacked", worker + 1)

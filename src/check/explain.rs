@@ -152,7 +152,9 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
     let mut acked_early = None;
     for r in &world.trace {
         match &r.note {
-            Note::Acked { task: t, early: true, .. } if *t == task => acked_early = Some(r.at),
+            Note::Acked { task: t, when: crate::trace::AckWhen::OnReceipt, .. } if *t == task => {
+                acked_early = Some(r.at)
+            }
             Note::Lost { task: t, why, .. } if *t == task => {
                 let what = match why {
                     Loss::AckedThenKilled => format!(

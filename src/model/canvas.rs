@@ -371,7 +371,7 @@ impl World {
         if let Some(&AckAfter { worker, inc, tag, task }) = then_ack.as_deref()
             && self.workers[worker].inc == inc
         {
-            self.ack(now, worker, tag, task, false);
+            self.ack(now, worker, tag, task, crate::trace::AckWhen::Revoked);
         }
     }
 

@@ -11,7 +11,7 @@ use crate::config::AckMode;
 use crate::scenario::{BackendKind, BrokerKind, Node, WorkerSpec};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
-use crate::trace::{Ending, Loss, Note};
+use crate::trace::{AckWhen, Ending, Loss, Note};
 
 /// kombu's Redis restore sweep (docs/celery-source-notes.md §8): `QoS.restore_visible` counts
 /// its calls and scans on the 1st, 11th, 21st… (`unacked_restore_throttle` 10). The 1st is the
@@ -604,7 +604,7 @@ impl World {
         // §9: acks_late False → acked when the pool child accepts the job.
         if early {
             self.workers[w].pool.set_acked(slot);
-            self.ack(now, w, tag, task, true);
+            self.ack(now, w, tag, task, AckWhen::OnReceipt);
             // The ack opens this worker's prefetch window (kombu's QoS counts unacked
             // deliveries): its consumer fetches again.
             self.pump_to(now, w, out);
@@ -709,10 +709,10 @@ impl World {
     }
 
     /// Ack a delivery from worker `w`; it fails while the worker cannot reach the broker.
-    pub(crate) fn ack(&mut self, now: SimTime, w: usize, tag: u64, task: TaskRef, early: bool) {
+    pub(crate) fn ack(&mut self, now: SimTime, w: usize, tag: u64, task: TaskRef, when: AckWhen) {
         if self.workers[w].connected && self.broker_reachable(&Node::Worker(w)) {
             if self.broker.ack(tag) {
-                self.note(now, Note::Acked { task, worker: w, early });
+                self.note(now, Note::Acked { task, worker: w, when });
             }
         } else {
             self.note(now, Note::AckLost { task, worker: w });
@@ -731,7 +731,7 @@ impl World {
         match settle {
             Settle::Ack => {
                 if !e.acked {
-                    self.ack(now, w, e.tag, e.msg.task, false);
+                    self.ack(now, w, e.tag, e.msg.task, AckWhen::AfterTask);
                 }
             }
             Settle::Requeue => {

@@ -1583,9 +1583,40 @@ concurrency = 1
 [run]
 tests = 3
 duration = "10s""#);
-    let acked = first_at(&r, |n| matches!(n, Note::Acked { task: TaskRef::Header(0), early: true, .. })).unwrap();
+    let acked = first_at(&r, |n| {
+        matches!(n, Note::Acked { task: TaskRef::Header(0), when: chordsim::trace::AckWhen::OnReceipt, .. })
+    })
+    .unwrap();
     let fetched = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::Header(1), .. })).unwrap();
     let third = first_at(&r, |n| matches!(n, Note::Delivered { task: TaskRef::Header(2), .. })).unwrap();
     assert_eq!(fetched, acked, "test 1 fetched when test 0 is acked");
     assert!(third > 10.0, "test 2 waits for test 1's ack at its start, after 10 s: {third}");
+}
+
+/// A revoked message the worker drops is acked once REVOKED is stored, whatever task_acks_late
+/// says (§9 "Revoke"); the trace says why instead of claiming task_acks_late=true.
+#[test]
+fn a_dropped_revoked_message_is_acked_for_being_revoked() {
+    let r = sc(r#"horizon = "1m"
+[celery]
+task_acks_late = false
+[topology]
+concurrency = 1
+[run]
+tests = 3
+duration = "5s"
+[[fault]]
+at = "1s"
+kind = "revoke"
+target = "test"
+test = 2"#);
+    let acked: Vec<String> = r
+        .trace
+        .iter()
+        .filter(|rec| matches!(rec.note, Note::Acked { task: TaskRef::Header(2), .. }))
+        .map(|rec| rec.note.to_string())
+        .collect();
+    assert_eq!(acked.len(), 1, "{acked:?}");
+    assert!(acked[0].contains("once REVOKED is stored"), "{acked:?}");
+    assert!(!acked[0].contains("task_acks_late=true"), "{acked:?}");
 }
