@@ -42,6 +42,8 @@ pub enum Loss {
     DroppedHeldUnacked,
     /// The broker restarted without persistence.
     BrokerWiped,
+    /// Published while the broker was down: it never reached a queue.
+    BrokerDown,
 }
 
 /// When a delivery was acknowledged.
@@ -534,6 +536,7 @@ impl fmt::Display for Note {
                     write!(f, "{task}: dropped from worker memory; the broker holds it unacked")
                 }
                 Loss::BrokerWiped => write!(f, "{task}: lost with the broker's data"),
+                Loss::BrokerDown => write!(f, "{task}: published while the broker was down: never queued"),
             },
             Note::Fault { what } => write!(f, "FAULT {what}"),
             Note::Heal { what } => write!(f, "HEAL {what}"),

@@ -74,11 +74,33 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
         out.push(format!("{}: collect_results raised before writing the status", r.at));
     }
     let stuck: Vec<u32> = (0..n as u32).filter(|&i| !world.backend.state(i as usize, end).is_ready()).collect();
-    for &i in stuck.iter().take(3) {
-        out.push(test_story(world, i, end));
-    }
+    let mut stories: Vec<String> = stuck.iter().take(3).map(|&i| test_story(world, i, end)).collect();
     if stuck.len() > 3 {
-        out.push(format!("… and {} more header tasks never finished", stuck.len() - 3));
+        stories.push(format!("… and {} more header tasks never finished", stuck.len() - 3));
+    }
+    // Root cause first: a fault that lost a message or a result this run waits for comes before
+    // what it led to (the poll held unacked, the counter short of the header).
+    let lost_at = trace.iter().find_map(|r| match &r.note {
+        Note::Lost { task, .. } | Note::StoreFailed { task, .. }
+            if matches!(task, TaskRef::Header(i) if stuck.contains(i)) || *task == TaskRef::ChordUnlock =>
+        {
+            Some(r.at)
+        }
+        _ => None,
+    });
+    let root = lost_at.and_then(|at| {
+        trace.iter().rev().filter(|r| r.at <= at).find_map(|r| match &r.note {
+            Note::Fault { what } => Some((r.at, what)),
+            _ => None,
+        })
+    });
+    if let Some((at, what)) = root {
+        let mut chain = vec![format!("root cause: {what} at {at}; what follows comes from it")];
+        chain.append(&mut stories);
+        chain.append(&mut out);
+        out = chain;
+    } else {
+        out.append(&mut stories);
     }
     if out.is_empty() {
         out.push(format!("no terminal status by {end}; body {}", body.name()));
@@ -171,6 +193,9 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
                     }
                     Loss::BrokerWiped => {
                         format!("lost with the broker's data at {} (a restart without persistence)", r.at)
+                    }
+                    Loss::BrokerDown => {
+                        format!("published at {} while the broker was down: the message never reached a queue", r.at)
                     }
                 };
                 parts.push(what);

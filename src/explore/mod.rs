@@ -123,7 +123,8 @@ pub fn signature(v: &Verdict) -> String {
         Ending::Terminal { status, .. } => status.name().to_string(),
     };
     let props: Vec<&str> = v.violations.keys().map(|p| p.name()).collect();
-    let cause = v.cause.first().map(|c| blank_numbers(c)).unwrap_or_default();
+    // The mechanism, not the fault that set it off: the root-cause line names only the fault.
+    let cause = v.cause.iter().find(|c| !c.starts_with("root cause: ")).map(|c| blank_numbers(c)).unwrap_or_default();
     format!("{ending} [{}] {cause}", props.join(","))
 }
 

@@ -891,7 +891,7 @@ impl Model for World {
                     return;
                 }
                 if !self.broker.up {
-                    self.note(now, Note::Lost { task: msg.task, why: crate::trace::Loss::BrokerWiped });
+                    self.note(now, Note::Lost { task: msg.task, why: crate::trace::Loss::BrokerDown });
                     return;
                 }
                 self.note(now, Note::Published { task: msg.task, retries: msg.retries, eta: msg.eta, from });

@@ -1620,3 +1620,29 @@ test = 2"#);
     assert!(acked[0].contains("once REVOKED is stored"), "{acked:?}");
     assert!(!acked[0].contains("task_acks_late=true"), "{acked:?}");
 }
+
+/// A cause chain starts with the fault that lost what the run waits for, then its consequences
+/// (issue 11: it used to open with the symptom, chord_unlock's message held unacked).
+#[test]
+fn the_cause_chain_starts_with_the_fault_that_lost_the_work() {
+    let r = sc(r#"horizon = "10m"
+[celery]
+task_acks_late = true
+[topology]
+backend = "database"
+[run]
+tests = 6
+duration = "20s"
+[[fault]]
+at = "5s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "10s""#);
+    let cause = &r.verdict.cause;
+    assert!(cause[0].starts_with("root cause: SIGKILL worker w1 at 5.000s"), "{cause:#?}");
+    let held = cause.iter().position(|c| c.contains("held unacked")).expect("the symptom is still named");
+    assert!(held > 0, "{cause:#?}");
+    // Without a fault, no root-cause line is invented.
+    let r = sc("[run]\ntests = 2\noutcome = \"hang\"");
+    assert!(r.verdict.cause.iter().all(|c| !c.starts_with("root cause")), "{:#?}", r.verdict.cause);
+}
