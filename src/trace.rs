@@ -323,8 +323,63 @@ pub enum Note {
 /// How many records each subject (a task, or the run) keeps in full before the rest are
 /// folded: far more than any run tells about one task without repeating itself.
 pub const KEEP: u32 = 128;
-
 impl Note {
+    /// The kinds `replay --kind` filters by, one per note.
+    pub const KINDS: &'static [&'static str] = &[
+        "apply",
+        "publish",
+        "deliver",
+        "ack",
+        "requeue",
+        "start",
+        "finish",
+        "signal",
+        "store",
+        "part_return",
+        "poll",
+        "chord_error",
+        "body",
+        "errback",
+        "status",
+        "retry",
+        "revoke",
+        "restore",
+        "lost",
+        "fault",
+        "connection",
+        "watchdog",
+        "folded",
+    ];
+
+    /// This note's kind (one of [`Note::KINDS`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Note::ChordApplied { .. } | Note::ApplyFailed { .. } => "apply",
+            Note::Published { .. } | Note::PublishFailed { .. } => "publish",
+            Note::Delivered { .. } => "deliver",
+            Note::Acked { .. } | Note::AckLost { .. } => "ack",
+            Note::Requeued { .. } => "requeue",
+            Note::Started { .. } => "start",
+            Note::Finished { .. } => "finish",
+            Note::ChildSignalled { .. } => "signal",
+            Note::Stored { .. } | Note::StoreFailed { .. } | Note::GuardSkipped { .. } => "store",
+            Note::PartReturn { .. } => "part_return",
+            Note::Poll { .. } | Note::UnlockGaveUp { .. } | Note::PollsFolded { .. } => "poll",
+            Note::ChordError { .. } => "chord_error",
+            Note::BodyCalled { .. } => "body",
+            Note::ErrbackRan { .. } | Note::ErrbackRaised { .. } => "errback",
+            Note::Status { .. } => "status",
+            Note::RetryScheduled { .. } | Note::RetriesExhausted { .. } => "retry",
+            Note::RevokedDropped { .. } => "revoke",
+            Note::Restored { .. } => "restore",
+            Note::Lost { .. } => "lost",
+            Note::Fault { .. } | Note::Heal { .. } => "fault",
+            Note::ConnectionLost { .. } | Note::ConsumerStarted { .. } | Note::WorkerExited { .. } => "connection",
+            Note::WatchdogFired => "watchdog",
+            Note::Folded { .. } => "folded",
+        }
+    }
+
     /// The task a record is about, if any: the subject it is kept or folded under.
     pub fn task(&self) -> Option<TaskRef> {
         match self {

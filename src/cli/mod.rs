@@ -100,6 +100,15 @@ enum Command {
         /// Stop the timeline at this time (e.g. "30s").
         #[arg(long)]
         until: Option<String>,
+        /// Start the timeline at this time (e.g. "10m").
+        #[arg(long)]
+        since: Option<String>,
+        /// Only the records about header test N (its messages, executions and results).
+        #[arg(long, value_name = "N")]
+        test: Option<u32>,
+        /// Only records of these kinds, comma-separated (e.g. "fault,poll,status"; see --help).
+        #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+        kind: Vec<String>,
     },
 }
 
@@ -231,8 +240,11 @@ pub fn main() -> ExitCode {
         Command::Report { paths, out } => report::report(&paths, &out),
         Command::Explore { merge: Some(ExploreCommand::Merge { dirs, out }), .. } => explore::merge(&dirs, &out),
         Command::Explore { merge: None, args } => explore::explore(args),
-        Command::Replay { file, config, seed, until } => match config.import() {
-            Ok(import) => run::replay(&file, import.as_ref(), &config.again(), seed, until.as_deref()),
+        Command::Replay { file, config, seed, until, since, test, kind } => match config.import() {
+            Ok(import) => {
+                let filter = run::Filter { since, until, test, kinds: kind };
+                run::replay(&file, import.as_ref(), &config.again(), seed, &filter)
+            }
             Err(code) => code,
         },
     })

@@ -11,7 +11,8 @@ use crate::report::{self, Row, json, junit};
 use crate::run::{RunResult, run_observed};
 use crate::scenario::import::Import;
 use crate::scenario::{Needs, Scenario};
-use crate::time::parse_duration;
+use crate::time::{SimTime, parse_duration};
+use crate::trace::Note;
 
 pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
     let (_, scenarios) = match load_paths(paths, import) {
@@ -82,11 +83,33 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
     out.finish(if failed == 0 { EXIT_OK } else { EXIT_MISSED })
 }
 
-pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u64>, until: Option<&str>) -> u8 {
-    let until = match until.map(parse_duration).transpose() {
-        Ok(u) => u.map(|d| crate::time::SimTime::ZERO + d),
-        Err(forms) => return bad_input(&format!("--until: expected {forms}")),
+/// Which timeline records `replay` prints.
+pub struct Filter {
+    /// `--since`.
+    pub since: Option<String>,
+    /// `--until`.
+    pub until: Option<String>,
+    /// `--test`.
+    pub test: Option<u32>,
+    /// `--kind`.
+    pub kinds: Vec<String>,
+}
+
+pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u64>, filter: &Filter) -> u8 {
+    let time = |flag: &str, v: &Option<String>| -> Result<Option<SimTime>, String> {
+        v.as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map(|d| d.map(|d| SimTime::ZERO + d))
+            .map_err(|forms| format!("{flag}: expected {forms}"))
     };
+    let (since, until) = match (time("--since", &filter.since), time("--until", &filter.until)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => return bad_input(&e),
+    };
+    if let Some(k) = filter.kinds.iter().find(|k| !Note::KINDS.contains(&k.as_str())) {
+        return bad_input(&format!("--kind {k}: not a kind of record; expected one of: {}", Note::KINDS.join(", ")));
+    }
     let sc = match load(file, import, Needs::Nothing) {
         Ok(s) => s,
         Err(e) => {
@@ -102,10 +125,28 @@ pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u6
     let missed = misses(&result.verdict, sc.expect.as_ref());
     let mut out = Stdout::new();
     out.print(&report::verdict_text(&sc, seed_used, &result.verdict));
+    if let Some(t) = filter.test
+        && t as usize >= sc.tests.len()
+    {
+        return out
+            .finish(bad_input(&format!("--test {t}: this run has tests 0 to {}", sc.tests.len().saturating_sub(1))));
+    }
+    let shown = result.trace.iter().filter(|r| {
+        since.is_none_or(|s| r.at >= s)
+            && until.is_none_or(|u| r.at <= u)
+            && filter.test.is_none_or(|t| r.note.task() == Some(crate::model::TaskRef::Header(t)))
+            && (filter.kinds.is_empty() || filter.kinds.iter().any(|k| k == r.note.kind()))
+    });
     out.print("\ntimeline:\n");
-    out.print(&report::timeline(&result.trace, until));
+    for r in shown {
+        out.line(&r.to_string());
+    }
     if !missed.is_empty() {
-        out.print("\nexpectation missed:\n");
+        out.print(if sc.expect.is_some() {
+            "\nexpectation missed:\n"
+        } else {
+            "\nnot ok (terminal, every safety property intact):\n"
+        });
         for m in &missed {
             out.line(&format!("  - {m}"));
         }

@@ -178,15 +178,6 @@ pub fn verdict_text(sc: &Scenario, seed: u64, v: &Verdict) -> String {
     out
 }
 
-/// The timeline, up to `until` when given.
-pub fn timeline(trace: &[Record], until: Option<crate::time::SimTime>) -> String {
-    let mut out = String::new();
-    for r in trace.iter().take_while(|r| until.is_none_or(|u| r.at <= u)) {
-        let _ = writeln!(out, "{r}");
-    }
-    out
-}
-
 /// The events that tell a run's story, without per-message chatter (publishes, deliveries,
 /// acks, STARTED stores, counted parts); runs of polls are folded. Longer stories keep their
 /// first and last lines, `cap` in all, around one line saying how many were left out.

@@ -72,3 +72,37 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(chordsim(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn replay_filters_the_timeline_by_test_time_and_kind() {
+    let f = "scenarios/observed/celery-5.5__06_kill_worker_acks_early__A.toml";
+    let whole = chordsim(&["replay", f]);
+    let timeline = |out: &Output| -> Vec<String> {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let start = text.find("\ntimeline:\n").unwrap() + "\ntimeline:\n".len();
+        text[start..].lines().take_while(|l| !l.is_empty()).map(str::to_string).collect()
+    };
+    let all = timeline(&whole);
+    let t1 = timeline(&chordsim(&["replay", f, "--test", "1"]));
+    assert!(!t1.is_empty() && t1.len() < all.len());
+    assert!(t1.iter().all(|l| l.contains("test 1")), "{t1:#?}");
+    let faults = timeline(&chordsim(&["replay", f, "--kind", "fault,status"]));
+    assert!(
+        faults.iter().all(|l| l.contains("FAULT") || l.contains("HEAL") || l.contains("run status")),
+        "{faults:#?}"
+    );
+    assert!(faults.iter().any(|l| l.contains("FAULT")));
+    let late = timeline(&chordsim(&["replay", f, "--since", "2s", "--until", "30s"]));
+    assert!(
+        late.iter().all(|l| {
+            let t: f64 = l.split_whitespace().next().unwrap().trim_end_matches('s').parse().unwrap_or(0.0);
+            (2.0..=30.0).contains(&t)
+        }),
+        "{late:#?}"
+    );
+    for bad in [&["--kind", "nope"][..], &["--test", "99"], &["--since", "soon"]] {
+        let out = chordsim(&[&["replay", f][..], bad].concat());
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
