@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::output::{Stdout, warn, warn_raw, writable_dir, write_atomic};
 use super::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_MISSED, EXIT_OK, ExploreArgs, bad_input};
 use crate::explore::{self, Options, Stop, manifest};
-use crate::report::json;
+use crate::report::{json, junit};
 use crate::scenario::import::Import;
 use crate::scenario::{Preset, Scenario};
 use crate::time::parse_duration;
@@ -159,6 +159,42 @@ pub fn explore(a: ExploreArgs) -> u8 {
         && let Err(e) = write_atomic(&a.out.join(manifest::FILE), record.to_json().as_bytes())
     {
         failed_write = Some(e);
+    }
+    if failed_write.is_none()
+        && let Some(path) = &a.junit
+    {
+        let files: Vec<String> = record.failures.iter().map(|m| a.out.join(&m.file).display().to_string()).collect();
+        let misses: Vec<[String; 1]> =
+            report.found.iter().map(|f| [format!("{} ({} cases)", f.signature, f.count)]).collect();
+        let share = seconds / report.found.len().max(1) as f64;
+        let mut cases: Vec<junit::Case<'_>> = report
+            .found
+            .iter()
+            .zip(&files)
+            .zip(&misses)
+            .map(|((f, file), missed)| junit::Case {
+                file,
+                name: &f.signature,
+                misses: missed,
+                cause: &f.verdict.cause,
+                replay: format!("chordsim run {file}"),
+                seconds: share,
+            })
+            .collect();
+        let none = format!("{} cases of preset {}: no failure", report.ran, opts.base.preset.name());
+        if cases.is_empty() {
+            cases.push(junit::Case {
+                file: "explore",
+                name: &none,
+                misses: &[],
+                cause: &[],
+                replay: String::new(),
+                seconds,
+            });
+        }
+        if let Err(e) = write_atomic(path, junit::render("chordsim explore", &cases).as_bytes()) {
+            failed_write = Some(format!("--junit {e}"));
+        }
     }
     if let Some(e) = failed_write {
         return bad_input(&e);

@@ -156,6 +156,10 @@ struct ExploreArgs {
     /// JSON Lines instead of a table; no progress bar.
     #[arg(long)]
     json: bool,
+    /// Also write a JUnit XML report here: one failing test case per distinct failure found,
+    /// or one passing case when none was.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// Largest generated header.
     #[arg(long, default_value_t = 12)]
     max_tests: usize,

@@ -35,7 +35,10 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
             }
         }
         let seed_used = seed.unwrap_or(sc.seed);
+        // Wall-clock time for JUnit's `time` only; it never reaches the model.
+        let started = std::time::Instant::now();
         let result = observed(&sc, seed);
+        let seconds = started.elapsed().as_secs_f64();
         let missed = misses(&result.verdict, sc.expect.as_ref());
         if as_json {
             let line = json::ScenarioLine {
@@ -50,7 +53,14 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
             };
             out.line(&json::line("scenario", &line));
         }
-        cases.push((sc.file.clone(), sc.name.clone(), missed.clone(), result.verdict.cause.clone(), seed_used));
+        cases.push((
+            sc.file.clone(),
+            sc.name.clone(),
+            missed.clone(),
+            result.verdict.cause.clone(),
+            seed_used,
+            seconds,
+        ));
         rows.push(Row {
             file: sc.file.clone(),
             outcome: report::outcome_cell(&result.verdict),
@@ -63,15 +73,16 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
     if let Some(path) = junit {
         let junit_cases: Vec<junit::Case<'_>> = cases
             .iter()
-            .map(|(file, name, missed, cause, seed)| junit::Case {
+            .map(|(file, name, missed, cause, seed, seconds)| junit::Case {
                 file,
                 name,
                 misses: missed,
                 cause,
                 replay: format!("chordsim replay {file} --seed {seed}"),
+                seconds: *seconds,
             })
             .collect();
-        if let Err(e) = write_atomic(path, junit::render(&junit_cases).as_bytes()) {
+        if let Err(e) = write_atomic(path, junit::render("chordsim run", &junit_cases).as_bytes()) {
             return out.finish(bad_input(&format!("--junit {e}")));
         }
     }

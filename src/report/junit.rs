@@ -1,5 +1,7 @@
-//! `chordsim run --junit FILE`: one JUnit test case per scenario, failures carrying what was
-//! missed and the cause chain, so CI systems show them natively.
+//! JUnit XML: `chordsim run --junit FILE` writes one test case per scenario, `chordsim explore
+//! --junit FILE` one per distinct failure found; failures carry what was missed and the cause
+//! chain, so CI systems show them natively. `time` is the wall-clock seconds the command spent
+//! on the case (measured by the command line; the model never sees a clock).
 
 use super::xml_text as escape;
 
@@ -15,24 +17,29 @@ pub struct Case<'a> {
     pub cause: &'a [String],
     /// The replay command.
     pub replay: String,
+    /// Wall-clock seconds spent on it.
+    pub seconds: f64,
 }
 
-/// The JUnit XML document.
-pub fn render(cases: &[Case<'_>]) -> String {
+/// The JUnit XML document of the suite `suite` (`chordsim run`, `chordsim explore`).
+pub fn render(suite: &str, cases: &[Case<'_>]) -> String {
     let failures = cases.iter().filter(|c| !c.misses.is_empty()).count();
+    let time: f64 = cases.iter().map(|c| c.seconds).sum();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     s.push_str(&format!(
-        "<testsuites name=\"chordsim\" tests=\"{}\" failures=\"{failures}\">\n<testsuite name=\"chordsim run\" tests=\"{}\" failures=\"{failures}\">\n",
+        "<testsuites name=\"chordsim\" tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">\n<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">\n",
         cases.len(),
+        escape(suite),
         cases.len()
     ));
     for c in cases {
         let class = c.file.rsplit_once('/').map_or("scenarios", |(dir, _)| dir);
         s.push_str(&format!(
-            "  <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
+            "  <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\"",
             escape(class),
             escape(c.name),
-            escape(c.file)
+            escape(c.file),
+            c.seconds
         ));
         if c.misses.is_empty() {
             s.push_str("/>\n");

@@ -136,3 +136,37 @@ fn ctrl_c_stops_cleanly_with_exit_130_keeping_what_was_found() {
     assert!(super::toml_files(&dir) > 0, "what was found is kept");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn explore_writes_junit_one_failing_case_per_distinct_failure() {
+    let dir = std::env::temp_dir().join(format!("chordsim-explore-junit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let xml = dir.join("junit.xml");
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = chordsim(&[
+        "explore",
+        "--preset",
+        "seed-doc",
+        "--cases",
+        "40",
+        "--threads",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--junit",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "seed-doc gives up polling: {}", String::from_utf8_lossy(&out.stderr));
+    let doc = std::fs::read_to_string(&xml).unwrap();
+    let found = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
+        .count();
+    assert!(found > 0);
+    assert_eq!(doc.matches("<testcase ").count(), found, "{doc}");
+    assert_eq!(doc.matches("<failure ").count(), found, "{doc}");
+    assert!(doc.contains("<testsuite name=\"chordsim explore\""), "{doc}");
+    assert!(doc.contains("chordsim run "), "each failure says how to rerun its counterexample");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -133,6 +133,13 @@ fn junit_output_has_one_case_per_scenario_and_failures_with_the_cause() {
     assert_eq!(doc.matches("<failure ").count(), 1);
     assert!(doc.contains("expected Completed, got stuck"));
     assert!(doc.contains("acked on receipt"), "the failure carries the cause chain");
+    // Every case says how long it took (wall clock, seconds), and so does the suite.
+    let times: Vec<f64> = doc
+        .match_indices(" time=\"")
+        .map(|(i, m)| doc[i + m.len()..].split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(times.len(), 4 + 2, "{doc}");
+    assert!(times.iter().all(|t| *t >= 0.0));
     let mut reader = quick_xml::Reader::from_str(&doc);
     loop {
         match reader.read_event() {
