@@ -4,7 +4,7 @@
 use crate::model::backend::TaskState;
 use crate::model::{TaskRef, World};
 use crate::scenario::{Errback, FaultKind};
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use crate::trace::{Loss, Note, PartNote};
 
 /// Lines, most important first.
@@ -104,6 +104,70 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     }
     if out.is_empty() {
         out.push(format!("no terminal status by {end}; body {}", body.name()));
+    }
+    out
+}
+
+/// How many late polls are described; the rest are counted.
+const LATE_SHOWN: usize = 3;
+
+/// chord_unlock polls that ran well after their ETA (by a second, or an interval, or more),
+/// the first few with where the message waited: for a free pool slot on the worker holding it
+/// (a worker runs an ETA'd task only in a free slot, §9), or in the broker's queue.
+pub fn late_polls(world: &World) -> Vec<String> {
+    let threshold = SimDuration::from_secs(1).max(world.unlock_interval());
+    let mut running = vec![0u32; world.workers.len()];
+    let (mut eta, mut delivered, mut busy_at_eta) = (None, None, None);
+    let (mut out, mut late) = (Vec::new(), 0usize);
+    for r in &world.trace {
+        if let (Some(e), None, Some((_, w))) = (eta, busy_at_eta, delivered)
+            && r.at >= e
+        {
+            busy_at_eta = Some(running[w]);
+        }
+        match &r.note {
+            Note::Published { task: TaskRef::ChordUnlock, eta: Some(e), .. } => {
+                (eta, delivered, busy_at_eta) = (Some(*e), None, None);
+            }
+            Note::Delivered { task: TaskRef::ChordUnlock, worker, .. } => delivered = Some((r.at, *worker)),
+            Note::Started { task, worker, .. } => {
+                if *task == TaskRef::ChordUnlock
+                    && let Some(e) = eta.take()
+                    && r.at >= e + threshold
+                {
+                    late += 1;
+                    if out.len() < LATE_SHOWN {
+                        let slots = world.sc.topology.workers[*worker].concurrency;
+                        let why = match (delivered, busy_at_eta) {
+                            (Some((d, w)), Some(busy)) if d <= e && busy >= slots => format!(
+                                "its message was on w{} from {d} and waited for a free pool slot: {}",
+                                w + 1,
+                                if slots == 1 {
+                                    "its one slot ran a task".to_string()
+                                } else {
+                                    format!("all {slots} ran tasks")
+                                }
+                            ),
+                            (Some((d, w)), _) if d > e => {
+                                format!("its message reached w{} only at {d}: it waited in the broker's queue", w + 1)
+                            }
+                            _ => "its message waited in a worker's memory".to_string(),
+                        };
+                        out.push(format!(
+                            "a poll due at {e} ran at {}, {} late: {why} (§9)",
+                            r.at,
+                            r.at.since(e).human()
+                        ));
+                    }
+                }
+                running[*worker] += 1;
+            }
+            Note::Finished { worker, .. } => running[*worker] = running[*worker].saturating_sub(1),
+            _ => {}
+        }
+    }
+    if late > LATE_SHOWN {
+        out.push(format!("… and {} more polls ran late", late - LATE_SHOWN));
     }
     out
 }

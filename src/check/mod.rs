@@ -94,6 +94,8 @@ pub struct Verdict {
     pub violations: BTreeMap<Property, String>,
     /// The cause chain, when stuck.
     pub cause: Vec<String>,
+    /// chord_unlock polls that ran well after their ETA, and why.
+    pub late_polls: Vec<String>,
     /// `collect_results` executions.
     pub callback_runs: u64,
     /// Errback executions.
@@ -205,6 +207,7 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         stopped_at,
         violations,
         cause,
+        late_polls: explain::late_polls(world),
         callback_runs: world.stats.callback_runs,
         errback_runs: world.stats.errback_runs,
         chord_unlock_runs: world.stats.chord_unlock_runs,

@@ -166,6 +166,12 @@ pub fn verdict_text(sc: &Scenario, seed: u64, v: &Verdict) -> String {
             let _ = writeln!(out, "  - {c}");
         }
     }
+    if !v.late_polls.is_empty() {
+        let _ = writeln!(out, "late polls:");
+        for l in &v.late_polls {
+            let _ = writeln!(out, "  - {l}");
+        }
+    }
     for (p, why) in &v.violations {
         let _ = writeln!(out, "violated {}: {why}", p.name());
     }

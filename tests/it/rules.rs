@@ -1646,3 +1646,27 @@ restart_after = "10s""#);
     let r = sc("[run]\ntests = 2\noutcome = \"hang\"");
     assert!(r.verdict.cause.iter().all(|c| !c.starts_with("root cause")), "{:#?}", r.verdict.cause);
 }
+
+/// A poll whose ETA comes while every pool slot of its worker runs a test waits for one, and
+/// the verdict says so (issue 11: a poll delayed by an hour was never explained).
+#[test]
+fn a_late_poll_is_explained_by_the_slots_it_waited_for() {
+    let r = sc(r#"horizon = "2m"
+[topology]
+backend = "database"
+concurrency = 1
+[run]
+tests = 2
+duration = "30s""#);
+    let late = &r.verdict.late_polls;
+    // Due at 1 s, it joins the worker's reserved requests then, behind test 1 (prefetched at
+    // once): it runs when both tests have, at 60 s.
+    assert!(!late.is_empty(), "the first poll waits for the tests");
+    assert!(late[0].starts_with("a poll due at 1.000s ran at 1m0."), "{late:#?}");
+    assert!(late[0].contains("waited for a free pool slot: its one slot ran a task"), "{late:#?}");
+    // With a free slot, no poll is late.
+    let r = sc(
+        "horizon = \"2m\"\n[topology]\nbackend = \"database\"\nconcurrency = 4\n[run]\ntests = 2\nduration = \"30s\"",
+    );
+    assert!(r.verdict.late_polls.is_empty(), "{:#?}", r.verdict.late_polls);
+}
