@@ -77,17 +77,35 @@ pub fn expected_cell(sc: &Scenario) -> String {
     s
 }
 
-/// The results table, aligned.
+/// How wide the results table may be: wider rows take two lines, the second wrapped.
+pub const TABLE_WIDTH: usize = 120;
+
+/// The results table, aligned, within [`TABLE_WIDTH`] columns: one line per scenario when that
+/// fits, else the file and ok on one line and the outcome and expectation, wrapped, under it.
+/// Nothing is cut.
 pub fn table(rows: &[Row]) -> String {
-    let w0 = rows.iter().map(|r| r.file.len()).max().unwrap_or(8).max(8);
-    let w1 = rows.iter().map(|r| r.outcome.len()).max().unwrap_or(7).max(7);
-    let w2 = rows.iter().map(|r| r.expected.len()).max().unwrap_or(8).max(8);
-    let mut out = format!("{:w0$}  {:w1$}  {:w2$}  ok\n", "scenario", "outcome", "expected");
-    for r in rows {
-        let _ =
-            writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {}", r.file, r.outcome, r.expected, if r.ok { "yes" } else { "NO" });
-        for m in &r.misses {
-            let _ = writeln!(out, "    - {m}");
+    let w0 = rows.iter().map(|r| r.file.chars().count()).max().unwrap_or(8).max(8);
+    let w1 = rows.iter().map(|r| r.outcome.chars().count()).max().unwrap_or(7).max(7);
+    let w2 = rows.iter().map(|r| r.expected.chars().count()).max().unwrap_or(8).max(8);
+    let ok = |r: &Row| if r.ok { "yes" } else { "NO" };
+    let mut out = String::new();
+    if w0 + w1 + w2 + 10 <= TABLE_WIDTH {
+        let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  ok", "scenario", "outcome", "expected");
+        for r in rows {
+            let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {}", r.file, r.outcome, r.expected, ok(r));
+            for m in &r.misses {
+                out.push_str(&wrap(&format!("- {m}"), "    ", "      "));
+            }
+        }
+    } else {
+        let w0 = w0.min(TABLE_WIDTH - 5);
+        let _ = writeln!(out, "{:w0$}  ok\n    outcome; expected", "scenario");
+        for r in rows {
+            let _ = writeln!(out, "{:w0$}  {}", r.file, ok(r));
+            out.push_str(&wrap(&format!("{}; expected {}", r.outcome, r.expected), "    ", "      "));
+            for m in &r.misses {
+                out.push_str(&wrap(&format!("- {m}"), "    ", "      "));
+            }
         }
     }
     let failed = rows.iter().filter(|r| !r.ok).count();
@@ -141,6 +159,30 @@ pub fn header_summary(v: &Verdict) -> String {
         let _ = write!(s, "; ran more than once: {}", listed.join(", "));
     }
     s
+}
+
+/// `text` in lines of at most [`TABLE_WIDTH`] columns, broken at spaces (a word longer than a
+/// line stands alone, whole), the first line after `first`, the rest after `rest`.
+fn wrap(text: &str, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && line.chars().count() + 1 + word.chars().count() > TABLE_WIDTH {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 /// The verdict as readable text: status, counts, cause chain, violations.

@@ -15,6 +15,11 @@ fn run_with_no_paths_runs_the_shipped_scenarios_and_exits_0() {
     let last = stdout.lines().last().unwrap();
     assert!(last.ends_with(" passed, 0 failed"), "{last}");
     assert_eq!(stdout.lines().filter(|l| l.ends_with(" yes")).count(), super::shipped().len());
+    // Within 120 columns, by wrapping, never by cutting: every file is there whole.
+    assert!(stdout.lines().all(|l| l.chars().count() <= 120), "{stdout}");
+    for f in super::shipped() {
+        assert!(stdout.contains(&f.display().to_string()), "{}", f.display());
+    }
 }
 
 #[test]
