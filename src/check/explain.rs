@@ -4,7 +4,7 @@
 use crate::model::backend::TaskState;
 use crate::model::{TaskRef, World};
 use crate::scenario::{Errback, FaultKind};
-use crate::time::{SimDuration, SimTime};
+use crate::time::SimTime;
 use crate::trace::{Loss, Note, PartNote};
 
 /// Lines, most important first.
@@ -115,7 +115,10 @@ const LATE_SHOWN: usize = 3;
 /// the first few with where the message waited: for a free pool slot on the worker holding it
 /// (a worker runs an ETA'd task only in a free slot, §9), or in the broker's queue.
 pub fn late_polls(world: &World) -> Vec<String> {
-    let threshold = SimDuration::from_secs(1).max(world.unlock_interval());
+    if world.stats.late_polls == 0 {
+        return Vec::new();
+    }
+    let threshold = world.late_poll_threshold();
     let mut running = vec![0u32; world.workers.len()];
     let (mut eta, mut delivered, mut busy_at_eta) = (None, None, None);
     let (mut out, mut late) = (Vec::new(), 0usize);

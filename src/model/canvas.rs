@@ -59,6 +59,11 @@ impl World {
         }
     }
 
+    /// How late after its ETA a poll is said to be late: a second, or an interval if longer.
+    pub fn late_poll_threshold(&self) -> SimDuration {
+        SimDuration::from_secs(1).max(self.unlock_interval())
+    }
+
     /// chord_unlock's interval: the per-chord `interval`, else `default_retry_delay`, which is
     /// `result_chord_retry_interval` unless an annotation changed it (§5 step 3).
     pub fn unlock_interval(&self) -> SimDuration {

@@ -287,6 +287,9 @@ pub struct Stats {
     pub errback_runs: u64,
     /// chord_unlock executions.
     pub chord_unlock_runs: u64,
+    /// chord_unlock executions that started a second (or an interval) or more after their ETA
+    /// (the verdict explains them, `check/explain.rs: late_polls`).
+    pub late_polls: u64,
     /// Executions per header task.
     pub header_runs: Vec<u32>,
     /// The most delivered message: (task, retries, deliveries).

@@ -623,6 +623,9 @@ impl World {
             }
             TaskRef::ChordUnlock => {
                 self.stats.chord_unlock_runs += 1;
+                if msg.eta.is_some_and(|eta| now >= eta + self.late_poll_threshold()) {
+                    self.stats.late_polls += 1;
+                }
                 (Some(self.poll_cost(now, w, slot as u32)), None, None)
             }
             TaskRef::Body => {

@@ -704,13 +704,15 @@ impl Scenario {
     /// stream, so the workload's durations do not move).
     pub fn draw(mut self) -> Scenario {
         use rand::RngExt;
-        let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Faults);
-        for f in &mut self.faults {
-            if let Some(until) = f.until.take() {
-                f.at = SimTime(rng.random_range(f.at.0..=until.0));
+        if self.faults.iter().any(|f| f.until.is_some()) {
+            let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Faults);
+            for f in &mut self.faults {
+                if let Some(until) = f.until.take() {
+                    f.at = SimTime(rng.random_range(f.at.0..=until.0));
+                }
             }
+            self.faults.sort_by_key(|f| f.at);
         }
-        self.faults.sort_by_key(|f| f.at);
         if !self.rates.is_empty() {
             let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Outcomes);
             for t in self.tests.iter_mut().filter(|t| t.rated) {
