@@ -101,7 +101,7 @@ fn explore_preset(b: Bencher, threads: usize) {
     )
     .unwrap();
     let cases = 2_000;
-    let opts = Options { base, cases, seed: 1, shard: (1, 1), max_tests: 12, threads, shrink_runs: 0 };
+    let opts = Options { base, cases, seed: 1, shard: (1, 1), max_tests: 12, threads, shrink_runs: 0, config: None };
     b.counter(ItemsCount::new(cases)).bench(|| explore(&opts, &Stop::new(), &|| {}));
 }
 

@@ -59,7 +59,21 @@ pub fn explore(a: ExploreArgs) -> u8 {
         return bad_input(&format!("--out {e}"));
     }
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = Options { base, cases: a.cases, seed: a.seed, shard, max_tests: a.max_tests, threads, shrink_runs: 400 };
+    // Counterexamples are named after the configuration explored, when one was imported.
+    let config = import.as_ref().map(|i| {
+        let stem = Path::new(&i.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+    });
+    let opts = Options {
+        base,
+        cases: a.cases,
+        seed: a.seed,
+        shard,
+        max_tests: a.max_tests,
+        threads,
+        shrink_runs: 400,
+        config,
+    };
 
     let stop = Arc::new(Stop::new());
     let signals = Arc::new(AtomicU32::new(0));
@@ -119,7 +133,18 @@ pub fn explore(a: ExploreArgs) -> u8 {
     let mut failed_write = None;
     for (f, m) in report.found.iter().zip(&record.failures) {
         let path = a.out.join(&m.file);
-        if let Err(e) = write_atomic(&path, f.minimal.to_toml().as_bytes()) {
+        // The configuration explored, then only the lines that differ from it.
+        let mut text = match &import {
+            Some(i) => format!(
+                "# Found under the configuration of {}: run it with\n#   chordsim run {}{}\n",
+                i.file,
+                path.display(),
+                a.config.again()
+            ),
+            None => String::new(),
+        };
+        text.push_str(&f.minimal.to_toml_over(&opts.base));
+        if let Err(e) = write_atomic(&path, text.as_bytes()) {
             failed_write.get_or_insert(e);
             continue;
         }
@@ -231,9 +256,12 @@ pub fn explore(a: ExploreArgs) -> u8 {
         lines.push(json::line("summary", &s));
     } else {
         lines.push(format!(
-            "\nexplored {} cases of preset {} (seed {}, shard {shard_text}) in {seconds}s: {} failed, {} distinct, written to {}{}{}",
+            "\nexplored {} cases of {} (seed {}, shard {shard_text}) in {seconds}s: {} failed, {} distinct, written to {}{}{}",
             report.ran,
-            opts.base.preset.name(),
+            match &import {
+                Some(i) => format!("{} over preset {}", i.file, opts.base.preset.name()),
+                None => format!("preset {}", opts.base.preset.name()),
+            },
             a.seed,
             report.failed,
             report.found.len(),

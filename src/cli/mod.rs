@@ -190,7 +190,7 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// The flags again, for a command line that reruns with the same configuration (empty
     /// without `--config`).
-    fn again(&self) -> String {
+    pub(super) fn again(&self) -> String {
         let mut s = String::new();
         if let Some(c) = &self.config {
             s.push_str(&format!(" --config {}", c.display()));
@@ -208,7 +208,7 @@ impl ConfigArgs {
     }
 
     /// The imported configuration, if one is given; its problems are printed.
-    fn import(&self) -> Result<Option<crate::scenario::import::Import>, u8> {
+    pub(super) fn import(&self) -> Result<Option<crate::scenario::import::Import>, u8> {
         let Some(path) = &self.config else { return Ok(None) };
         let flags = crate::scenario::import::Flags {
             version: self.celery_version.clone(),

@@ -73,7 +73,12 @@ pub fn of(opts: &Options, report: &Report) -> Manifest {
         failures: report
             .found
             .iter()
-            .map(|f| Failure { file: file_name(f), signature: f.signature.clone(), first_case: f.case, cases: f.count })
+            .map(|f| Failure {
+                file: file_name(f, opts.config.as_deref()),
+                signature: f.signature.clone(),
+                first_case: f.case,
+                cases: f.count,
+            })
             .collect(),
     }
 }

@@ -43,6 +43,9 @@ pub struct Options {
     pub threads: usize,
     /// Most runs spent shrinking one failure.
     pub shrink_runs: u32,
+    /// The imported configuration's name (its file's stem), when `--config` gave one: it names
+    /// the counterexamples instead of the preset.
+    pub config: Option<String>,
 }
 
 /// Asks a running exploration to stop, from another thread (a signal handler, a time budget).
@@ -131,8 +134,11 @@ pub fn signature(v: &Verdict) -> String {
 fn blank_numbers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_number = false;
-    for c in text.chars() {
-        if c.is_ascii_digit() || (in_number && c == '.') {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        // A time past a minute (`1h13m51.1s`) is one number: its d, h and m go with it.
+        let unit_inside = in_number && matches!(c, 'd' | 'h' | 'm') && chars.peek().is_some_and(char::is_ascii_digit);
+        if c.is_ascii_digit() || (in_number && c == '.') || unit_inside {
             if !in_number {
                 out.push('#');
             }
@@ -243,8 +249,9 @@ fn describe(mut sc: Scenario, v: &Verdict, opts: &Options, index: u64, shrunk: b
     let short: String = sig.chars().take(70).collect();
     sc.name = format!("found: {short}");
     let mut about = format!(
-        "Found by `chordsim explore` under preset {} (Celery {}), seed {}, case {index}, {}. Verdict: {}.",
+        "Found by `chordsim explore` under preset {}{} (Celery {}), seed {}, case {index}, {}. Verdict: {}.",
         sc.preset.name(),
+        opts.config.as_ref().map_or(String::new(), |c| format!(" with the configuration {c}")),
         sc.celery.version,
         opts.seed,
         if shrunk { "shrunk to a minimum" } else { "partly shrunk (shrinking was stopped)" },
@@ -341,9 +348,10 @@ pub fn shard_size(cases: u64, (i, n): (u64, u64)) -> u64 {
     cases / n + u64::from(cases % n >= i)
 }
 
-/// The file name of a counterexample: the preset, the signature's words and a short hash of
-/// the signature, so the same failure found by two shards lands in the same file.
-pub fn file_name(f: &Found) -> String {
+/// The file name of a counterexample: the configuration's name (or the preset's), the
+/// signature's words and a short hash of the signature, so the same failure found by two
+/// shards lands in the same file.
+pub fn file_name(f: &Found, config: Option<&str>) -> String {
     let words: String = f
         .signature
         .chars()
@@ -354,7 +362,8 @@ pub fn file_name(f: &Found) -> String {
         .take(8)
         .collect::<Vec<_>>()
         .join("-");
-    format!("{}-{words}-{:08x}.toml", f.minimal.preset.name(), fnv1a(f.signature.as_bytes()) as u32)
+    let named = config.unwrap_or(f.minimal.preset.name());
+    format!("{named}-{words}-{:08x}.toml", fnv1a(f.signature.as_bytes()) as u32)
 }
 
 /// FNV-1a: a stable hash for short file-name suffixes and configuration fingerprints.
@@ -382,5 +391,11 @@ mod tests {
     #[test]
     fn signatures_ignore_numbers() {
         assert_eq!(blank_numbers("gave up after 4 polls at 4.016s"), "gave up after # polls at #s");
+        assert_eq!(
+            blank_numbers("since 1h13m51.171402s, on w2"),
+            "since #s, on w#",
+            "a time past a minute is one number"
+        );
+        assert_eq!(blank_numbers("after 3m"), "after #m", "a unit at the end stays");
     }
 }

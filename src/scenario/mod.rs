@@ -740,6 +740,12 @@ impl Scenario {
         write::to_toml(self)
     }
 
+    /// The scenario as TOML with only the configuration lines that differ from `base`'s; read
+    /// over `base`'s configuration, it is the same scenario.
+    pub fn to_toml_over(&self, base: &Scenario) -> String {
+        write::to_toml_over(self, base)
+    }
+
     /// The same workload, faults, seed and horizon under another preset's configuration
     /// (`[celery]`, `[topology]`, `[app]`), keeping this scenario's Celery version and when the
     /// chord is applied. Workers that the faults name but the preset lacks are added.

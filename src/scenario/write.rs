@@ -327,3 +327,50 @@ pub fn to_toml(sc: &Scenario) -> String {
     }
     s
 }
+
+/// The scenario as TOML with only the configuration lines that differ from `base`'s: its
+/// `[celery]`, `[topology]` and `[app]` lines that `base` writes the same are left out, and a
+/// table left empty goes too; the rest is written whole. Read over `base`'s configuration (its
+/// preset, or `--config`), it is the same scenario.
+pub(super) fn to_toml_over(sc: &Scenario, base: &Scenario) -> String {
+    let (base_text, text) = (to_toml(base), to_toml(sc));
+    let theirs = sections(&base_text);
+    let mut out = String::new();
+    for (header, lines) in sections(&text) {
+        let configured = ["[celery", "[topology]", "[app]"].iter().any(|p| header.starts_with(p));
+        let kept: Vec<&str> = if configured {
+            let same = theirs.iter().find(|(h, _)| *h == header).map(|(_, l)| l.as_slice()).unwrap_or(&[]);
+            lines.iter().copied().filter(|l| !l.trim().is_empty() && !same.contains(l)).collect()
+        } else {
+            lines
+        };
+        if configured && kept.is_empty() {
+            continue;
+        }
+        if !header.is_empty() {
+            if !out.is_empty() && !out.ends_with("\n\n") {
+                out.push('\n');
+            }
+            out.push_str(header);
+            out.push('\n');
+        }
+        for l in kept {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// TOML text split at its table headers: (header, the lines under it); the first has none.
+fn sections(text: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = vec![("", Vec::new())];
+    for line in text.lines() {
+        if line.starts_with('[') {
+            out.push((line, Vec::new()));
+        } else if let Some((_, lines)) = out.last_mut() {
+            lines.push(line);
+        }
+    }
+    out
+}

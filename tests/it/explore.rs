@@ -12,7 +12,7 @@ use chordsim::scenario::{Preset, Scenario};
 use super::base;
 
 fn opts(preset: Preset, cases: u64, threads: usize, shard: (u64, u64)) -> Options {
-    Options { base: base(preset), cases, seed: 1, shard, max_tests: 12, threads, shrink_runs: 400 }
+    Options { base: base(preset), cases, seed: 1, shard, max_tests: 12, threads, shrink_runs: 400, config: None }
 }
 
 fn go(o: &Options) -> Report {
@@ -168,5 +168,57 @@ fn explore_writes_junit_one_failing_case_per_distinct_failure() {
     assert_eq!(doc.matches("<failure ").count(), found, "{doc}");
     assert!(doc.contains("<testsuite name=\"chordsim explore\""), "{doc}");
     assert!(doc.contains("chordsim run "), "each failure says how to rerun its counterexample");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_counterexample_holds_only_what_differs_from_its_configuration() {
+    // Every shipped scenario, written over its preset's configuration, reads back the same.
+    for f in super::shipped() {
+        let sc = Scenario::load(&f).unwrap();
+        let base = Scenario::from_preset(sc.preset);
+        let text = sc.to_toml_over(&base);
+        let again = Scenario::parse("again.toml", &text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", f.display()));
+        assert_eq!(again.to_toml(), sc.to_toml(), "{}:\n{text}", f.display());
+        assert!(text.lines().count() < sc.to_toml().lines().count(), "{}", f.display());
+    }
+}
+
+#[test]
+fn exploring_an_imported_configuration_names_and_writes_counterexamples_over_it() {
+    let dir = std::env::temp_dir().join(format!("chordsim-explore-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out_dir = dir.join("out");
+    let conf = "tests/data/config/inspect-conf.json";
+    let out = chordsim(&[
+        "explore",
+        "--config",
+        conf,
+        "--celery-version",
+        "5.5",
+        "--cases",
+        "30",
+        "--threads",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("cases of {conf} over preset celery-defaults")));
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    assert!(!files.is_empty());
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("inspect-conf-"), "named after the configuration: {name}");
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.starts_with(&format!("# Found under the configuration of {conf}: run it with\n")), "{text}");
+        assert!(!text.contains("\n[celery]\n"), "the configuration is the imported one: {text}");
+        let run = chordsim(&["run", f.to_str().unwrap(), "--config", conf, "--celery-version", "5.5"]);
+        assert_eq!(run.status.code(), Some(0), "it replays as found: {}", String::from_utf8_lossy(&run.stdout));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

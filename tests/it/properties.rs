@@ -97,6 +97,7 @@ fn the_hardened_property_catches_a_preset_without_its_watchdog() {
         max_tests: 8,
         threads: 2,
         shrink_runs: 100,
+        config: None,
     };
     let stop = explore::Stop::new();
     let intact = explore::explore(&opts(base(Preset::Hardened)), &stop, &|| {});
@@ -120,6 +121,7 @@ fn each_known_violation_really_happens() {
             max_tests: 12,
             threads: 2,
             shrink_runs: 0,
+            config: None,
         };
         let r = explore::explore(&opts, &explore::Stop::new(), &|| {});
         let seen: BTreeSet<Property> = r.found.iter().flat_map(|f| f.verdict.violations.keys().copied()).collect();
