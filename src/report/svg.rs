@@ -20,12 +20,13 @@ const LANE: f64 = 22.0;
 const GAP: f64 = 6.0;
 
 /// The colours of execution outcomes, in legend order.
-const LEGEND: [(&str, &str); 11] = [
+const LEGEND: [(&str, &str); 12] = [
     ("pass", "#43a047"),
     ("failure dict", "#fb8c00"),
     ("None / malformed", "#fdd835"),
     ("collect_results", "#1e88e5"),
     ("raised", "#e53935"),
+    ("soft time limit", "#f06292"),
     ("retried", "#ffb300"),
     ("timed out", "#6d4c41"),
     ("killed", "#212121"),
@@ -43,12 +44,49 @@ fn colour(how: Option<Ending>, task: TaskRef) -> &'static str {
         Some(Ending::Returned(ResultValue::Pass)) => pick("pass"),
         Some(Ending::Returned(ResultValue::FailDict)) => pick("failure dict"),
         Some(Ending::Returned(_)) => pick("None / malformed"),
-        Some(Ending::Raised | Ending::SoftLimit) => pick("raised"),
+        Some(Ending::Raised) => pick("raised"),
+        Some(Ending::SoftLimit) => pick("soft time limit"),
         Some(Ending::Retried) => pick("retried"),
         Some(Ending::HardLimit) => pick("timed out"),
         Some(Ending::ChildKilled | Ending::WorkerKilled) => pick("killed"),
         Some(Ending::Terminated) => pick("revoked"),
         Some(Ending::Cancelled) => pick("cancelled"),
+    }
+}
+
+/// The lanes a fault shades, for how long (none: an instant), and its label.
+fn fault_parts(f: &crate::scenario::Fault, span: SimDuration) -> (Vec<Node>, Option<SimDuration>, String) {
+    match &f.kind {
+        FaultKind::Partition { a, b, heal_after, .. } => {
+            (vec![a.clone(), b.clone()], Some(heal_after.unwrap_or(span)), format!("partition {a}/{b}"))
+        }
+        FaultKind::BrokerRestart { down_for, .. } => (vec![Node::Broker], Some(*down_for), "broker restart".into()),
+        FaultKind::BackendOutage { duration, .. } => (vec![Node::Backend], Some(*duration), "backend outage".into()),
+        FaultKind::KillWorker { worker, restart_after } => {
+            (vec![Node::Worker(*worker)], *restart_after, format!("SIGKILL w{}", worker + 1))
+        }
+        FaultKind::ColdShutdown { worker, restart_after, .. } => {
+            (vec![Node::Worker(*worker)], *restart_after, format!("cold shutdown w{}", worker + 1))
+        }
+        FaultKind::Stall { broker, backend, duration } => {
+            let nodes = [(*broker, Node::Broker), (*backend, Node::Backend)];
+            let nodes = nodes.into_iter().filter_map(|(on, n)| on.then_some(n)).collect();
+            (nodes, Some(*duration), "stall".into())
+        }
+        FaultKind::WarmShutdown { worker, .. } => {
+            (vec![Node::Worker(*worker)], None, format!("warm shutdown w{}", worker + 1))
+        }
+        FaultKind::StartWorker { worker } => (vec![Node::Worker(*worker)], None, format!("start w{}", worker + 1)),
+        FaultKind::KillChild { test, .. } => (Vec::new(), None, format!("kill child of test {test}")),
+        FaultKind::Revoke { target, .. } => {
+            let what = match target {
+                crate::scenario::RevokeTarget::Test(i) => format!("test {i}"),
+                crate::scenario::RevokeTarget::ChordUnlock => "chord_unlock".to_string(),
+                crate::scenario::RevokeTarget::Body => "the body".to_string(),
+            };
+            (Vec::new(), None, format!("revoke {what}"))
+        }
+        FaultKind::CancelRun => (Vec::new(), None, "cancel".into()),
     }
 }
 
@@ -134,9 +172,25 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
     let x = |t: SimTime| LEFT + (t.0.min(span.0) as f64) / (span.0 as f64) * plot;
     let polling = sc.topology.backend == BackendKind::Database;
 
+    // Fault labels go in rows above the lanes, each in the first row where it overlaps no
+    // other (about 6 px a character at 10 px).
+    let mut label_rows: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut label_row = Vec::new();
+    for f in &sc.faults {
+        let (x0, w) = (x(f.at) + 2.0, 14.0 + 6.0 * fault_parts(f, span).2.chars().count() as f64);
+        let free = label_rows.iter().position(|r| r.iter().all(|&(a, b)| x0 + w <= a || x0 >= b));
+        let row = free.unwrap_or_else(|| {
+            label_rows.push(Vec::new());
+            label_rows.len() - 1
+        });
+        label_rows[row].push((x0, x0 + w));
+        label_row.push(row);
+    }
+    let top = TOP + 12.0 * label_rows.len().saturating_sub(1) as f64;
+
     // Lanes: broker, backend, chord_unlock (polling only), then each worker's slots.
     let mut lanes: Vec<(String, f64, f64)> = Vec::new(); // (label, y, height)
-    let mut y = TOP;
+    let mut y = top;
     for name in ["broker", "backend"] {
         lanes.push((name.to_string(), y, LANE));
         y += LANE + GAP;
@@ -157,7 +211,19 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
     }
     let axis_y = y + 4.0;
     let legend_y = axis_y + 34.0;
-    let height = legend_y + 30.0;
+    // Legend items in rows that fit the width.
+    let mut legend = Vec::new();
+    let (mut lx, mut ly) = (LEFT, legend_y);
+    for (name, c) in LEGEND {
+        let w = 22.0 + name.chars().count() as f64 * 6.4;
+        if lx + w > WIDTH - 10.0 {
+            (lx, ly) = (LEFT, ly + 16.0);
+        }
+        legend.push((lx, ly, name, c));
+        lx += w;
+    }
+    let notes_y = ly + 24.0;
+    let height = notes_y + 28.0;
 
     let mut s = String::new();
     let _ = writeln!(
@@ -203,34 +269,8 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
     };
 
     // Fault windows (shaded) and instants (markers), from the scenario's schedule.
-    for f in &sc.faults {
-        let (nodes, len, what): (Vec<Node>, Option<SimDuration>, String) = match &f.kind {
-            FaultKind::Partition { a, b, heal_after, .. } => {
-                (vec![a.clone(), b.clone()], Some(heal_after.unwrap_or(span)), format!("partition {a}/{b}"))
-            }
-            FaultKind::BrokerRestart { down_for, .. } => (vec![Node::Broker], Some(*down_for), "broker restart".into()),
-            FaultKind::BackendOutage { duration, .. } => {
-                (vec![Node::Backend], Some(*duration), "backend outage".into())
-            }
-            FaultKind::KillWorker { worker, restart_after } => {
-                (vec![Node::Worker(*worker)], *restart_after, format!("SIGKILL w{}", worker + 1))
-            }
-            FaultKind::ColdShutdown { worker, restart_after, .. } => {
-                (vec![Node::Worker(*worker)], *restart_after, format!("cold shutdown w{}", worker + 1))
-            }
-            FaultKind::Stall { broker, backend, duration } => {
-                let nodes = [(*broker, Node::Broker), (*backend, Node::Backend)];
-                let nodes = nodes.into_iter().filter_map(|(on, n)| on.then_some(n)).collect();
-                (nodes, Some(*duration), "stall".into())
-            }
-            FaultKind::WarmShutdown { worker, .. } => {
-                (vec![Node::Worker(*worker)], None, format!("warm shutdown w{}", worker + 1))
-            }
-            FaultKind::StartWorker { worker } => (vec![Node::Worker(*worker)], None, format!("start w{}", worker + 1)),
-            FaultKind::KillChild { test, .. } => (Vec::new(), None, format!("kill child of test {test}")),
-            FaultKind::Revoke { target, .. } => (Vec::new(), None, format!("revoke {target:?}").to_lowercase()),
-            FaultKind::CancelRun => (Vec::new(), None, "cancel".into()),
-        };
+    for (f, row) in sc.faults.iter().zip(&label_row) {
+        let (nodes, len, what) = fault_parts(f, span);
         let x0 = x(f.at);
         if let Some(len) = len {
             let x1 = x(f.at + len);
@@ -257,16 +297,16 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
                 }
             }
         }
+        let label_y = top - 6.0 - 12.0 * *row as f64;
         let _ = writeln!(
             s,
             r##"<line x1="{x0:.1}" y1="{}" x2="{x0:.1}" y2="{axis_y}" stroke="#e53935" stroke-dasharray="3,3"/>"##,
-            TOP - 4.0
+            label_y + 2.0
         );
         let _ = writeln!(
             s,
-            r##"<text x="{:.1}" y="{}" fill="#c62828" font-size="10">⚡ {}</text>"##,
+            r##"<text x="{:.1}" y="{label_y}" fill="#c62828" font-size="10">⚡ {}</text>"##,
             x0 + 2.0,
-            TOP - 6.0,
             esc(&what)
         );
     }
@@ -342,6 +382,24 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
                     r##"<text x="{at:.1}" y="{:.1}" fill="#e53935" font-size="10" text-anchor="middle">✕<title>{}</title></text>"##,
                     ly + LANE - 6.0,
                     esc(&r.note.to_string())
+                );
+            }
+            Note::Stored { task, state, kept_success: false } if polling => {
+                use crate::model::backend::TaskState;
+                let colour = match state {
+                    TaskState::Success => "#43a047",
+                    TaskState::Failure => "#e53935",
+                    TaskState::Revoked => "#8e24aa",
+                    _ => "#9e9e9e",
+                };
+                let ly = lanes[1].1;
+                let _ = writeln!(
+                    s,
+                    r##"<line x1="{at:.1}" y1="{:.1}" x2="{at:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1"><title>{task} stored {} at {}</title></line>"##,
+                    ly + 4.0,
+                    ly + LANE - 4.0,
+                    state.name(),
+                    r.at
                 );
             }
             Note::PartReturn { outcome, .. } => {
@@ -421,7 +479,7 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
             let c = if good { "#2e7d32" } else { "#c62828" };
             let _ = writeln!(
                 s,
-                r#"<line x1="{xe:.1}" y1="{TOP}" x2="{xe:.1}" y2="{axis_y}" stroke="{c}" stroke-width="2"/>"#
+                r#"<line x1="{xe:.1}" y1="{top}" x2="{xe:.1}" y2="{axis_y}" stroke="{c}" stroke-width="2"/>"#
             );
             let _ = writeln!(
                 s,
@@ -437,13 +495,13 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
                 s,
                 r##"<text x="{}" y="{}" fill="#c62828" font-weight="bold" font-size="14">STUCK</text>"##,
                 WIDTH - RIGHT + 8.0,
-                TOP + 14.0
+                top + 14.0
             );
             let _ = writeln!(
                 s,
                 r##"<text x="{}" y="{}" fill="#c62828" font-size="10">{} at {}</text>"##,
                 WIDTH - RIGHT + 8.0,
-                TOP + 28.0,
+                top + 28.0,
                 v.final_status.name(),
                 v.stopped_at.since(SimTime::ZERO)
             );
@@ -468,17 +526,21 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
     }
 
     // Legend.
-    let mut lx = LEFT;
-    for (name, c) in LEGEND {
-        let _ = writeln!(s, r#"<rect x="{lx}" y="{legend_y}" width="10" height="10" fill="{c}"/>"#);
-        let _ = writeln!(s, r#"<text x="{}" y="{}">{name}</text>"#, lx + 13.0, legend_y + 9.0);
-        lx += 22.0 + name.chars().count() as f64 * 6.4;
+    for (lx, ly, name, c) in legend {
+        let _ = writeln!(s, r#"<rect x="{lx}" y="{ly}" width="10" height="10" fill="{c}"/>"#);
+        let _ = writeln!(s, r#"<text x="{}" y="{}">{name}</text>"#, lx + 13.0, ly + 9.0);
     }
+    let backend_ticks = if polling {
+        "backend ticks: stores (green SUCCESS, red FAILURE, grey STARTED or RETRY, purple REVOKED)"
+    } else {
+        "backend ticks: part-returns (blue: body fired, red: error, orange: duplicate or no size key)"
+    };
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="{}" fill="#555" font-size="10">red bands: fault windows · ticks on chord_unlock: polls (a band: identical polls folded) · backend ticks: part-returns (blue: body fired, red: error, orange: duplicate or no size key) · ▲ broker restores · ✕ lost</text>"##,
-        legend_y + 24.0
+        r##"<text x="{LEFT}" y="{notes_y}" fill="#555" font-size="10">red bands: fault windows · ticks on chord_unlock: polls (a band: identical polls folded) · ▲ broker restores · ✕ lost</text>"##
     );
+    let _ =
+        writeln!(s, r##"<text x="{LEFT}" y="{}" fill="#555" font-size="10">{backend_ticks}</text>"##, notes_y + 13.0);
     s.push_str("</svg>\n");
     s
 }

@@ -169,3 +169,89 @@ fn every_shipped_scenario_has_a_verdict_snapshot() {
         settings.bind(|| insta::assert_snapshot!("verdict", text));
     }
 }
+
+/// The picture's defects of issue 11, checked on the rendered picture: nothing drawn outside the
+/// canvas (the legend was clipped), fault labels apart, `revoke chord_unlock` spelt right, a
+/// soft time limit in its own colour (it was "raised"), the database backend's stores on its
+/// lane.
+#[test]
+fn a_busy_picture_renders_within_its_canvas_with_labels_apart() {
+    let text = r#"name = "picture"
+about = "three faults within a third of a second, a soft limit, a database backend"
+horizon = "2m"
+[celery]
+task_soft_time_limit = 2
+[topology]
+backend = "database"
+workers = 2
+concurrency = 2
+[run]
+tests = 4
+duration = "4s"
+[[fault]]
+at = "1s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "3s"
+[[fault]]
+at = "1.2s"
+kind = "stall"
+nodes = ["broker"]
+duration = "1s"
+[[fault]]
+at = "1.3s"
+kind = "revoke"
+target = "chord_unlock"
+[expect]
+status = "stuck"
+"#;
+    let sc = Scenario::parse("picture.toml", text).unwrap();
+    let r = run(sc.clone(), None);
+    let svg_text = svg::render(&sc, &r.verdict, &r.trace);
+    assert!(svg_text.contains("⚡ revoke chord_unlock"), "the label keeps its underscore");
+    assert!(svg_text.contains(" stored FAILURE at "), "the database backend's lane shows its stores");
+    let mut options = resvg::usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    options.fontdb_mut().set_sans_serif_family("DejaVu Sans");
+    let tree = resvg::usvg::Tree::from_str(&svg_text, &options).expect("valid SVG");
+    let size = tree.size();
+    let all = tree.root().abs_stroke_bounding_box();
+    assert!(all.left() >= 0.0 && all.top() >= 0.0, "{all:?}");
+    assert!(
+        all.right() <= size.width() + 0.5 && all.bottom() <= size.height() + 0.5,
+        "drawn past the canvas: {all:?} in {size:?}"
+    );
+    // Fault labels: the text nodes that start with ⚡, laid out, do not overlap.
+    fn texts(g: &resvg::usvg::Group, out: &mut Vec<(String, resvg::usvg::Rect)>) {
+        for n in g.children() {
+            match n {
+                resvg::usvg::Node::Group(g) => texts(g, out),
+                resvg::usvg::Node::Text(t) => {
+                    let s: String = t.chunks().iter().map(|c| c.text()).collect();
+                    out.push((s, t.abs_bounding_box()));
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut all_texts = Vec::new();
+    texts(tree.root(), &mut all_texts);
+    let labels: Vec<&(String, resvg::usvg::Rect)> = all_texts.iter().filter(|(s, _)| s.starts_with('⚡')).collect();
+    assert_eq!(labels.len(), 3, "{all_texts:?}");
+    for (i, (a, ra)) in labels.iter().enumerate() {
+        for (b, rb) in &labels[i + 1..] {
+            let apart = ra.right() <= rb.left()
+                || rb.right() <= ra.left()
+                || ra.bottom() <= rb.top()
+                || rb.bottom() <= ra.top();
+            assert!(apart, "{a} {ra:?} overlaps {b} {rb:?}");
+        }
+    }
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width() as u32, size.height() as u32).unwrap();
+    resvg::render(&tree, resvg::tiny_skia::Transform::identity(), &mut pixmap.as_mut());
+    let soft = pixmap.pixels().iter().filter(|p| (p.red(), p.green(), p.blue()) == (0xf0, 0x62, 0x92)).count();
+    assert!(soft > 50, "the soft-limit bars are drawn in their colour: {soft} pixels");
+    if let Ok(dir) = std::env::var("CHORDSIM_PNG_OUT") {
+        std::fs::write(Path::new(&dir).join("busy.png"), pixmap.encode_png().unwrap()).unwrap();
+    }
+}
