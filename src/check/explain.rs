@@ -76,7 +76,8 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     let stuck: Vec<u32> = (0..n as u32).filter(|&i| !world.backend.state(i as usize, end).is_ready()).collect();
     let mut stories: Vec<String> = stuck.iter().take(3).map(|&i| test_story(world, i, end)).collect();
     if stuck.len() > 3 {
-        stories.push(format!("… and {} more header tasks never finished", stuck.len() - 3));
+        let more = stuck.len() - 3;
+        stories.push(format!("… and {more} more header task{} never finished", if more == 1 { "" } else { "s" }));
     }
     // Root cause first: a fault that lost a message or a result this run waits for comes before
     // what it led to (the poll held unacked, the counter short of the header).

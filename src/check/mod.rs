@@ -181,11 +181,17 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
     {
         violations.insert(
             Property::PollingBounded,
-            format!(
-                "chord_unlock was still polling after {} polls when the run ended, with max_retries=None from {} (§5.3)",
-                world.stats.polls,
-                world.unlock_max_retries().1
-            ),
+            match world.stats.polls {
+                0 => format!(
+                    "chord_unlock had not polled yet when the run ended, and with max_retries=None from {} nothing bounds how long it will (§5.3)",
+                    world.unlock_max_retries().1
+                ),
+                n => format!(
+                    "chord_unlock was still polling after {n} poll{} when the run ended, with max_retries=None from {} (§5.3)",
+                    if n == 1 { "" } else { "s" },
+                    world.unlock_max_retries().1
+                ),
+            },
         );
     }
     let bound = 2 + world.sc.faults.len() as u32;

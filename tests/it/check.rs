@@ -178,3 +178,25 @@ fn bad_rates_and_tails_are_refused_with_what_is_expected() {
     .to_string();
     assert!(e.contains("fault[0].at: expected a time such as \"10s\", or a range \"10m..2h\""), "{e}");
 }
+
+fn check_stdin(args: &[&str], text: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chordsim"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["check", "-"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}
+
+/// The answers people read, as snapshots: one run (root cause first, the header summary, the
+/// timeline summary, the verdict) and a distribution over seeds.
+#[test]
+fn the_answers_read_as_reviewed() {
+    insta::assert_snapshot!("check_one_run", check_stdin(&["--seed", "3"], KILL_SOMETIME));
+    insta::assert_snapshot!("check_forty_seeds", check_stdin(&["--seeds", "40"], KILL_SOMETIME));
+}
