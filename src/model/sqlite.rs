@@ -46,13 +46,19 @@ pub type Writer = (usize, Option<u32>);
 #[derive(Clone, Debug, Default)]
 pub struct Sqlite {
     lock_free: SimTime,
-    /// Per worker, per process (its main process first, then its pool children by slot): when
-    /// its last write lands; `None` until it has a session.
-    workers: Vec<Vec<Option<SimTime>>>,
-    /// The same for a client outside the workers.
-    client: Option<SimTime>,
-    /// The processes that have read, in the layout of `workers`.
-    readers: Vec<Vec<bool>>,
+    /// Per worker, per process: its main process first, then its pool children by slot.
+    workers: Vec<Vec<Process>>,
+    /// A client outside the workers.
+    client: Process,
+}
+
+/// One process's use of the database.
+#[derive(Clone, Copy, Debug, Default)]
+struct Process {
+    /// When its last write lands; `None` until it has written (and set up its session for it).
+    lands: Option<SimTime>,
+    /// Whether it has read (and set up a session for that).
+    read: bool,
 }
 
 impl Sqlite {
@@ -65,36 +71,27 @@ impl Sqlite {
         rng: &mut impl rand::Rng,
     ) -> (SimTime, SimTime) {
         let lock_free = self.lock_free;
-        let entry = self.entry(who);
-        let start = match *entry {
+        let p = self.process(who);
+        let start = match p.lands {
             Some(free) => now.max(free),
             None => now + SESSION_SETUP,
         };
         let read = start + SimDuration(rng.random_range(READ));
         let lands = acquire(read, lock_free) + hold;
-        *entry = Some(lands);
+        p.lands = Some(lands);
         self.lock_free = lands;
         (read, lands)
     }
 
     /// What a read by `who` costs besides its SELECT: the session set-up, once per process.
     pub fn read(&mut self, who: Writer) -> SimDuration {
-        if self.entry(who).is_some() {
-            return SimDuration::ZERO;
-        }
-        let (worker, slot) = who;
-        if self.readers.len() <= worker {
-            self.readers.resize(worker + 1, Vec::new());
-        }
-        let procs = &mut self.readers[worker];
-        let i = slot.map_or(0, |s| s as usize + 1);
-        if procs.len() <= i {
-            procs.resize(i + 1, false);
-        }
-        if std::mem::replace(&mut procs[i], true) { SimDuration::ZERO } else { READ_SESSION_SETUP }
+        let p = self.process(who);
+        let first = p.lands.is_none() && !p.read;
+        p.read = true;
+        if first { READ_SESSION_SETUP } else { SimDuration::ZERO }
     }
 
-    fn entry(&mut self, (worker, slot): Writer) -> &mut Option<SimTime> {
+    fn process(&mut self, (worker, slot): Writer) -> &mut Process {
         if worker == usize::MAX {
             return &mut self.client;
         }
@@ -104,7 +101,7 @@ impl Sqlite {
         let procs = &mut self.workers[worker];
         let i = slot.map_or(0, |s| s as usize + 1);
         if procs.len() <= i {
-            procs.resize(i + 1, None);
+            procs.resize(i + 1, Process::default());
         }
         &mut procs[i]
     }
@@ -114,18 +111,12 @@ impl Sqlite {
         if let Some(procs) = self.workers.get_mut(w) {
             procs.clear();
         }
-        if let Some(procs) = self.readers.get_mut(w) {
-            procs.clear();
-        }
     }
 
     /// Pool child `slot` of worker `w` was replaced (it died).
     pub fn forget_child(&mut self, w: usize, slot: u32) {
-        if let Some(e) = self.workers.get_mut(w).and_then(|p| p.get_mut(slot as usize + 1)) {
-            *e = None;
-        }
-        if let Some(e) = self.readers.get_mut(w).and_then(|p| p.get_mut(slot as usize + 1)) {
-            *e = false;
+        if let Some(p) = self.workers.get_mut(w).and_then(|p| p.get_mut(slot as usize + 1)) {
+            *p = Process::default();
         }
     }
 }
