@@ -107,7 +107,14 @@ impl Import {
             places: spans.iter().map(|(k, s)| (k.clone(), super::diagnostic::position(text, s.start))).collect(),
         };
         // Check the layer on its own; a problem names the imported file's line.
-        let root = DeTable::parse(&import.layer).expect("the layer was written as TOML");
+        let root = DeTable::parse(&import.layer).map_err(|e| {
+            let problem = Problem {
+                span: 0..0,
+                field: "(nesting)".into(),
+                message: format!("the configuration cannot be read as chordsim's tables: {}", e.message().trim()),
+            };
+            ScenarioError::new(file, text, vec![problem])
+        })?;
         let mut problems = Vec::new();
         super::validate::configuration(root.get_ref(), root.span(), &mut problems);
         if problems.is_empty() {
@@ -186,6 +193,7 @@ fn from_json(file: &str, text: &str) -> Result<Read, ScenarioError> {
     };
     let mut celery = toml::Table::new();
     let mut spans = BTreeMap::new();
+    let mut problems = Vec::new();
     for (key, value) in &settings {
         // Settings' own record of the deprecated names it was given (celery app/utils.py:
         // Settings.__init__), not a setting.
@@ -193,8 +201,23 @@ fn from_json(file: &str, text: &str) -> Result<Read, ScenarioError> {
             continue;
         }
         let name = setting_name(key);
-        spans.insert(format!("celery.{name}"), key_span(text, key, start));
+        let span = key_span(text, key, start);
+        if depth(value) > MAX_DEPTH {
+            problems.push(Problem {
+                span: span.clone(),
+                field: format!("celery.{name}"),
+                message: format!(
+                    "nested {} levels deep; no Celery setting nests more than a few (TOML readers stop at 80), so expected at most {MAX_DEPTH}",
+                    depth(value)
+                ),
+            });
+            continue;
+        }
+        spans.insert(format!("celery.{name}"), span);
         celery.insert(name, to_toml(value));
+    }
+    if !problems.is_empty() {
+        return Err(ScenarioError::new(file, text, problems));
     }
     let mut layer = toml::Table::new();
     layer.insert("celery".into(), toml::Value::Table(celery));
@@ -246,6 +269,18 @@ fn from_toml(file: &str, text: &str) -> Result<Read, ScenarioError> {
         layer.insert("celery".into(), toml::Value::Table(celery));
     }
     Ok((Format::Toml, layer, spans))
+}
+
+/// How deep a setting's value may nest.
+const MAX_DEPTH: usize = 32;
+
+/// How many arrays and objects deep a JSON value nests.
+fn depth(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// A key as Celery's lowercase setting name: Django-style `CELERY_TASK_ACKS_LATE` (a

@@ -273,3 +273,80 @@ fn settings_that_do_nothing_here_are_named_with_why() {
     let sc = Scenario::parse("s.toml", &text.replace("\"5.5\"", "\"5.6\"")).unwrap();
     assert!(sc.warnings.is_empty(), "{:?}", sc.warnings);
 }
+
+mod garbage {
+    use chordsim::scenario::import::{Flags, Import};
+    use proptest::prelude::*;
+
+    /// JSON values of any shape, nested up to `depth`.
+    fn json(depth: u32) -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| serde_json::json!(f)),
+            "[a-z0-9:, .*@+/_-]{0,16}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(depth, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map("[a-z_.*@]{0,12}", inner, 0..5)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn settings() -> impl Strategy<Value = String> {
+        let names = prop::sample::select(vec![
+            "task_acks_late",
+            "result_backend",
+            "broker_url",
+            "worker_concurrency",
+            "task_annotations",
+            "result_expires",
+            "broker_transport_options",
+            "task_time_limit",
+            "made_up",
+        ]);
+        prop::collection::btree_map(names, json(3), 0..6).prop_map(|m| serde_json::to_string(&m).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_is_read_or_refused_with_a_place(text in "\\PC*") {
+            if let Err(e) = Import::parse("c.conf", &text, &Flags::default()) {
+                prop_assert!(e.to_string().starts_with("c.conf"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn any_json_settings_are_read_or_refused_with_a_place(text in settings()) {
+            match Import::parse("c.json", &text, &Flags::default()) {
+                Ok(i) => {
+                    let plain = "name = \"x\"\nabout = \"y\"\n[run]\ntests = 1\n[expect]\nstatus = \"stuck\"\n";
+                    let _ = chordsim::scenario::Scenario::parse_with("s.toml", plain, Some(&i), chordsim::scenario::Needs::Expectations);
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("c.json:"), "{}", e),
+            }
+        }
+
+        #[test]
+        fn deeply_nested_json_is_refused_not_a_panic(depth in 60usize..200) {
+            let text = format!("{{\"task_annotations\": {}1{}}}", "[".repeat(depth), "]".repeat(depth));
+            if let Err(e) = Import::parse("c.json", &text, &Flags::default()) {
+                prop_assert!(e.to_string().starts_with("c.json:"), "{}", e);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_toml_dump_nested_to_the_readers_limit_is_refused_not_a_panic() {
+    let text = format!("task_annotations = {}1{}\n", "[".repeat(79), "]".repeat(79));
+    match Import::parse("c.toml", &text, &Flags::default()) {
+        Ok(_) => {}
+        Err(e) => assert!(e.to_string().starts_with("c.toml:"), "{e}"),
+    }
+}
