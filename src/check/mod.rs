@@ -96,6 +96,9 @@ pub struct Verdict {
     pub cause: Vec<String>,
     /// chord_unlock polls that ran well after their ETA, and why.
     pub late_polls: Vec<String>,
+    /// Whether the terminal status was the watchdog's (rhesis-model §g): the chord itself never
+    /// finished the run.
+    pub by_watchdog: bool,
     /// `collect_results` executions.
     pub callback_runs: u64,
     /// Errback executions.
@@ -214,6 +217,7 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         violations,
         cause,
         late_polls: explain::late_polls(world),
+        by_watchdog: world.app.writes.iter().find(|w| w.to.is_terminal()).is_some_and(|w| w.by == Writer::Watchdog),
         callback_runs: world.stats.callback_runs,
         errback_runs: world.stats.errback_runs,
         chord_unlock_runs: world.stats.chord_unlock_runs,

@@ -51,7 +51,9 @@ pub struct Row {
 /// short says so: `stuck (stopped: event budget at 53m20s)`.
 pub fn outcome_cell(v: &Verdict) -> String {
     let mut s = match v.ending {
-        Ending::Terminal { status, at } => format!("{} at {at}", status.name()),
+        Ending::Terminal { status, at } => {
+            format!("{} at {at}{}", status.name(), if v.by_watchdog { " (by the watchdog)" } else { "" })
+        }
         Ending::Stuck => "stuck".to_string(),
     };
     if v.stop == crate::sim::StopReason::EventBudget {

@@ -110,6 +110,8 @@ fn when(at: SimTime) -> String {
 
 fn cell_text(v: &Verdict) -> String {
     let mut s = match v.ending {
+        // The watchdog's Failed says the chord never finished: apart from a real failure.
+        Ending::Terminal { status, at } if v.by_watchdog => format!("{} {} by the watchdog", status.name(), when(at)),
         Ending::Terminal { status, at } => format!("{} {}", status.name(), when(at)),
         Ending::Stuck => {
             let cause = v.cause.first().map(|c| one_line(c, 90)).unwrap_or_default();
@@ -188,7 +190,8 @@ fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
          of virtual time. ◆ marks the scenario's own preset, run as written, where its expectation \
          applies. A cell is the terminal status and when it \
          was reached, or **STUCK** with the first link of its cause chain; ⚠ lists broken safety \
-         properties. Regenerate with `cargo run --release -- report`.\n\n",
+         properties; \"by the watchdog\" marks a Failed that the watchdog wrote because the chord never \
+         finished the run, apart from a real failure. Regenerate with `cargo run --release -- report`.\n\n",
     );
     s.push_str("## Stuck runs by fault and preset\n\n");
     table_header(&mut s, &["faults", "scenarios"], presets);
@@ -199,7 +202,11 @@ fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
         let _ = write!(s, "| {g} | {} |", in_group.len());
         for (i, _) in presets.iter().enumerate() {
             let stuck = in_group.iter().filter(|r| r.cells[i].1.ending == Ending::Stuck).count();
-            let cell = if stuck == 0 { "0 stuck".to_string() } else { format!("**{stuck} stuck**") };
+            let watched = in_group.iter().filter(|r| r.cells[i].1.by_watchdog).count();
+            let mut cell = if stuck == 0 { "0 stuck".to_string() } else { format!("**{stuck} stuck**") };
+            if watched > 0 {
+                let _ = write!(cell, ", {watched} ended by the watchdog");
+            }
             let _ = write!(s, " {cell} |");
         }
         s.push('\n');

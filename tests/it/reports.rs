@@ -255,3 +255,28 @@ status = "stuck"
         std::fs::write(Path::new(&dir).join("busy.png"), pixmap.encode_png().unwrap()).unwrap();
     }
 }
+
+/// A Failed the watchdog wrote is shown apart from a real failure, in the run table and the
+/// report's matrix and summary (issue 11: "hardened" showed "Failed 2h" and counted 0 stuck).
+#[test]
+fn a_watchdog_failure_is_shown_apart() {
+    let sc =
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/hardened/broker-restart-empty.toml"))
+            .unwrap();
+    let r = run(sc, None);
+    assert!(r.verdict.by_watchdog, "the watchdog ends this run (its messages were lost with the broker)");
+    assert!(chordsim::report::outcome_cell(&r.verdict).contains("(by the watchdog)"));
+    let files = generate(&inputs(), &shipped_presets()).unwrap();
+    let index = &files.iter().find(|(p, _)| p == "index.md").unwrap().1;
+    let row = index.lines().find(|l| l.starts_with("| [hardened/broker-restart-empty]")).unwrap();
+    assert!(row.contains("by the watchdog"), "{row}");
+    let summary = index.lines().find(|l| l.starts_with("| broker restart |")).unwrap();
+    assert!(summary.ends_with("ended by the watchdog |"), "{summary}");
+    // A run the chord itself ends is not marked.
+    let done = run(
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/brief/subtask-returns-none.toml"))
+            .unwrap(),
+        None,
+    );
+    assert!(!done.verdict.by_watchdog);
+}
