@@ -186,7 +186,7 @@ fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
     let mut s = String::from("# chordsim report\n\n");
     s.push_str(
         "Every shipped scenario, rerun under every preset: the same workload, faults, seed and Celery \
-         version, with the preset's configuration (`[celery]`, `[topology]`, `[app]`) and at least 3 hours \
+         version and topology, with the preset's settings and application (`[celery]`, `[app]`) and at least 3 hours \
          of virtual time. ◆ marks the scenario's own preset, run as written, where its expectation \
          applies. A cell is the terminal status and when it \
          was reached, or **STUCK** with the first link of its cause chain; ⚠ lists broken safety \

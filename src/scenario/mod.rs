@@ -746,9 +746,9 @@ impl Scenario {
         write::to_toml_over(self, base)
     }
 
-    /// The same workload, faults, seed and horizon under another preset's configuration
-    /// (`[celery]`, `[topology]`, `[app]`), keeping this scenario's Celery version and when the
-    /// chord is applied. Workers that the faults name but the preset lacks are added.
+    /// The same workload, faults, seed, horizon and topology under another preset's Celery
+    /// settings and application (`[celery]`, `[app]`), keeping this scenario's Celery version
+    /// and when the chord is applied: what the preset's settings do on this deployment.
     pub fn under_preset(&self, preset: Preset, preset_text: &str) -> Result<Scenario, ScenarioError> {
         let text = format!(
             "name = {}\nabout = \"rerun\"\npreset = \"{}\"\n[celery]\nversion = \"{}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
@@ -763,16 +763,8 @@ impl Scenario {
             None,
             Needs::Expectations,
         )?;
-        let mut topology = base.topology;
-        // Whether the broker keeps its data across a restart belongs to the fault, not the preset.
-        topology.broker_persistent = self.topology.broker_persistent;
-        while topology.workers.len() < self.topology.workers.len() {
-            let mut w = self.topology.workers[topology.workers.len()].clone();
-            w.concurrency = topology.workers[0].concurrency;
-            topology.workers.push(w);
-        }
         let mut app = base.app;
         app.submit_at = self.app.submit_at;
-        Ok(Scenario { preset, celery: base.celery, topology, app, ..self.clone() })
+        Ok(Scenario { preset, celery: base.celery, app, ..self.clone() })
     }
 }

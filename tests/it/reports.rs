@@ -280,3 +280,27 @@ fn a_watchdog_failure_is_shown_apart() {
     );
     assert!(!done.verdict.by_watchdog);
 }
+
+/// The matrix reruns a scenario's own deployment under each preset's settings: the topology
+/// and workload stay the scenario's, the `[celery]` and `[app]` are the preset's (issue 11: a
+/// 200-test run took the hardened preset's topology and watchdog).
+#[test]
+fn the_matrix_keeps_the_scenarios_topology_and_takes_the_presets_settings() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/observed/celery-5.7__16b_late_worker_redelivers_unlimited_unlock__B.toml");
+    let sc = Scenario::load(&f).unwrap();
+    for (preset, text) in shipped_presets() {
+        let rerun = sc.under_preset(preset, &text).unwrap();
+        assert_eq!(
+            format!("{:?}", rerun.topology),
+            format!("{:?}", sc.topology),
+            "{}: the scenario's deployment",
+            preset.name()
+        );
+        assert_eq!(rerun.tests, sc.tests);
+        assert_eq!(rerun.faults, sc.faults);
+        let own = Scenario::from_preset(preset);
+        assert_eq!(rerun.celery.acks, own.celery.acks, "{}: the preset's settings", preset.name());
+        assert_eq!(rerun.app.watchdog, own.app.watchdog, "{}: the preset's application", preset.name());
+    }
+}
