@@ -271,8 +271,9 @@ fn page(r: &Row<'_>) -> String {
     let _ = writeln!(s, "{}\n", sc.about.trim());
     let _ = writeln!(
         s,
-        "`scenarios/{}` · Celery {} · preset `{}` · seed {} · horizon {} · [back to the index](index.md)\n",
-        r.input.path,
+        "`{}` · Celery {} · preset `{}` · seed {} · horizon {} · [back to the index](index.md)\n",
+        // The file as it was read (a scenario outside scenarios/ is not there).
+        sc.file,
         sc.celery.version,
         sc.preset.name(),
         sc.seed,

@@ -304,3 +304,29 @@ fn the_matrix_keeps_the_scenarios_topology_and_takes_the_presets_settings() {
         assert_eq!(rerun.app.watchdog, own.app.watchdog, "{}: the preset's application", preset.name());
     }
 }
+
+/// A page names its scenario by the file it was read from; one outside `scenarios/` was shown
+/// as `scenarios/tmp/…`, a path that does not exist (issue 11).
+#[test]
+fn a_page_names_the_file_it_was_read_from() {
+    let dir = std::env::temp_dir().join(format!("chordsim-page-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("pic.toml");
+    std::fs::write(&f, "name = \"x\"\nabout = \"y\"\n[run]\ntests = 1\n[expect]\nstatus = \"Completed\"\n").unwrap();
+    let out = dir.join("report");
+    let status = Command::new(env!("CARGO_BIN_EXE_chordsim"))
+        .args(["report", f.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let page = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "md") && p.file_name().unwrap() != "index.md")
+        .unwrap();
+    let text = std::fs::read_to_string(&page).unwrap();
+    assert!(text.contains(&format!("`{}` · Celery", f.display())), "{text}");
+    assert!(!text.contains("`scenarios/"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
