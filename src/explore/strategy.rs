@@ -270,7 +270,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
             },
             FaultGen::CancelRun => FaultKind::CancelRun,
         };
-        faults.push(Fault { at: SimTime::ZERO + ms(*at), until: None, kind });
+        faults.push(Fault { at: SimTime::ZERO + ms(*at), until: None, every: None, kind });
     }
     faults.sort_by_key(|f| f.at);
     let mut sc = Scenario {

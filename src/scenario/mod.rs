@@ -57,6 +57,9 @@ pub struct Scenario {
     pub warnings: Vec<Warning>,
 }
 
+/// The most occurrences one recurring fault (`every`) has in a run.
+pub const MAX_RECURRENCES: usize = 10_000;
+
 /// What a file must say besides its configuration and workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Needs {
@@ -551,6 +554,9 @@ pub struct Fault {
     pub at: SimTime,
     /// For `at = "LOW..HIGH"`: the range's end; each seed draws a time in it.
     pub until: Option<SimTime>,
+    /// For a fault that recurs: the mean gap between occurrences, from `at` to the horizon
+    /// (each seed draws the gaps, exponentially: a Poisson process).
+    pub every: Option<SimDuration>,
     /// What.
     pub kind: FaultKind,
 }
@@ -704,14 +710,31 @@ impl Scenario {
     /// stream, so the workload's durations do not move).
     pub fn draw(mut self) -> Scenario {
         use rand::RngExt;
-        if self.faults.iter().any(|f| f.until.is_some()) {
+        if self.faults.iter().any(|f| f.until.is_some() || f.every.is_some()) {
             let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Faults);
-            for f in &mut self.faults {
+            let end = SimTime::ZERO + self.horizon;
+            let mut drawn = Vec::with_capacity(self.faults.len());
+            for mut f in std::mem::take(&mut self.faults) {
                 if let Some(until) = f.until.take() {
                     f.at = SimTime(rng.random_range(f.at.0..=until.0));
                 }
+                let Some(mean) = f.every.take() else {
+                    drawn.push(f);
+                    continue;
+                };
+                let mut at = f.at;
+                for _ in 0..MAX_RECURRENCES {
+                    if at >= end {
+                        break;
+                    }
+                    drawn.push(Fault { at, ..f.clone() });
+                    // An exponential gap of this mean: -ln(u) × mean.
+                    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+                    at = at + SimDuration(((-u.ln()) * mean.0 as f64).round().max(1.0) as u64);
+                }
             }
-            self.faults.sort_by_key(|f| f.at);
+            drawn.sort_by_key(|f| f.at);
+            self.faults = drawn;
         }
         if !self.rates.is_empty() {
             let mut rng = crate::sim::rng::stream(self.seed, crate::sim::rng::Stream::Outcomes);

@@ -1016,6 +1016,17 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         Some(DurationSpec::Range(lo, hi)) => (Some(lo), Some(SimTime::ZERO + hi)),
         Some(DurationSpec::LongTail { .. }) | None => (None, None),
     };
+    // A fault that recurs: from `at`, then after gaps drawn per seed, on average `every`.
+    let every = t.get("every").and_then(|v| {
+        if matches!(kind, "start_worker" | "revoke" | "cancel_run") || after_start.is_some() {
+            problems.push(v.problem(format!(
+                "a {kind}{} happens once; expected `every` only on kill_worker, kill_child (with `test`), warm_shutdown, cold_shutdown, partition, broker_restart, backend_outage and stall",
+                if after_start.is_some() { " with after_start" } else { "" }
+            )));
+            return None;
+        }
+        keep(v.positive_duration(), problems)
+    });
     let restart = |t: &mut Table<'_, '_>, problems: &mut Vec<Problem>| {
         t.get("restart_after").and_then(|r| keep(r.duration(), problems))
     };
@@ -1131,7 +1142,7 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
         }
     };
     t.finish(fields, problems);
-    Some(Fault { at: SimTime::ZERO + at?, until, kind: kind? })
+    Some(Fault { at: SimTime::ZERO + at?, until, every, kind: kind? })
 }
 
 fn count_range(v: &Value<'_, '_>) -> Result<CountRange, Problem> {

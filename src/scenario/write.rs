@@ -246,6 +246,9 @@ pub fn to_toml(sc: &Scenario) -> String {
                     let _ = writeln!(s, "at = {}", dur(f.at.since(SimTime::ZERO)));
                 }
             }
+            if let Some(e) = f.every {
+                let _ = writeln!(s, "every = {}", dur(e));
+            }
         }
         let worker = |w: usize| q(&sc.topology.workers[w].name);
         let after = |d: Option<SimDuration>| d.map_or(String::new(), |d| format!("restart_after = {}\n", dur(d)));

@@ -200,3 +200,50 @@ fn the_answers_read_as_reviewed() {
     insta::assert_snapshot!("check_one_run", check_stdin(&["--seed", "3"], KILL_SOMETIME));
     insta::assert_snapshot!("check_forty_seeds", check_stdin(&["--seeds", "40"], KILL_SOMETIME));
 }
+
+/// A fault given `every` recurs from `at` to the horizon, gaps drawn per seed (a Poisson
+/// process): production's kills come at a rate, not on a schedule.
+#[test]
+fn a_recurring_fault_comes_at_a_rate_drawn_per_seed() {
+    let text = "horizon = \"2h\"\n[run]\ntests = 1\n[[fault]]\nat = \"5m\"\nevery = \"10m\"\nkind = \"kill_worker\"\nworker = \"w1\"\nrestart_after = \"30s\"\n";
+    let sc = Scenario::parse_with("q.toml", text, None, Needs::Nothing).unwrap();
+    let mut counts = Vec::new();
+    for seed in 1..=200 {
+        let mut s = sc.clone();
+        s.seed = seed;
+        let drawn = s.clone().draw();
+        assert_eq!(
+            drawn.faults[0].at,
+            SimTime::ZERO + chordsim::time::SimDuration::from_secs(300),
+            "the first comes at `at`"
+        );
+        assert!(drawn.faults.iter().all(|f| f.every.is_none() && f.at < SimTime::ZERO + sc.horizon));
+        assert!(drawn.faults.windows(2).all(|w| w[0].at <= w[1].at));
+        assert_eq!(drawn.faults, s.draw().faults, "a seed draws one schedule");
+        counts.push(drawn.faults.len());
+    }
+    // 115 minutes at one every 10: 1 + about 11.5 on average.
+    let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
+    assert!((11.0..14.0).contains(&mean), "{mean}");
+    assert!(counts.iter().min() < counts.iter().max(), "seeds differ: {counts:?}");
+    let again = Scenario::parse_with("again.toml", &sc.to_toml(), None, Needs::Nothing).unwrap();
+    assert_eq!(again.faults, sc.faults);
+    let e = Scenario::parse_with(
+        "q.toml",
+        &text.replace("kill_worker\"\nworker = \"w1\"\nrestart_after = \"30s\"", "cancel_run\""),
+        None,
+        Needs::Nothing,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("a cancel_run happens once; expected `every` only on"), "{e}");
+    // check --seeds answers how often a run survives that rate.
+    let body = text.replace("horizon = \"2h\"\n", "").replace("tests = 1", "tests = 20\nduration = \"1m..10m\"");
+    let (dir, f) = question(
+        "every",
+        &format!("horizon = \"2h\"\n[celery]\ntask_acks_late = true\n[topology]\nbackend = \"database\"\n{body}"),
+    );
+    let out = chordsim(&["check", f.to_str().unwrap(), "--seeds", "20"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("outcomes: "));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
