@@ -730,7 +730,7 @@ impl Scenario {
                     drawn.push(Fault { at, ..f.clone() });
                     // An exponential gap of this mean: -ln(u) × mean.
                     let u: f64 = rng.random_range(f64::EPSILON..1.0);
-                    at = at + SimDuration(((-u.ln()) * mean.0 as f64).round().max(1.0) as u64);
+                    at += SimDuration(((-u.ln()) * mean.0 as f64).round().max(1.0) as u64);
                 }
             }
             drawn.sort_by_key(|f| f.at);
