@@ -239,5 +239,9 @@ mod tests {
         assert_eq!(SimDuration::from_secs(3900).to_string(), "1h5m");
         assert_eq!(SimDuration::from_secs(7201).to_string(), "2h1s");
         assert_eq!(SimTime(12_004_000).to_string(), "12.004s");
+        // Past a minute, exact and readable (issue 11: "4431.171402s").
+        assert_eq!(SimTime(4_431_171_402).to_string(), "1h13m51.171402s");
+        assert_eq!(SimTime(245_004_000).to_string(), "4m5.004s");
+        assert_eq!(SimTime(2 * 86_400_000_000 + 3 * 3_600_000_000 + 5_000_000).to_string(), "2d3h0m5.000s");
     }
 }

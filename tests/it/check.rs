@@ -247,3 +247,12 @@ fn a_recurring_fault_comes_at_a_rate_drawn_per_seed() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("outcomes: "));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn replay_reads_a_question_too() {
+    let (dir, f) = question("replay", "[run]\ntests = 1\n");
+    let out = chordsim(&["replay", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\ntimeline:\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

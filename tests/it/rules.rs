@@ -1670,3 +1670,40 @@ duration = "30s""#);
     );
     assert!(r.verdict.late_polls.is_empty(), "{:#?}", r.verdict.late_polls);
 }
+
+/// A message published while the broker is down never reaches a queue; the trace says so, not
+/// "lost with the broker's data (a restart without persistence)" for a persistent broker
+/// (issue 11).
+#[test]
+fn a_publish_to_a_down_persistent_broker_is_said_to_be_that() {
+    // The broker goes down as the chord is applied: the header's publish, in flight, arrives
+    // at a broker that is down.
+    let r = sc(r#"horizon = "5m"
+[topology]
+broker_persistent = true
+[run]
+tests = 1
+duration = "2s"
+[[fault]]
+at = "0s"
+kind = "broker_restart"
+down_for = "10s"
+persistent = true"#);
+    let lost: Vec<String> =
+        r.trace.iter().filter(|rec| matches!(rec.note, Note::Lost { .. })).map(|rec| rec.note.to_string()).collect();
+    assert!(lost.iter().any(|l| l.contains("published while the broker was down")), "{lost:#?}");
+    assert!(lost.iter().all(|l| !l.contains("broker's data")), "a persistent broker keeps its data: {lost:#?}");
+    assert!(r.verdict.cause.iter().all(|c| !c.contains("without persistence")), "{:#?}", r.verdict.cause);
+}
+
+/// The header line of a big run is a summary, not a list of every test (issue 11: 5,000
+/// characters for 200 tests).
+#[test]
+fn the_header_line_summarises_a_big_run() {
+    let r = sc(
+        "horizon = \"1h\"\n[topology]\nconcurrency = 8\n[run]\ntests = 200\nduration = \"1s\"\n[[run.override]]\ntest = 7\noutcome = \"raise\"",
+    );
+    let line = chordsim::report::header_summary(&r.verdict);
+    assert!(line.len() < 120, "{line}");
+    assert!(line.starts_with("200 tests: 199 SUCCESS, 1 FAILURE (t7)"), "{line}");
+}
