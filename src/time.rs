@@ -137,6 +137,16 @@ impl fmt::Display for SimDuration {
             }
             return Ok(());
         }
+        if us >= 60_000_000 {
+            // Past a minute, in hours and minutes too: `3h0m1.003s`, exact.
+            let whole_min = us / 60_000_000;
+            let (h, m) = (whole_min / 60, whole_min % 60);
+            if h > 0 {
+                write!(f, "{h}h")?;
+            }
+            write!(f, "{m}m")?;
+            return write_secs(f, us % 60_000_000);
+        }
         if us >= 1_000_000 {
             return write_secs(f, us);
         }
@@ -238,6 +248,9 @@ mod tests {
         assert_eq!(SimDuration::from_secs(7200).to_string(), "2h");
         assert_eq!(SimDuration::from_secs(3900).to_string(), "1h5m");
         assert_eq!(SimDuration::from_secs(7201).to_string(), "2h1s");
+        assert_eq!(SimDuration(10_801_003_000).to_string(), "3h0m1.003s", "exact, and readable");
+        assert_eq!(parse_duration("3h0m1.003s"), Ok(SimDuration(10_801_003_000)), "and it reads back");
+        assert_eq!(SimDuration(61_500_000).to_string(), "1m1.500s");
         assert_eq!(SimTime(12_004_000).to_string(), "12.004s");
         // Past a minute, exact and readable (issue 11: "4431.171402s").
         assert_eq!(SimTime(4_431_171_402).to_string(), "1h13m51.171402s");
