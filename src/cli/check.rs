@@ -9,7 +9,7 @@ use std::path::Path;
 use super::inputs::load;
 use super::output::{Stdout, warn_raw};
 use super::{EXIT_BAD_INPUT, EXIT_MISSED, EXIT_OK};
-use crate::check::{Ending, Verdict, misses};
+use crate::check::{Ending, misses};
 use crate::report::{self, json};
 use crate::run::run;
 use crate::scenario::import::Import;
@@ -51,7 +51,7 @@ fn one(sc: &Scenario, file: &Path, again: &str, seed: u64, as_json: bool) -> u8 
     let missed = misses(&result.verdict, sc.expect.as_ref());
     let mut out = Stdout::new();
     if as_json {
-        out.line(&json::line("scenario", &scenario_line(sc, seed, &result.verdict, &missed)));
+        out.line(&json::line("scenario", &json::ScenarioLine::of(sc, seed, &result.verdict, &missed)));
         out.line(&json::line("summary", &json::Summary::of(1, usize::from(!missed.is_empty()))));
         return out.finish(if missed.is_empty() { EXIT_OK } else { EXIT_MISSED });
     }
@@ -78,19 +78,6 @@ fn answer(sc: &Scenario, missed: &[String]) -> String {
     s
 }
 
-fn scenario_line<'a>(sc: &'a Scenario, seed: u64, v: &'a Verdict, missed: &'a [String]) -> json::ScenarioLine<'a> {
-    json::ScenarioLine {
-        file: &sc.file,
-        name: &sc.name,
-        seed,
-        celery: sc.celery.version.to_string(),
-        verdict: v,
-        ok: missed.is_empty(),
-        ok_means: json::OkMeans::of(sc),
-        misses: missed,
-    }
-}
-
 /// One group of runs that ended alike.
 struct Group {
     runs: u64,
@@ -108,7 +95,7 @@ fn many(sc: &Scenario, file: &Path, again: &str, first: u64, n: u64, as_json: bo
         let v = &result.verdict;
         let missed = misses(v, sc.expect.as_ref());
         if as_json {
-            out.line(&json::line("scenario", &scenario_line(sc, seed, v, &missed)));
+            out.line(&json::line("scenario", &json::ScenarioLine::of(sc, seed, v, &missed)));
         }
         let outcome = match v.ending {
             Ending::Terminal { status, at } => {

@@ -41,17 +41,7 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
         let seconds = started.elapsed().as_secs_f64();
         let missed = misses(&result.verdict, sc.expect.as_ref());
         if as_json {
-            let line = json::ScenarioLine {
-                file: &sc.file,
-                name: &sc.name,
-                seed: seed_used,
-                celery: sc.celery.version.to_string(),
-                verdict: &result.verdict,
-                ok: missed.is_empty(),
-                ok_means: json::OkMeans::of(&sc),
-                misses: &missed,
-            };
-            out.line(&json::line("scenario", &line));
+            out.line(&json::line("scenario", &json::ScenarioLine::of(&sc, seed_used, &result.verdict, &missed)));
         }
         cases.push((
             sc.file.clone(),

@@ -22,6 +22,22 @@ pub enum OkMeans {
     TerminalAndSafe,
 }
 
+impl<'a> ScenarioLine<'a> {
+    /// The line of one run of `sc` with `seed`, which missed `misses` (none: ok).
+    pub fn of(sc: &'a crate::scenario::Scenario, seed: u64, verdict: &'a Verdict, misses: &'a [String]) -> Self {
+        ScenarioLine {
+            file: &sc.file,
+            name: &sc.name,
+            seed,
+            celery: sc.celery.version.to_string(),
+            verdict,
+            ok: misses.is_empty(),
+            ok_means: OkMeans::of(sc),
+            misses,
+        }
+    }
+}
+
 impl OkMeans {
     /// For this scenario.
     pub fn of(sc: &crate::scenario::Scenario) -> Self {

@@ -66,6 +66,8 @@ pub struct Import {
     pub format: Format,
     /// The layer: `[celery]`, `[topology]` and `[app]` as TOML text, the flags applied.
     pub layer: String,
+    /// The same, parsed.
+    tables: toml::Table,
     /// A TOML file's own `preset` (a scenario file's), for `explore`.
     pub preset: Option<String>,
     /// Where each top-level setting and table sits in the file, by its layer path
@@ -103,6 +105,7 @@ impl Import {
             file: file.to_string(),
             format,
             layer: layer_text,
+            tables: layer,
             preset,
             places: spans.iter().map(|(k, s)| (k.clone(), super::diagnostic::position(text, s.start))).collect(),
         };
@@ -146,8 +149,7 @@ impl Import {
 
     /// Whether the layer sets `table.key` (flags included).
     pub fn sets(&self, table: &str, key: &str) -> bool {
-        let layer: toml::Table = toml::from_str(&self.layer).expect("the layer was written as TOML");
-        layer.get(table).and_then(|t| t.get(key)).is_some()
+        self.tables.get(table).and_then(|t| t.get(key)).is_some()
     }
 }
 
