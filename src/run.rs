@@ -2,6 +2,7 @@
 
 use crate::check::{self, Verdict};
 use crate::model::World;
+use crate::model::operator::Health;
 use crate::scenario::Scenario;
 use crate::sim::{EVENT_BUDGET, Limits, Sim, StopReason};
 use crate::time::SimTime;
@@ -35,16 +36,32 @@ const REPORT_EVERY: u64 = 1 << 16;
 
 /// Run `sc` (with its own seed unless `seed` overrides it) up to its horizon.
 pub fn run(sc: Scenario, seed: Option<u64>) -> RunResult {
-    drive(sc, seed, None)
+    drive(sc, seed, &[], None).0
 }
 
 /// [`run`], telling `progress` how far it has got every few tens of thousands of events (a long
 /// run's progress bar); what it is told never changes the run.
 pub fn run_observed(sc: Scenario, seed: Option<u64>, progress: &mut dyn FnMut(Progress)) -> RunResult {
-    drive(sc, seed, Some(progress))
+    drive(sc, seed, &[], Some(progress)).0
 }
 
-fn drive(mut sc: Scenario, seed: Option<u64>, mut progress: Option<&mut dyn FnMut(Progress)>) -> RunResult {
+/// [`run_observed`], and the monitor's view of health at each of `health_at` (in any order;
+/// returned in time order): the run pauses there, is looked at, and goes on unchanged.
+pub fn run_with_health(
+    sc: Scenario,
+    seed: Option<u64>,
+    health_at: &[SimTime],
+    progress: &mut dyn FnMut(Progress),
+) -> (RunResult, Vec<Health>) {
+    drive(sc, seed, health_at, Some(progress))
+}
+
+fn drive(
+    mut sc: Scenario,
+    seed: Option<u64>,
+    health_at: &[SimTime],
+    mut progress: Option<&mut dyn FnMut(Progress)>,
+) -> (RunResult, Vec<Health>) {
     if let Some(s) = seed {
         sc.seed = s;
     }
@@ -55,24 +72,40 @@ fn drive(mut sc: Scenario, seed: Option<u64>, mut progress: Option<&mut dyn FnMu
     for (at, e) in init {
         sim.schedule(at, e);
     }
-    let whole = Limits { horizon, max_events: EVENT_BUDGET };
-    let stop = match progress.as_mut() {
-        None => sim.run(whole),
-        // In steps of REPORT_EVERY: the engine checks its budget between events, so stopping and
-        // going on changes nothing.
-        Some(report) => loop {
-            let spent = sim.events() + sim.model.work;
-            let step = Limits { max_events: EVENT_BUDGET.min(spent + REPORT_EVERY), ..whole };
-            match sim.run(step) {
-                StopReason::EventBudget if step.max_events < EVENT_BUDGET => {
-                    report(Progress { now: sim.now(), horizon, spent: sim.events() + sim.model.work })
-                }
-                stop => break stop,
-            }
-        },
-    };
+    let mut looks: Vec<SimTime> = health_at.to_vec();
+    looks.sort();
+    let mut health = Vec::with_capacity(looks.len());
+    for t in looks {
+        // Up to and including every event at t, then look: stopping at a horizon and going on
+        // changes nothing (the engine only pops what is due).
+        advance(&mut sim, Limits { horizon: t.min(horizon), max_events: EVENT_BUDGET }, &mut progress, horizon);
+        health.push(sim.model.health(t));
+    }
+    let stop = advance(&mut sim, Limits { horizon, max_events: EVENT_BUDGET }, &mut progress, horizon);
     let at = sim.now();
     let events = sim.events();
     let verdict = check::verdict(&sim.model, stop, at);
-    RunResult { verdict, trace: std::mem::take(&mut sim.model.trace), events, work: sim.model.work }
+    let result = RunResult { verdict, trace: std::mem::take(&mut sim.model.trace), events, work: sim.model.work };
+    (result, health)
+}
+
+/// Run to `limits`, reporting progress in steps of [`REPORT_EVERY`] events: the engine checks
+/// its budget between events, so stopping and going on changes nothing.
+fn advance(
+    sim: &mut Sim<World>,
+    limits: Limits,
+    progress: &mut Option<&mut dyn FnMut(Progress)>,
+    horizon: SimTime,
+) -> StopReason {
+    let Some(report) = progress.as_mut() else { return sim.run(limits) };
+    loop {
+        let spent = sim.events() + sim.model.work;
+        let step = Limits { max_events: limits.max_events.min(spent + REPORT_EVERY), ..limits };
+        match sim.run(step) {
+            StopReason::EventBudget if step.max_events < limits.max_events => {
+                report(Progress { now: sim.now(), horizon, spent: sim.events() + sim.model.work })
+            }
+            stop => return stop,
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::model::TaskRef;
 use crate::model::backend::{ResultValue, TaskState};
-use crate::scenario::{Node, RunStatus};
+use crate::scenario::{Action, Node, PolicyKind, RunStatus};
 use crate::time::{SimDuration, SimTime};
 
 /// One line of the timeline.
@@ -27,10 +27,22 @@ pub enum Writer {
     Callback,
     /// The error callback.
     Errback,
-    /// The watchdog.
-    Watchdog,
+    /// An operator policy (the watchdog, a monitor, a cron).
+    Policy(PolicyKind),
     /// An operator.
     Operator,
+}
+
+impl fmt::Display for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Writer::Parent => f.write_str("Parent"),
+            Writer::Callback => f.write_str("Callback"),
+            Writer::Errback => f.write_str("Errback"),
+            Writer::Operator => f.write_str("Operator"),
+            Writer::Policy(k) => f.write_str(k.who()),
+        }
+    }
 }
 
 /// Why a message was lost for good or left behind.
@@ -44,6 +56,8 @@ pub enum Loss {
     BrokerWiped,
     /// Published while the broker was down: it never reached a queue.
     BrokerDown,
+    /// Waiting in its queue when `control.purge()` deleted the queue's messages.
+    Purged,
 }
 
 /// When a delivery was acknowledged.
@@ -293,8 +307,33 @@ pub enum Note {
         /// Worker.
         worker: usize,
     },
-    /// The watchdog fired.
-    WatchdogFired,
+    /// An operator policy found a stuck chord and acted (or, on a dry run, would have).
+    PolicyActed {
+        /// Which policy.
+        kind: PolicyKind,
+        /// What it did.
+        action: Action,
+        /// Its revoke signals the running child.
+        terminate: bool,
+        /// It only said so.
+        dry_run: bool,
+        /// What its rule saw.
+        seen: String,
+    },
+    /// An operator policy reported a chord over its report threshold.
+    PolicyReported {
+        /// Which policy.
+        kind: PolicyKind,
+        /// What its rule saw.
+        seen: String,
+    },
+    /// An operator policy's action had nothing to act on.
+    PolicyNoop {
+        /// Which policy.
+        kind: PolicyKind,
+        /// Why.
+        why: &'static str,
+    },
     /// The records of one subject beyond the first [`KEEP`], folded into this one, so that a
     /// trace does not grow with simulated time whatever repeats (redeliveries, restore sweeps,
     /// retries or polls for ever).
@@ -347,7 +386,7 @@ impl Note {
         "lost",
         "fault",
         "connection",
-        "watchdog",
+        "policy",
         "folded",
     ];
 
@@ -375,7 +414,7 @@ impl Note {
             Note::Lost { .. } => "lost",
             Note::Fault { .. } | Note::Heal { .. } => "fault",
             Note::ConnectionLost { .. } | Note::ConsumerStarted { .. } | Note::WorkerExited { .. } => "connection",
-            Note::WatchdogFired => "watchdog",
+            Note::PolicyActed { .. } | Note::PolicyReported { .. } | Note::PolicyNoop { .. } => "policy",
             Note::Folded { .. } => "folded",
         }
     }
@@ -567,8 +606,8 @@ impl fmt::Display for Note {
             Note::ErrbackRaised { node: n } => {
                 write!(f, "errback raised TypeError on {}: its signature does not take the call (§7)", node(n))
             }
-            Note::Status { status, by } => write!(f, "run status -> {} (by {by:?})", status.name()),
-            Note::GuardSkipped { by } => write!(f, "run already terminal: {by:?}'s status write skipped (guard)"),
+            Note::Status { status, by } => write!(f, "run status -> {} (by {by})", status.name()),
+            Note::GuardSkipped { by } => write!(f, "run already terminal: {by}'s status write skipped (guard)"),
             Note::RetryScheduled { task, retries, countdown } => {
                 write!(f, "{task}: retry {retries} in {countdown}")
             }
@@ -592,13 +631,20 @@ impl fmt::Display for Note {
                 }
                 Loss::BrokerWiped => write!(f, "{task}: lost with the broker's data"),
                 Loss::BrokerDown => write!(f, "{task}: published while the broker was down: never queued"),
+                Loss::Purged => write!(f, "{task}: deleted from its queue by a purge"),
             },
             Note::Fault { what } => write!(f, "FAULT {what}"),
             Note::Heal { what } => write!(f, "HEAL {what}"),
             Note::ConnectionLost { worker } => write!(f, "w{} lost its broker connection", worker + 1),
             Note::ConsumerStarted { worker } => write!(f, "w{} consumer started", worker + 1),
             Note::WorkerExited { worker } => write!(f, "w{} gave up reconnecting and exited", worker + 1),
-            Note::WatchdogFired => f.write_str("watchdog: run not terminal by its deadline"),
+            Note::PolicyActed { kind, action, terminate, dry_run, seen } => {
+                let would = if *dry_run { "would " } else { "" };
+                let dry = if *dry_run { " (dry run)" } else { "" };
+                write!(f, "POLICY {}{dry}: {seen} -> {would}{}", kind.name(), action.words(*terminate))
+            }
+            Note::PolicyReported { kind, seen } => write!(f, "POLICY {}: reported {seen}", kind.name()),
+            Note::PolicyNoop { kind, why } => write!(f, "POLICY {}: nothing done: {why}", kind.name()),
             Note::Folded { task, from, until, records } => {
                 let whose = task.map_or("the run".to_string(), |t| t.to_string());
                 write!(f, "… {records} more records of {whose} from {from} to {until} (folded) …")

@@ -3,7 +3,7 @@
 
 use crate::model::backend::TaskState;
 use crate::model::{TaskRef, World};
-use crate::scenario::{Errback, FaultKind};
+use crate::scenario::{Action, Errback, FaultKind};
 use crate::time::SimTime;
 use crate::trace::{Loss, Note, PartNote};
 
@@ -91,12 +91,38 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     });
     let root = lost_at.and_then(|at| {
         trace.iter().rev().filter(|r| r.at <= at).find_map(|r| match &r.note {
-            Note::Fault { what } => Some((r.at, what)),
+            Note::Fault { what } => Some((r.at, what.clone())),
+            Note::PolicyActed { dry_run: false, action: Action::Purge, kind, .. } => {
+                Some((r.at, format!("{} purged the queues", kind.who())))
+            }
             _ => None,
         })
     });
-    if let Some((at, what)) = root {
-        let mut chain = vec![format!("root cause: {what} at {at}; what follows comes from it")];
+    // A policy that revoked chord_unlock ended the polling for good: nothing calls the body.
+    // A policy that revoked chord_unlock ended the polling for good: nothing calls the body;
+    // one that revoked the body had it dropped where it was delivered.
+    let revoked = trace.iter().find_map(|r| match &r.note {
+        Note::PolicyActed { kind, action: Action::RevokeChordUnlock, dry_run: false, seen, .. }
+            if !world.native_chord() && world.stats.body_payloads.is_empty() =>
+        {
+            Some(format!(
+                "root cause: {} revoked chord_unlock at {} ({seen}): nothing polls the header any more, so the body is never called and the run stays in {} (§9 \"Revoke\"; rhesis-model §e)",
+                kind.who(),
+                r.at,
+                world.app.status.name()
+            ))
+        }
+        Note::PolicyActed { kind, action: Action::RevokeBody, dry_run: false, seen, .. } => Some(format!(
+            "root cause: {} revoked collect_results at {} ({seen}): the worker that receives the body drops it, so nothing marks the run (§9 \"Revoke\")",
+            kind.who(),
+            r.at
+        )),
+        _ => None,
+    });
+    let root =
+        revoked.or_else(|| root.map(|(at, what)| format!("root cause: {what} at {at}; what follows comes from it")));
+    if let Some(line) = root {
+        let mut chain = vec![line];
         chain.append(&mut stories);
         chain.append(&mut out);
         out = chain;
@@ -265,6 +291,7 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
                     Loss::BrokerDown => {
                         format!("published at {} while the broker was down: the message never reached a queue", r.at)
                     }
+                    Loss::Purged => format!("deleted from its queue by a purge at {}", r.at),
                 };
                 parts.push(what);
             }

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::model::backend::TaskState;
+use crate::model::operator::Health;
 use crate::model::{TaskRef, World};
-use crate::scenario::{Expect, ExpectedStatus, RunStatus};
+use crate::scenario::{Action, Expect, ExpectedStatus, PolicyKind, RunStatus};
 use crate::sim::StopReason;
 use crate::time::SimTime;
 use crate::trace::Writer;
+use crate::trace::{Note, Record};
 
 /// A safety property. The names are API: scenario files and reports use them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -96,9 +98,9 @@ pub struct Verdict {
     pub cause: Vec<String>,
     /// chord_unlock polls that ran well after their ETA, and why.
     pub late_polls: Vec<String>,
-    /// Whether the terminal status was the watchdog's (rhesis-model §g): the chord itself never
-    /// finished the run.
-    pub by_watchdog: bool,
+    /// The operator policy that wrote the terminal status (the watchdog's Failed, rhesis-model
+    /// §g), if one did: the chord itself never finished the run.
+    pub ended_by: Option<PolicyKind>,
     /// `collect_results` executions.
     pub callback_runs: u64,
     /// Errback executions.
@@ -217,7 +219,10 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         violations,
         cause,
         late_polls: explain::late_polls(world),
-        by_watchdog: world.app.writes.iter().find(|w| w.to.is_terminal()).is_some_and(|w| w.by == Writer::Watchdog),
+        ended_by: world.app.writes.iter().find(|w| w.to.is_terminal()).and_then(|w| match w.by {
+            Writer::Policy(k) => Some(k),
+            _ => None,
+        }),
         callback_runs: world.stats.callback_runs,
         errback_runs: world.stats.errback_runs,
         chord_unlock_runs: world.stats.chord_unlock_runs,
@@ -225,6 +230,61 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         header_states: (0..n).map(|i| world.backend.state(i, at)).collect(),
         header_runs: world.stats.header_runs.clone(),
     }
+}
+
+/// A health check's answer at an instant, judged by how the run ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthCall {
+    /// What the monitor saw.
+    #[serde(flatten)]
+    pub health: Health,
+    /// Whether "healthy" / "unhealthy" was the truth: unhealthy exactly when the run was in
+    /// progress then and the chord never finishes it by itself (stuck, or ended by a policy).
+    pub right: bool,
+    /// Why, in words.
+    pub why: String,
+}
+
+/// Judge `health` by the run's verdict and trace. A run that a policy's action leaves stuck
+/// (a revoke, a purge) was not stuck before that action: a healthy answer before it is right.
+pub fn health_call(health: Health, v: &Verdict, trace: &[Record]) -> HealthCall {
+    let in_progress = !health.run_status.is_terminal();
+    let later_act = trace.iter().find_map(|r| match &r.note {
+        Note::PolicyActed { kind, dry_run: false, action, .. }
+            if v.ending == Ending::Stuck && *action != Action::MarkFailed =>
+        {
+            Some((r.at, *kind))
+        }
+        _ => None,
+    });
+    let later_act = later_act.filter(|(at, _)| *at > health.at);
+    let for_good = in_progress && later_act.is_none() && (v.ending == Ending::Stuck || v.ended_by.is_some());
+    if let (true, Some((at, kind))) = (health.healthy, later_act) {
+        let why = format!("right for now: the run is stuck only after {} acts at {at}", kind.who());
+        return HealthCall { right: true, why, health };
+    }
+    let why = match (health.healthy, for_good, v.ending) {
+        (false, true, _) => "right: the chord never finishes the run by itself".to_string(),
+        (true, true, Ending::Terminal { status, at }) => format!(
+            "missed: the chord never finishes the run; {} writes {} at {at}",
+            v.ended_by.map_or("a policy", |k| k.who()),
+            status.name()
+        ),
+        (true, true, _) => {
+            format!("missed: the run is stuck for good ({})", v.cause.first().map_or("no cause found", String::as_str))
+        }
+        (false, false, _) if !in_progress => format!("false alarm: the run was {} already", health.run_status.name()),
+        (false, false, Ending::Terminal { status, at }) => {
+            format!("false alarm: the chord finishes the run by itself, {} at {at}", status.name())
+        }
+        (false, false, Ending::Stuck) => "false alarm".to_string(),
+        (true, false, _) if !in_progress => format!("right: the run is {}", health.run_status.name()),
+        (true, false, Ending::Terminal { status, at }) => {
+            format!("right: the chord finishes the run by itself, {} at {at}", status.name())
+        }
+        (true, false, Ending::Stuck) => "right".to_string(),
+    };
+    HealthCall { right: health.healthy != for_good, why, health }
 }
 
 /// Every way the verdict misses the scenario's expectation, one line each. A run the event

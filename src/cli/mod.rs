@@ -109,6 +109,15 @@ enum Command {
         /// Only records of these kinds, comma-separated (e.g. "fault,poll,status"; see --help).
         #[arg(long, value_name = "KINDS", value_delimiter = ',')]
         kind: Vec<String>,
+        /// Health as the chord monitor sees it at these times, comma-separated (e.g. "30m,2h"):
+        /// active chord_unlock tasks, stuck chords by its rule, healthy or not, and whether
+        /// that was right.
+        #[arg(long, value_name = "TIMES", value_delimiter = ',')]
+        health_at: Vec<String>,
+        /// JSON Lines instead of text: the `scenario` line, a `health` line per --health-at
+        /// time, then a `summary`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -244,9 +253,9 @@ pub fn main() -> ExitCode {
         Command::Report { paths, out } => report::report(&paths, &out),
         Command::Explore { merge: Some(ExploreCommand::Merge { dirs, out }), .. } => explore::merge(&dirs, &out),
         Command::Explore { merge: None, args } => explore::explore(args),
-        Command::Replay { file, config, seed, until, since, test, kind } => match config.import() {
+        Command::Replay { file, config, seed, until, since, test, kind, health_at, json } => match config.import() {
             Ok(import) => {
-                let filter = run::Filter { since, until, test, kinds: kind };
+                let filter = run::Filter { since, until, test, kinds: kind, health_at, json };
                 run::replay(&file, import.as_ref(), &config.again(), seed, &filter)
             }
             Err(code) => code,

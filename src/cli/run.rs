@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use super::inputs::{load, load_paths};
 use super::output::{RunProgress, Stdout, warn_raw, write_atomic};
 use super::{EXIT_MISSED, EXIT_OK, bad_input};
-use crate::check::misses;
+use crate::check::{HealthCall, health_call, misses};
 use crate::report::{self, Row, json, junit};
-use crate::run::{RunResult, run_observed};
+use crate::run::{RunResult, run_observed, run_with_health};
 use crate::scenario::import::Import;
 use crate::scenario::{Needs, Scenario};
 use crate::time::{SimTime, parse_duration};
@@ -94,6 +94,10 @@ pub struct Filter {
     pub test: Option<u32>,
     /// `--kind`.
     pub kinds: Vec<String>,
+    /// `--health-at`.
+    pub health_at: Vec<String>,
+    /// `--json`.
+    pub json: bool,
 }
 
 pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u64>, filter: &Filter) -> u8 {
@@ -108,6 +112,13 @@ pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u6
         (Ok(s), Ok(u)) => (s, u),
         (Err(e), _) | (_, Err(e)) => return bad_input(&e),
     };
+    let mut looks = Vec::new();
+    for h in &filter.health_at {
+        match time("--health-at", &Some(h.clone())) {
+            Ok(t) => looks.extend(t),
+            Err(e) => return bad_input(&e),
+        }
+    }
     if let Some(k) = filter.kinds.iter().find(|k| !Note::KINDS.contains(&k.as_str())) {
         return bad_input(&format!("--kind {k}: not a kind of record; expected one of: {}", Note::KINDS.join(", ")));
     }
@@ -122,10 +133,30 @@ pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u6
         warn_raw(&w.to_string());
     }
     let seed_used = seed.unwrap_or(sc.seed);
-    let result = observed(&sc, seed);
+    if let Some(late) = looks.iter().find(|t| t.since(SimTime::ZERO) > sc.horizon) {
+        let (late, horizon) = (late.since(SimTime::ZERO), sc.horizon);
+        return bad_input(&format!(
+            "--health-at {late}: after the run's horizon ({horizon}); expected a time up to {horizon}"
+        ));
+    }
+    let mut bar = RunProgress::new(&sc.file);
+    let (result, health) = run_with_health(sc.clone(), seed, &looks, &mut |p| bar.update(p));
+    bar.finish();
+    let calls: Vec<HealthCall> = health.into_iter().map(|h| health_call(h, &result.verdict, &result.trace)).collect();
     let missed = misses(&result.verdict, sc.expect.as_ref());
     let mut out = Stdout::new();
+    if filter.json {
+        out.line(&json::line("scenario", &json::ScenarioLine::of(&sc, seed_used, &result.verdict, &missed)));
+        for c in &calls {
+            out.line(&json::line("health", c));
+        }
+        out.line(&json::line("summary", &json::Summary::of(1, usize::from(!missed.is_empty()))));
+        return out.finish(if missed.is_empty() { EXIT_OK } else { EXIT_MISSED });
+    }
     out.print(&report::verdict_text(&sc, seed_used, &result.verdict));
+    if !calls.is_empty() {
+        out.print(&report::health_text(&calls));
+    }
     if let Some(t) = filter.test
         && t as usize >= sc.tests.len()
     {

@@ -357,7 +357,8 @@ impl Knobs {
         c.result_expires = self.result_expires_s.map(SimDuration::from_secs);
         sc.app.chord_max_retries = self.unlock_max_retries;
         sc.app.errback = self.errback;
-        sc.app.watchdog = self.watchdog_s.map(SimDuration::from_secs);
+        sc.policies =
+            self.watchdog_s.map(|s| crate::scenario::Policy::watchdog(SimDuration::from_secs(s))).into_iter().collect();
         let t = &mut sc.topology;
         t.broker = if self.amqp { crate::scenario::BrokerKind::Amqp } else { crate::scenario::BrokerKind::Redis };
         t.backend =

@@ -342,16 +342,6 @@ impl World {
         self.app.set_status(now, RunStatus::Cancelled, Writer::Operator, &mut self.trace);
         self.revoke(now, TaskRef::Body, false, out);
     }
-
-    /// The watchdog: mark the run Failed and revoke the body, if the run is not terminal.
-    pub(crate) fn watchdog(&mut self, now: SimTime, out: &mut Schedule<Event>) {
-        if self.app.status.is_terminal() {
-            return;
-        }
-        self.note(now, Note::WatchdogFired);
-        self.app.set_status(now, RunStatus::Failed, Writer::Watchdog, &mut self.trace);
-        self.revoke(now, TaskRef::Body, false, out);
-    }
 }
 
 fn raised(kind: ErrorKind) -> Ending {

@@ -9,6 +9,7 @@ pub mod app;
 pub mod backend;
 pub mod broker;
 pub mod canvas;
+pub mod operator;
 pub mod sqlite;
 pub mod worker;
 
@@ -267,8 +268,8 @@ pub enum Event {
     Fault(usize),
     /// A scripted fault ends (heal, restart, outage over).
     FaultEnd(usize),
-    /// The watchdog's deadline.
-    Watchdog,
+    /// An operator policy checks (its index).
+    Policy(usize),
     /// A worker's main process reaps a pool child that died of a signal to the process group,
     /// and fails the child's task with WorkerLostError.
     ChildReaped(ExecRef),
@@ -364,8 +365,9 @@ impl World {
         for (i, f) in sc.faults.iter().enumerate() {
             init.push((f.at, Event::Fault(i)));
         }
-        if let Some(d) = sc.app.watchdog {
-            init.push((sc.app.submit_at + d, Event::Watchdog));
+        // Each operator policy's first check (`operator.rs`).
+        for (i, p) in sc.policies.iter().enumerate() {
+            init.push((sc.app.submit_at + p.at, Event::Policy(i)));
         }
         let last_heal = sc.last_heal();
         let world = World {
@@ -924,7 +926,7 @@ impl Model for World {
             Event::Mingled { worker, inc } => self.mingled(now, worker, inc, out),
             Event::Fault(i) => self.fault(now, i, true, out),
             Event::FaultEnd(i) => self.fault(now, i, false, out),
-            Event::Watchdog => self.watchdog(now, out),
+            Event::Policy(i) => self.policy_check(now, i, out),
             Event::ChildReaped(r) => self.child_reaped(now, r, out),
         }
     }

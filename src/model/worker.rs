@@ -82,6 +82,8 @@ pub struct Exec {
     pub run: u32,
     /// How long the task body runs once it starts (None: for ever).
     pub body: Option<SimDuration>,
+    /// When the pool child started it: the `time_start` `inspect().active()` reports.
+    pub started: SimTime,
 }
 
 /// The prefork pool's slots. Every change goes through these methods, which keep the free-slot
@@ -599,7 +601,7 @@ impl World {
             }
             _ => 1,
         };
-        self.workers[w].pool.put(slot, Exec { id, tag, msg: msg.clone(), acked: false, run, body: None });
+        self.workers[w].pool.put(slot, Exec { id, tag, msg: msg.clone(), acked: false, run, body: None, started: now });
         self.note(now, Note::Started { task, worker: w, slot, retries: msg.retries });
         // §9: acks_late False → acked when the pool child accepts the job.
         if early {
@@ -1201,6 +1203,7 @@ mod tests {
             acked,
             run: 1,
             body: None,
+            started: SimTime::ZERO,
         }
     }
 

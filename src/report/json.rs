@@ -9,8 +9,11 @@ use crate::check::Verdict;
 
 /// The format version of the JSON Lines output. Version 2 added `warning` lines, and a verdict
 /// whose `stop` is `event_budget` is never `ok`; version 3 says what `ok` means (`ok_means`):
-/// a file without `[expect]` passes when it ends terminal with every safety property intact.
-pub const FORMAT_VERSION: u32 = 3;
+/// a file without `[expect]` passes when it ends terminal with every safety property intact;
+/// version 4 replaces the verdict's `by_watchdog` with `ended_by`, the operator policy that
+/// wrote the terminal status (`"watchdog"`, `"fix-chords"`, …) or null, and adds `health`
+/// lines (`replay --health-at`).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// What `ok` was judged against.
 #[derive(Clone, Copy, Serialize)]

@@ -52,7 +52,7 @@ pub struct Row {
 pub fn outcome_cell(v: &Verdict) -> String {
     let mut s = match v.ending {
         Ending::Terminal { status, at } => {
-            format!("{} at {at}{}", status.name(), if v.by_watchdog { " (by the watchdog)" } else { "" })
+            format!("{} at {at}{}", status.name(), v.ended_by.map_or(String::new(), |k| format!(" (by {})", k.who())))
         }
         Ending::Stuck => "stuck".to_string(),
     };
@@ -185,6 +185,33 @@ fn wrap(text: &str, first: &str, rest: &str) -> String {
     out.push_str(&line);
     out.push('\n');
     out
+}
+
+/// What the monitor's health check said at each time asked, and whether it was right.
+pub fn health_text(calls: &[crate::check::HealthCall]) -> String {
+    let mut s = String::new();
+    let mut rule = "";
+    for c in calls {
+        let h = &c.health;
+        if h.rule != rule {
+            rule = &h.rule;
+            let _ = writeln!(s, "\nhealth, by {rule}:");
+        }
+        let active: Vec<String> = h.active_chord_unlock.iter().map(|(w, t)| format!("on {w} since {t}")).collect();
+        let _ = writeln!(
+            s,
+            "  at {}: {} ({}) — {}",
+            h.at,
+            if h.healthy { "healthy" } else { "UNHEALTHY" },
+            match (h.stuck.first(), active.is_empty()) {
+                (Some(stuck), _) => format!("stuck: {stuck}"),
+                (None, true) => format!("no chord_unlock active; run {}", h.run_status.name()),
+                (None, false) => format!("chord_unlock active {}; run {}", active.join(", "), h.run_status.name()),
+            },
+            c.why
+        );
+    }
+    s
 }
 
 /// The verdict as readable text: status, counts, cause chain, violations.

@@ -110,8 +110,10 @@ fn when(at: SimTime) -> String {
 
 fn cell_text(v: &Verdict) -> String {
     let mut s = match v.ending {
-        // The watchdog's Failed says the chord never finished: apart from a real failure.
-        Ending::Terminal { status, at } if v.by_watchdog => format!("{} {} by the watchdog", status.name(), when(at)),
+        // A policy's Failed says the chord never finished: apart from a real failure.
+        Ending::Terminal { status, at } if v.ended_by.is_some() => {
+            format!("{} {} by {}", status.name(), when(at), v.ended_by.map_or("", |k| k.who()))
+        }
         Ending::Terminal { status, at } => format!("{} {}", status.name(), when(at)),
         Ending::Stuck => {
             let cause = v.cause.first().map(|c| one_line(c, 90)).unwrap_or_default();
@@ -202,10 +204,11 @@ fn index(rows: &[Row<'_>], presets: &[(Preset, String)]) -> String {
         let _ = write!(s, "| {g} | {} |", in_group.len());
         for (i, _) in presets.iter().enumerate() {
             let stuck = in_group.iter().filter(|r| r.cells[i].1.ending == Ending::Stuck).count();
-            let watched = in_group.iter().filter(|r| r.cells[i].1.by_watchdog).count();
+            let ended: Vec<_> = in_group.iter().filter_map(|r| r.cells[i].1.ended_by).collect();
             let mut cell = if stuck == 0 { "0 stuck".to_string() } else { format!("**{stuck} stuck**") };
-            if watched > 0 {
-                let _ = write!(cell, ", {watched} ended by the watchdog");
+            if let Some(first) = ended.first() {
+                let who = if ended.iter().all(|k| k == first) { first.who() } else { "an operator policy" };
+                let _ = write!(cell, ", {} ended by {who}", ended.len());
             }
             let _ = write!(s, " {cell} |");
         }
@@ -327,7 +330,7 @@ fn page(r: &Row<'_>) -> String {
     let a = &sc.app;
     let _ = writeln!(
         s,
-        "- application: collect_results {}, {}{}{}{}",
+        "- application: collect_results {}, {}{}{}",
         match a.profile {
             crate::scenario::Profile::Doc => "classifying the payload (doc profile)",
             crate::scenario::Profile::Rhesis => "counting result rows (rhesis profile)",
@@ -343,8 +346,10 @@ fn page(r: &Row<'_>) -> String {
             ""
         },
         if a.terminal_guard { ", terminal guard" } else { "" },
-        a.watchdog.map_or(String::new(), |w| format!(", watchdog {w}"))
     );
+    for p in &sc.policies {
+        let _ = writeln!(s, "- policy: {p}");
+    }
     let _ = writeln!(s, "- workload: {} header tests", sc.tests.len());
     for f in &sc.faults {
         match f.until {

@@ -174,10 +174,26 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
 
     // Fault labels go in rows above the lanes, each in the first row where it overlaps no
     // other (about 6 px a character at 10 px).
+    // Policy actions are labelled like instant faults, from the trace (one per instant).
+    let mut acts: Vec<(SimTime, String)> = Vec::new();
+    for r in trace {
+        if let Note::PolicyActed { kind, dry_run: false, .. } = &r.note {
+            let what = r.note.to_string();
+            let action = what.rsplit(" -> ").next().unwrap_or_default();
+            match acts.last_mut() {
+                Some((at, label)) if *at == r.at => {
+                    label.push_str(", ");
+                    label.push_str(action);
+                }
+                _ => acts.push((r.at, format!("{}: {action}", kind.name()))),
+            }
+        }
+    }
     let mut label_rows: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut label_row = Vec::new();
-    for f in &sc.faults {
-        let (x0, w) = (x(f.at) + 2.0, 14.0 + 6.0 * fault_parts(f, span).2.chars().count() as f64);
+    let labels = sc.faults.iter().map(|f| (f.at, fault_parts(f, span).2)).chain(acts.iter().cloned());
+    for (at, label) in labels {
+        let (x0, w) = (x(at) + 2.0, 14.0 + 6.0 * label.chars().count() as f64);
         let free = label_rows.iter().position(|r| r.iter().all(|&(a, b)| x0 + w <= a || x0 >= b));
         let row = free.unwrap_or_else(|| {
             label_rows.push(Vec::new());
@@ -308,6 +324,21 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
             r##"<text x="{:.1}" y="{label_y}" fill="#c62828" font-size="10">⚡ {}</text>"##,
             x0 + 2.0,
             esc(&what)
+        );
+    }
+
+    for ((at, what), row) in acts.iter().zip(&label_row[sc.faults.len()..]) {
+        let (x0, label_y) = (x(*at), top - 6.0 - 12.0 * *row as f64);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x0:.1}" y1="{}" x2="{x0:.1}" y2="{axis_y}" stroke="#6a1b9a" stroke-dasharray="3,3"/>"##,
+            label_y + 2.0
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{label_y}" fill="#6a1b9a" font-size="10">⚙ {}</text>"##,
+            x0 + 2.0,
+            esc(what)
         );
     }
 
@@ -537,7 +568,7 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
     };
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="{notes_y}" fill="#555" font-size="10">red bands: fault windows · ticks on chord_unlock: polls (a band: identical polls folded) · ▲ broker restores · ✕ lost</text>"##
+        r##"<text x="{LEFT}" y="{notes_y}" fill="#555" font-size="10">red bands: fault windows · ⚙ operator policies · ticks on chord_unlock: polls (a band: identical polls folded) · ▲ broker restores · ✕ lost</text>"##
     );
     let _ =
         writeln!(s, r##"<text x="{LEFT}" y="{}" fill="#555" font-size="10">{backend_ticks}</text>"##, notes_y + 13.0);

@@ -41,7 +41,7 @@ pub struct Scenario {
     pub celery: CeleryConfig,
     /// Broker, backend, workers, latencies.
     pub topology: Topology,
-    /// The application: callback profile, errback, watchdog.
+    /// The application: callback profile, errback, terminal guard.
     pub app: AppConfig,
     /// The chord's header, one entry per test.
     pub tests: Vec<TestSpec>,
@@ -50,6 +50,8 @@ pub struct Scenario {
     pub rates: Vec<(Outcome, f64)>,
     /// Scripted faults, in time order.
     pub faults: Vec<Fault>,
+    /// Operator policies: the chord monitor, the fix_chords cron, the watchdog.
+    pub policies: Vec<Policy>,
     /// What the run is expected to do; none for a question (`chordsim check`), which then
     /// passes when it ends terminal with every safety property intact.
     pub expect: Option<Expect>,
@@ -219,8 +221,6 @@ pub struct AppConfig {
     /// Skip collect_results' and the errback's status writes when the run is already terminal
     /// (the Cancelled guard of rhesis #1597, extended to the errback).
     pub terminal_guard: bool,
-    /// Mark the run Failed and revoke the chord after this long, if not terminal.
-    pub watchdog: Option<SimDuration>,
     /// Per-chord `max_retries` call option (`chord(...).apply_async(max_retries=N)`).
     pub chord_max_retries: Option<u32>,
     /// Per-chord `interval` call option.
@@ -561,6 +561,168 @@ pub struct Fault {
     pub kind: FaultKind,
 }
 
+/// An operator policy: a check that runs after the chord is applied, once or on a schedule,
+/// finds the chords it takes for stuck by its clock, and acts on them (rhesis-model §e, §f, §g).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Which one.
+    pub kind: PolicyKind,
+    /// The first check, this long after the chord is applied.
+    pub at: SimDuration,
+    /// Then a check every this long; None: the one check.
+    pub every: Option<SimDuration>,
+    /// What "older than" reads.
+    pub clock: Clock,
+    /// A chord older than this by the clock is stuck, and acted on.
+    pub older_than: SimDuration,
+    /// A chord older than this is reported (flagged, not acted on).
+    pub report_older_than: Option<SimDuration>,
+    /// What it does to a stuck chord, in order.
+    pub actions: Vec<Action>,
+    /// Its revokes signal the running child (`revoke(id, terminate=True)`).
+    pub terminate: bool,
+    /// It only says what it would do.
+    pub dry_run: bool,
+}
+
+/// The shipped policies, and one a file spells out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// Era A1's `chord_monitor.py revoke --max-hours H` (rhesis-model §e), run from cron.
+    ChordMonitor,
+    /// The documented `fix_chords.py` cron (rhesis-model §f): report over 30 minutes, revoke over 2 hours.
+    FixChords,
+    /// #1597's watchdog (rhesis-model §g): a run not terminal by its deadline is marked Failed
+    /// and its body revoked.
+    Watchdog,
+    /// Every field given in the file.
+    Custom,
+}
+
+impl PolicyKind {
+    /// As `[[policy]] kind` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::ChordMonitor => "chord-monitor",
+            PolicyKind::FixChords => "fix-chords",
+            PolicyKind::Watchdog => "watchdog",
+            PolicyKind::Custom => "custom",
+        }
+    }
+
+    /// Who it is in a sentence: `ended by the watchdog`.
+    pub fn who(self) -> &'static str {
+        match self {
+            PolicyKind::ChordMonitor => "the chord monitor",
+            PolicyKind::FixChords => "the fix_chords cron",
+            PolicyKind::Watchdog => "the watchdog",
+            PolicyKind::Custom => "an operator policy",
+        }
+    }
+}
+
+/// What a policy's "older than" reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The era A1 monitor as implemented: the `time_start` of a chord_unlock execution in
+    /// `inspect().active()`. Each poll is a new execution of a few milliseconds, so a polling
+    /// chord_unlock qualifies only when one poll runs that long; a native chord has none.
+    TaskStart,
+    /// The documented intent: how long ago the chord was applied, while its run is not terminal.
+    ChordAge,
+}
+
+impl Clock {
+    /// As `clock` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::TaskStart => "task_start",
+            Clock::ChordAge => "chord_age",
+        }
+    }
+}
+
+/// What a policy does to a chord it finds stuck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `control.revoke(<chord_unlock id>)`: the polling stops for good (§9 "Revoke").
+    RevokeChordUnlock,
+    /// `control.revoke(<body id>)`.
+    RevokeBody,
+    /// Write Failed to the run record, unless it is terminal.
+    MarkFailed,
+    /// `control.purge()`: the messages waiting in the queues are deleted; prefetched and
+    /// unacknowledged ones stay.
+    Purge,
+}
+
+impl Action {
+    /// Scenario-file names.
+    pub const NAMES: &'static [&'static str] = &["revoke_chord_unlock", "revoke_body", "mark_failed", "purge"];
+
+    /// As `action` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::RevokeChordUnlock => "revoke_chord_unlock",
+            Action::RevokeBody => "revoke_body",
+            Action::MarkFailed => "mark_failed",
+            Action::Purge => "purge",
+        }
+    }
+
+    /// In words, with `(terminate)` on a revoke that signals the running child.
+    pub fn words(self, terminate: bool) -> String {
+        let (what, revoke) = match self {
+            Action::RevokeChordUnlock => ("revoke chord_unlock", true),
+            Action::RevokeBody => ("revoke the body", true),
+            Action::MarkFailed => ("mark the run Failed", false),
+            Action::Purge => ("purge the queues", false),
+        };
+        format!("{what}{}", if revoke && terminate { " (terminate)" } else { "" })
+    }
+}
+
+impl Policy {
+    /// The watchdog with this deadline, as `[[policy]] kind = "watchdog"` reads it.
+    pub fn watchdog(deadline: SimDuration) -> Policy {
+        Policy {
+            kind: PolicyKind::Watchdog,
+            at: deadline,
+            every: None,
+            clock: Clock::ChordAge,
+            older_than: deadline,
+            report_older_than: None,
+            actions: vec![Action::MarkFailed, Action::RevokeBody],
+            terminate: false,
+            dry_run: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    /// As an engineer would say it: `chord-monitor every 15m: a chord_unlock active for over 1h → revoke chord_unlock (terminate)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let when = match self.every {
+            Some(e) => format!("every {e} from {}", self.at),
+            None => format!("once at {}", self.at),
+        };
+        let rule = match self.clock {
+            Clock::TaskStart => format!("a chord_unlock active for over {}", self.older_than),
+            Clock::ChordAge => format!("a run not terminal {} after its chord", self.older_than),
+        };
+        let acts: Vec<String> = self.actions.iter().map(|a| a.words(self.terminate)).collect();
+        write!(f, "{} {when}: {rule} → {}", self.kind.name(), acts.join(", "))?;
+        if let Some(r) = self.report_older_than {
+            write!(f, "; reported over {r}")?;
+        }
+        if self.dry_run {
+            f.write_str(" (dry run)")?;
+        }
+        Ok(())
+    }
+}
+
 /// The run record's status (rhesis-model §b, plus Cancelled).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub enum RunStatus {
@@ -770,8 +932,10 @@ impl Scenario {
     }
 
     /// The same workload, faults, seed, horizon and topology under another preset's Celery
-    /// settings and application (`[celery]`, `[app]`), keeping this scenario's Celery version
-    /// and when the chord is applied: what the preset's settings do on this deployment.
+    /// settings, application and policies (`[celery]`, `[app]`, `[[policy]]`), keeping this
+    /// scenario's Celery version, when the chord is applied, and the policies it adds to its own
+    /// preset's (a scenario about a policy keeps it): what the preset's settings do on this
+    /// deployment.
     pub fn under_preset(&self, preset: Preset, preset_text: &str) -> Result<Scenario, ScenarioError> {
         let text = format!(
             "name = {}\nabout = \"rerun\"\npreset = \"{}\"\n[celery]\nversion = \"{}\"\n[run]\ntests = 0\n[expect]\nstatus = \"stuck\"\n",
@@ -788,6 +952,11 @@ impl Scenario {
         )?;
         let mut app = base.app;
         app.submit_at = self.app.submit_at;
-        Ok(Scenario { preset, celery: base.celery, app, ..self.clone() })
+        let own = Scenario::from_preset(self.preset).policies;
+        let added: Vec<&Policy> = self.policies.iter().filter(|p| !own.contains(p)).collect();
+        let mut policies: Vec<Policy> =
+            base.policies.into_iter().filter(|p| added.iter().all(|a| a.kind != p.kind)).collect();
+        policies.extend(added.into_iter().cloned());
+        Ok(Scenario { preset, celery: base.celery, app, policies, ..self.clone() })
     }
 }

@@ -156,5 +156,8 @@ concurrency = 4
 profile = "rhesis"
 errback = "inline"
 terminal_guard = true
-watchdog = "2h"
+
+[[policy]]
+kind = "watchdog"
+older_than = "2h"
 "#;

@@ -17,7 +17,7 @@ use crate::model::backend::TaskState;
 use crate::time::parse_duration;
 
 const TOP: &[&str] =
-    &["name", "about", "seed", "preset", "horizon", "celery", "topology", "run", "app", "fault", "expect"];
+    &["name", "about", "seed", "preset", "horizon", "celery", "topology", "run", "app", "fault", "policy", "expect"];
 
 /// Parse `text`, merged over its preset — or over `preset_text` instead, when given (a preset
 /// changed in memory).
@@ -119,6 +119,14 @@ pub(super) fn scenario(
             .collect(),
         None => Vec::new(),
     };
+    let policies = match t.get("policy") {
+        Some(v) => keep(v.array(), &mut problems)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| read_policy(p, &mut problems))
+            .collect(),
+        None => Vec::new(),
+    };
     let expect = match (t.get("expect"), needs) {
         (None, Needs::Nothing) => None,
         (v, _) => Some(read_expect(v, t.span(), &mut problems)),
@@ -166,6 +174,7 @@ pub(super) fn scenario(
         tests,
         rates,
         faults,
+        policies,
         expect,
         warnings,
     })
@@ -630,7 +639,6 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
         "callback",
         "callback_duration",
         "terminal_guard",
-        "watchdog",
         "chord_max_retries",
         "chord_interval",
         "submit_at",
@@ -642,7 +650,6 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
         callback: CallbackBehaviour::Ok,
         callback_duration: SimDuration::from_millis(10),
         terminal_guard: false,
-        watchdog: None,
         chord_max_retries: None,
         chord_interval: None,
         submit_at: SimTime::ZERO,
@@ -681,7 +688,9 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
         app.terminal_guard = keep(v.bool(), problems).unwrap_or(false);
     }
     if let Some(v) = t.get("watchdog") {
-        app.watchdog = if v.str().ok() == Some("none") { None } else { keep(v.positive_duration(), problems) };
+        problems.push(v.problem(
+            "the watchdog is an operator policy now; expected [[policy]] with kind = \"watchdog\" and older_than = \"2h\" (its deadline)",
+        ));
     }
     if let Some(v) = t.get("chord_max_retries") {
         app.chord_max_retries = keep(v.count(0, 1_000_000), problems).map(|n| n as u32);
@@ -1143,6 +1152,126 @@ fn read_fault(v: &Value<'_, '_>, topo: &Topology, n_tests: usize, problems: &mut
     };
     t.finish(fields, problems);
     Some(Fault { at: SimTime::ZERO + at?, until, every, kind: kind? })
+}
+
+/// One `[[policy]]`: a shipped policy with its flags, or a custom one with every field.
+fn read_policy(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> Option<Policy> {
+    let mut t = keep(v.table(), problems)?;
+    let kinds = [
+        ("chord-monitor", PolicyKind::ChordMonitor),
+        ("fix-chords", PolicyKind::FixChords),
+        ("watchdog", PolicyKind::Watchdog),
+        ("custom", PolicyKind::Custom),
+    ];
+    let kind = keep(t.require("kind", "a policy kind", problems)?.one_of(&kinds), problems)?;
+    let cron = Some(SimDuration::from_secs(15 * 60));
+    // What each shipped policy is (rhesis-model §e, §f, §g); a custom one starts from nothing.
+    let (every, clock, older_than, report, actions, terminate_default): (_, _, _, _, &[Action], _) = match kind {
+        // `--max-hours` defaults to 1.0; revoke is `control.revoke(id, terminate=True)`.
+        PolicyKind::ChordMonitor => {
+            (cron, Some(Clock::TaskStart), Some(SimDuration::from_secs(3600)), None, &[Action::RevokeChordUnlock], true)
+        }
+        // Every 15 minutes: stuck over 30 minutes reported, over 2 hours auto-revoked (the
+        // monitor's revoke).
+        PolicyKind::FixChords => (
+            cron,
+            Some(Clock::ChordAge),
+            Some(SimDuration::from_secs(2 * 3600)),
+            Some(SimDuration::from_secs(30 * 60)),
+            &[Action::RevokeChordUnlock],
+            true,
+        ),
+        PolicyKind::Watchdog => {
+            (None, Some(Clock::ChordAge), None, None, &[Action::MarkFailed, Action::RevokeBody], false)
+        }
+        PolicyKind::Custom => (None, None, None, None, &[], false),
+    };
+    let fields: &[&str] = match kind {
+        PolicyKind::Watchdog => &["kind", "older_than", "at", "every", "dry_run"],
+        PolicyKind::Custom => {
+            &["kind", "older_than", "at", "every", "clock", "report_older_than", "action", "terminate", "dry_run"]
+        }
+        _ => &["kind", "older_than", "at", "every", "clock", "report_older_than", "terminate", "dry_run"],
+    };
+    let older_than = match (t.get("older_than"), older_than) {
+        (Some(o), _) => keep(o.positive_duration(), problems),
+        (None, Some(d)) => Some(d),
+        (None, None) => {
+            let what = if kind == PolicyKind::Watchdog { "the deadline, e.g. \"2h\"" } else { "a duration" };
+            t.require("older_than", what, problems);
+            None
+        }
+    };
+    let every = match t.get("every") {
+        Some(e) if e.str().ok() == Some("none") => None,
+        Some(e) => keep(e.positive_duration(), problems),
+        None => every,
+    };
+    let clocks = [("task_start", Clock::TaskStart), ("chord_age", Clock::ChordAge)];
+    // A field this kind does not take is left unread, for `finish` to name with the allowed ones.
+    let takes = |f: &str| fields.contains(&f);
+    let clock = match (if takes("clock") { t.get("clock") } else { None }, clock) {
+        (Some(c), _) => keep(c.one_of(&clocks), problems),
+        (None, Some(c)) => Some(c),
+        (None, None) => {
+            t.require("clock", "\"task_start\" or \"chord_age\"", problems);
+            None
+        }
+    };
+    let report = match if takes("report_older_than") { t.get("report_older_than") } else { None } {
+        Some(r) => keep(r.positive_duration(), problems),
+        None => report,
+    };
+    if !takes("action")
+        && let Some(a) = t.get("action")
+    {
+        let does: Vec<String> = actions.iter().map(|a| a.words(terminate_default)).collect();
+        problems.push(a.problem(format!(
+            "a {} always does this: {}; for another action, expected kind = \"custom\" with clock, older_than and action",
+            kind.name(),
+            does.join(", ")
+        )));
+    }
+    let actions: Option<Vec<Action>> = match if takes("action") { t.get("action") } else { None } {
+        Some(a) => {
+            let names: Vec<(&str, Action)> = Action::NAMES
+                .iter()
+                .zip([Action::RevokeChordUnlock, Action::RevokeBody, Action::MarkFailed, Action::Purge])
+                .map(|(n, a)| (*n, a))
+                .collect();
+            let empty = a.problem(format!("expected at least one action, of {}", Action::NAMES.join(", ")));
+            let items = if a.array().is_ok() { keep(a.array(), problems)? } else { vec![a] };
+            let picked: Option<Vec<Action>> = items.iter().map(|i| keep(i.one_of(&names), problems)).collect();
+            match picked {
+                Some(p) if p.is_empty() => {
+                    problems.push(empty);
+                    None
+                }
+                p => p,
+            }
+        }
+        None if actions.is_empty() => {
+            t.require("action", "an action, or a list of them", problems);
+            None
+        }
+        None => Some(actions.to_vec()),
+    };
+    let terminate = if takes("terminate") { t.get("terminate") } else { None };
+    let terminate = terminate.and_then(|v| keep(v.bool(), problems)).unwrap_or(terminate_default);
+    let dry_run = t.get("dry_run").and_then(|v| keep(v.bool(), problems)).unwrap_or(false);
+    // The first check: one period in (a cron's), or at the deadline for a one-shot policy.
+    let at = match t.get("at") {
+        Some(a) => keep(a.duration(), problems),
+        None => every.or(older_than),
+    };
+    t.finish(fields, problems);
+    let (older_than, clock, actions) = (older_than?, clock?, actions?);
+    if let (Some(r), true) = (report, report.is_some_and(|r| r >= older_than)) {
+        problems.push(v.problem(format!(
+            "report_older_than ({r}) is not below older_than ({older_than}): nothing would ever be reported before it is acted on; expected a shorter report threshold"
+        )));
+    }
+    Some(Policy { kind, at: at?, every, clock, older_than, report_older_than: report, actions, terminate, dry_run })
 }
 
 fn count_range(v: &Value<'_, '_>) -> Result<CountRange, Problem> {

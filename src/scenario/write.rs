@@ -82,6 +82,10 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "seed = {}", sc.seed);
     let _ = writeln!(s, "preset = {}", q(sc.preset.name()));
     let _ = writeln!(s, "horizon = {}", dur(sc.horizon));
+    // A file's [[policy]] list replaces its preset's: none is said explicitly.
+    if sc.policies.is_empty() {
+        let _ = writeln!(s, "policy = []");
+    }
 
     s.push_str("\n[celery]\n");
     let _ = writeln!(s, "version = {}", q(&c.version.to_string()));
@@ -191,7 +195,6 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "callback = {}", q(callback));
     let _ = writeln!(s, "callback_duration = {}", dur(a.callback_duration));
     let _ = writeln!(s, "terminal_guard = {}", a.terminal_guard);
-    let _ = writeln!(s, "watchdog = {}", a.watchdog.map_or(q("none"), dur));
     if let Some(m) = a.chord_max_retries {
         let _ = writeln!(s, "chord_max_retries = {m}");
     }
@@ -302,6 +305,11 @@ pub fn to_toml(sc: &Scenario) -> String {
         s.push_str(&body);
     }
 
+    for p in &sc.policies {
+        s.push_str("\n[[policy]]\n");
+        s.push_str(&policy(p));
+    }
+
     let Some(e) = &sc.expect else { return s };
     s.push_str("\n[expect]\n");
     let status = match e.status {
@@ -331,6 +339,28 @@ pub fn to_toml(sc: &Scenario) -> String {
     s
 }
 
+/// A `[[policy]]` table's lines, every field explicit.
+fn policy(p: &Policy) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kind = {}", q(p.kind.name()));
+    let _ = writeln!(s, "at = {}", dur(p.at));
+    let _ = writeln!(s, "every = {}", p.every.map_or(q("none"), dur));
+    let _ = writeln!(s, "older_than = {}", dur(p.older_than));
+    if p.kind != PolicyKind::Watchdog {
+        let _ = writeln!(s, "clock = {}", q(p.clock.name()));
+        if let Some(r) = p.report_older_than {
+            let _ = writeln!(s, "report_older_than = {}", dur(r));
+        }
+        let _ = writeln!(s, "terminate = {}", p.terminate);
+    }
+    if p.kind == PolicyKind::Custom {
+        let actions: Vec<String> = p.actions.iter().map(|a| q(a.name())).collect();
+        let _ = writeln!(s, "action = [{}]", actions.join(", "));
+    }
+    let _ = writeln!(s, "dry_run = {}", p.dry_run);
+    s
+}
+
 /// The scenario as TOML with only the configuration lines that differ from `base`'s: its
 /// `[celery]`, `[topology]` and `[app]` lines that `base` writes the same are left out, and a
 /// table left empty goes too; the rest is written whole. Read over `base`'s configuration (its
@@ -341,7 +371,9 @@ pub(super) fn to_toml_over(sc: &Scenario, base: &Scenario) -> String {
     let mut out = String::new();
     for (header, lines) in sections(&text) {
         let configured = ["[celery", "[topology]", "[app]"].iter().any(|p| header.starts_with(p));
-        let kept: Vec<&str> = if configured {
+        let kept: Vec<&str> = if header.is_empty() && base.policies.is_empty() {
+            lines.into_iter().filter(|l| *l != "policy = []").collect()
+        } else if configured {
             let same = theirs.iter().find(|(h, _)| *h == header).map(|(_, l)| l.as_slice()).unwrap_or(&[]);
             lines.iter().copied().filter(|l| !l.trim().is_empty() && !same.contains(l)).collect()
         } else {

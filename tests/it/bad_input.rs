@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 /// (file, field named in the message, line:column).
 const CORPUS: &[(&str, &str, &str)] = &[
+    ("app-watchdog-moved.toml", "app.watchdog", "7:12"),
     ("bad-annotation.toml", "celery.task_annotations.\"celery.chord_unlock\".max_retries", "4:15"),
     ("bad-count-range.toml", "expect.callback_runs", "7:17"),
     ("bad-duration.toml", "horizon", "3:11"),
@@ -21,6 +22,10 @@ const CORPUS: &[(&str, &str, &str)] = &[
     ("negative-seconds.toml", "celery.result_chord_retry_interval", "4:31"),
     ("negative-tests.toml", "run.tests", "4:9"),
     ("partition-same-node.toml", "fault[0].between", "8:11"),
+    ("policy-action-on-a-named-policy.toml", "policy[0].action", "8:10"),
+    ("policy-bad-action.toml", "policy[0].action[1]", "10:26"),
+    ("policy-unknown-kind.toml", "policy[0].kind", "7:8"),
+    ("policy-watchdog-without-deadline.toml", "policy[0].older_than", "6:1"),
     ("split-ack-setting-on-5.5.toml", "celery.task_acks_on_failure", "5:24"),
     ("test-out-of-range.toml", "run.override[0].test", "6:8"),
     ("unknown-field.toml", "run.testz", "4:1"),

@@ -42,7 +42,7 @@ fn json_lines_have_an_envelope_and_a_summary() {
     assert!(lines[..3].iter().all(|l| l["type"] == "scenario" && l["data"]["verdict"]["ending"]["kind"].is_string()));
     let summary = &lines[3];
     assert_eq!(summary["type"], "summary");
-    assert_eq!(summary["data"]["format_version"], 3);
+    assert_eq!(summary["data"]["format_version"], 4);
     assert_eq!(summary["data"]["passed"], 3);
     assert!(lines[..3].iter().all(|l| l["data"]["ok_means"] == "expectation"), "shipped files carry [expect]");
 }

@@ -10,6 +10,7 @@ mod determinism;
 mod explore;
 mod import;
 mod observations;
+mod operators;
 mod properties;
 mod reports;
 mod rules;

@@ -88,7 +88,7 @@ fn the_hardened_property_catches_a_preset_without_its_watchdog() {
     // Flip one rule of the hardened configuration in memory: no watchdog. Lost messages (an
     // empty broker after a restart) then leave runs stuck, and exploration finds them.
     let mut broken = base(Preset::Hardened);
-    broken.app.watchdog = None;
+    broken.policies.clear();
     let opts = |base: Scenario| explore::Options {
         base,
         cases: 400,

@@ -264,7 +264,11 @@ fn a_watchdog_failure_is_shown_apart() {
         Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/hardened/broker-restart-empty.toml"))
             .unwrap();
     let r = run(sc, None);
-    assert!(r.verdict.by_watchdog, "the watchdog ends this run (its messages were lost with the broker)");
+    assert_eq!(
+        r.verdict.ended_by,
+        Some(chordsim::scenario::PolicyKind::Watchdog),
+        "the watchdog ends this run (its messages were lost with the broker)"
+    );
     assert!(chordsim::report::outcome_cell(&r.verdict).contains("(by the watchdog)"));
     let files = generate(&inputs(), &shipped_presets()).unwrap();
     let index = &files.iter().find(|(p, _)| p == "index.md").unwrap().1;
@@ -278,7 +282,7 @@ fn a_watchdog_failure_is_shown_apart() {
             .unwrap(),
         None,
     );
-    assert!(!done.verdict.by_watchdog);
+    assert_eq!(done.verdict.ended_by, None);
 }
 
 /// The matrix reruns a scenario's own deployment under each preset's settings: the topology
@@ -301,7 +305,8 @@ fn the_matrix_keeps_the_scenarios_topology_and_takes_the_presets_settings() {
         assert_eq!(rerun.faults, sc.faults);
         let own = Scenario::from_preset(preset);
         assert_eq!(rerun.celery.acks, own.celery.acks, "{}: the preset's settings", preset.name());
-        assert_eq!(rerun.app.watchdog, own.app.watchdog, "{}: the preset's application", preset.name());
+        assert_eq!(rerun.app.terminal_guard, own.app.terminal_guard, "{}: the preset's application", preset.name());
+        assert_eq!(rerun.policies, own.policies, "{}: the preset's policies", preset.name());
     }
 }
 

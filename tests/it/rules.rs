@@ -5,7 +5,7 @@ use chordsim::check::{Ending, Property};
 use chordsim::model::TaskRef;
 use chordsim::model::backend::TaskState;
 use chordsim::run::RunResult;
-use chordsim::scenario::RunStatus;
+use chordsim::scenario::{PolicyKind, RunStatus};
 use chordsim::time::SimTime;
 use chordsim::trace::{Loss, Note};
 
@@ -756,8 +756,10 @@ fn a_watchdog_failure_is_overwritten_by_a_late_callback_unless_guarded() {
         let r = sc(&format!(
             r#"horizon = "1m"
 [app]
-watchdog = "5s"
 terminal_guard = {guard}
+[[policy]]
+kind = "watchdog"
+older_than = "5s"
 [run]
 tests = 1
 duration = "10s"
@@ -766,7 +768,7 @@ at = "4s"
 kind = "partition"
 between = ["producer", "broker"]"#
         ));
-        assert!(has(&r, |n| matches!(n, Note::WatchdogFired)));
+        assert!(has(&r, |n| matches!(n, Note::PolicyActed { kind: PolicyKind::Watchdog, .. })));
         assert_eq!(r.verdict.violations.contains_key(&Property::TerminalNeverOverwritten), !guard, "guard={guard}");
         assert_eq!(r.verdict.final_status, if guard { RunStatus::Failed } else { RunStatus::Completed });
     }
@@ -1292,8 +1294,9 @@ fn the_doc_profile_counts_a_malformed_result_as_passed_and_rhesis_drops_it() {
 #[test]
 fn the_watchdog_revokes_the_body_so_collect_results_never_runs() {
     let r = sc(r#"horizon = "1m"
-[app]
-watchdog = "5s"
+[[policy]]
+kind = "watchdog"
+older_than = "5s"
 [run]
 tests = 1
 duration = "10s""#);
