@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod advise;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -70,6 +70,12 @@ impl Add for SimDuration {
         SimDuration(self.0.saturating_add(d.0))
     }
 }
+impl std::ops::Mul<u64> for SimDuration {
+    type Output = SimDuration;
+    fn mul(self, k: u64) -> SimDuration {
+        SimDuration(self.0.saturating_mul(k))
+    }
+}
 impl Sub for SimDuration {
     type Output = SimDuration;
     fn sub(self, d: SimDuration) -> SimDuration {

@@ -13,8 +13,6 @@ use super::output::{Stdout, warn, warn_raw, writable_dir, write_atomic};
 use super::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_MISSED, EXIT_OK, ExploreArgs, bad_input};
 use crate::explore::{self, Options, Stop, manifest};
 use crate::report::{json, junit};
-use crate::scenario::import::Import;
-use crate::scenario::{Preset, Scenario};
 use crate::time::parse_duration;
 
 /// Without `--time-budget`, an exploration projected to take longer than this says so.
@@ -45,7 +43,7 @@ pub fn explore(a: ExploreArgs) -> u8 {
         Ok(i) => i,
         Err(code) => return code,
     };
-    let base = match base(a.preset.as_deref(), import.as_ref()) {
+    let base = match super::inputs::base(a.preset.as_deref(), import.as_ref()) {
         Ok(b) => b,
         Err(e) => {
             warn_raw(&e);
@@ -315,15 +313,6 @@ fn shard(shard: Option<&str>, shards: Option<u64>, job_index: Option<&str>) -> R
 
 /// What explore explores: the preset (`--preset`, else the configuration file's own `preset`,
 /// else celery-defaults) under the imported configuration.
-fn base(preset: Option<&str>, import: Option<&Import>) -> Result<Scenario, String> {
-    let name = preset.or(import.and_then(|i| i.preset.as_deref())).unwrap_or("celery-defaults");
-    let Some(p) = Preset::from_name(name) else {
-        let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
-        return Err(format!("chordsim: --preset {name}: no such preset; expected one of: {}", names.join(", ")));
-    };
-    Scenario::from_preset_with(p, import).map_err(|e| e.to_string())
-}
-
 /// `1h13m`, `4m5s`, `12s`: a wall-clock duration as a person reads it.
 fn human(d: Duration) -> String {
     let s = d.as_secs();

@@ -91,3 +91,14 @@ pub fn load_paths(paths: &[PathBuf], import: Option<&Import>) -> Result<(Vec<Pat
     }
     if bad { Err(EXIT_BAD_INPUT) } else { Ok((files, ok)) }
 }
+
+/// The configuration a command without a scenario file works on: `--preset` (else the imported
+/// file's own `preset`, else celery-defaults) under the imported configuration.
+pub fn base(preset: Option<&str>, import: Option<&Import>) -> Result<Scenario, String> {
+    let name = preset.or(import.and_then(|i| i.preset.as_deref())).unwrap_or("celery-defaults");
+    let Some(p) = crate::scenario::Preset::from_name(name) else {
+        let names: Vec<&str> = crate::scenario::Preset::ALL.iter().map(|p| p.name()).collect();
+        return Err(format!("chordsim: --preset {name}: no such preset; expected one of: {}", names.join(", ")));
+    };
+    Scenario::from_preset_with(p, import).map_err(|e| e.to_string())
+}

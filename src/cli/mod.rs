@@ -5,6 +5,7 @@
 mod check;
 mod explore;
 mod inputs;
+mod lint;
 mod output;
 mod report;
 mod run;
@@ -87,6 +88,34 @@ enum Command {
         merge: Option<ExploreCommand>,
         #[command(flatten)]
         args: ExploreArgs,
+    },
+    /// The hazards of a configuration, worst first: why, the bound it computed, the fix, and a
+    /// generated scenario that shows it (exit 1 when a hazard is found, 0 when none).
+    Lint {
+        /// A Celery configuration (what --config takes); without one, --preset's.
+        #[arg(value_name = "CONFIG")]
+        config: Option<PathBuf>,
+        /// The preset under the configuration (default: its own `preset`, else celery-defaults).
+        #[arg(long)]
+        preset: Option<String>,
+        /// The Celery version the configuration runs on (inspect conf does not say).
+        #[arg(long, value_name = "VERSION", requires = "config")]
+        celery_version: Option<String>,
+        /// Pool processes of each worker.
+        #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        concurrency: Option<u32>,
+        /// How many workers consume the queue.
+        #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        workers: Option<u32>,
+        /// Header tests of the workload it is judged against.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        tests: u64,
+        /// Each test's run time (e.g. "2m").
+        #[arg(long, default_value = "1m")]
+        duration: String,
+        /// Write each hazard's scenario and its fixed variant here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print one scenario's whole timeline and verdict.
     Replay {
@@ -253,6 +282,26 @@ pub fn main() -> ExitCode {
         Command::Report { paths, out } => report::report(&paths, &out),
         Command::Explore { merge: Some(ExploreCommand::Merge { dirs, out }), .. } => explore::merge(&dirs, &out),
         Command::Explore { merge: None, args } => explore::explore(args),
+        Command::Lint { config, preset, celery_version, concurrency, workers, tests, duration, out } => {
+            let args = ConfigArgs { config, celery_version, concurrency, workers };
+            let duration = match crate::time::parse_duration(&duration) {
+                Ok(d) if d.0 > 0 => d,
+                Ok(_) => return ExitCode::from(bad_input("--duration: expected a positive duration")),
+                Err(forms) => return ExitCode::from(bad_input(&format!("--duration: expected {forms}"))),
+            };
+            match args.import() {
+                Ok(import) => match inputs::base(preset.as_deref(), import.as_ref()) {
+                    Ok(mut base) => {
+                        if let Some(c) = &args.config {
+                            base.file = c.display().to_string();
+                        }
+                        lint::lint(&base, crate::advise::Workload { tests: tests as usize, duration }, out.as_deref())
+                    }
+                    Err(e) => bad_input(&e),
+                },
+                Err(code) => code,
+            }
+        }
         Command::Replay { file, config, seed, until, since, test, kind, health_at, json } => match config.import() {
             Ok(import) => {
                 let filter = run::Filter { since, until, test, kinds: kind, health_at, json };

@@ -678,7 +678,7 @@ impl World {
 
     /// Effective (soft, hard) limits: the signature's option, else the task's annotation,
     /// else `task_soft_time_limit` / `task_time_limit`.
-    fn limits(&self, task: TaskRef) -> (Option<SimDuration>, Option<SimDuration>) {
+    pub(crate) fn limits(&self, task: TaskRef) -> (Option<SimDuration>, Option<SimDuration>) {
         let attrs = match task {
             TaskRef::Header(_) => &self.header_attrs,
             _ => &self.body_attrs,

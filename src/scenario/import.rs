@@ -239,7 +239,7 @@ fn from_toml(file: &str, text: &str) -> Result<Read, ScenarioError> {
         let problem = Problem { span: e.span().unwrap_or(0..0), field: "(toml)".into(), message: e.message().into() };
         ScenarioError::new(file, text, vec![problem])
     })?;
-    let configured = ["celery", "topology", "app"];
+    let configured = ["celery", "topology", "app", "policy"];
     let mut layer = toml::Table::new();
     let mut spans = BTreeMap::new();
     if configured.iter().any(|t| value.contains_key(*t)) {

@@ -9,6 +9,7 @@ mod cli;
 mod determinism;
 mod explore;
 mod import;
+mod lint;
 mod observations;
 mod operators;
 mod properties;

@@ -1,0 +1,1 @@
+//! `chordsim harden` (next).
