@@ -101,7 +101,17 @@ fn explore_preset(b: Bencher, threads: usize) {
     )
     .unwrap();
     let cases = 2_000;
-    let opts = Options { base, cases, seed: 1, shard: (1, 1), max_tests: 12, threads, shrink_runs: 0, config: None };
+    let opts = Options {
+        base,
+        cases,
+        seed: 1,
+        shard: (1, 1),
+        max_tests: 12,
+        threads,
+        shrink_runs: 0,
+        config: None,
+        policy_endings_fail: false,
+    };
     b.counter(ItemsCount::new(cases)).bench(|| explore(&opts, &Stop::new(), &|| {}));
 }
 

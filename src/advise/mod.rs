@@ -52,6 +52,9 @@ pub enum Change {
     /// `task_annotations = {'celery.chord_unlock': {'max_retries': N}}`: chord_unlock polls
     /// this many times before it gives up (§5.3).
     UnlockMaxRetries(u32),
+    /// `task_annotations = {'celery.chord_unlock': {'acks_late': False}}`: a poll is acked when
+    /// it starts, so one that failed to retry is not delivered again to fail the chord twice.
+    UnlockAcksEarly,
     /// `result_expires`: results and the Redis chord keys outlive the run (§6).
     ResultExpires(SimDuration),
     /// `broker_transport_options = {'visibility_timeout': …}`.
@@ -88,6 +91,9 @@ impl Change {
                 a.max_retries = Some(Some(*n));
                 sc.app.chord_max_retries = None;
             }
+            Change::UnlockAcksEarly => {
+                c.annotations.entry("celery.chord_unlock".to_string()).or_default().acks_late = Some(false);
+            }
             Change::ResultExpires(d) => c.result_expires = Some(*d),
             Change::VisibilityTimeout(d) => c.visibility_timeout = *d,
             Change::BackendAlwaysRetry => c.backend_always_retry = true,
@@ -122,6 +128,7 @@ impl Change {
             Change::UnlockMaxRetries(n) => {
                 format!("app.conf.task_annotations = {{'celery.chord_unlock': {{'max_retries': {n}}}}}")
             }
+            Change::UnlockAcksEarly => "app.conf.task_annotations = {'celery.chord_unlock': {'acks_late': False}}".into(),
             Change::ResultExpires(d) => format!("app.conf.result_expires = {}", secs(d)),
             Change::VisibilityTimeout(d) => {
                 format!("app.conf.broker_transport_options = {{'visibility_timeout': {}}}", secs(d))
@@ -150,6 +157,9 @@ impl Change {
             Change::UnlockMaxRetries(n) => {
                 ("[celery.task_annotations.\"celery.chord_unlock\"]", format!("max_retries = {n}"))
             }
+            Change::UnlockAcksEarly => {
+                ("[celery.task_annotations.\"celery.chord_unlock\"]", "acks_late = false".into())
+            }
             Change::ResultExpires(d) => ("[celery]", format!("result_expires = {}", secs(d))),
             Change::VisibilityTimeout(d) => {
                 ("[celery]", format!("broker_transport_options = {{ visibility_timeout = {} }}", secs(d)))
@@ -172,13 +182,25 @@ impl Change {
 }
 
 /// Whether an action destroys work: a revoke or a purge.
-fn revokes(a: &Action) -> bool {
+pub(crate) fn revokes(a: &Action) -> bool {
     matches!(a, Action::RevokeChordUnlock | Action::RevokeBody | Action::Purge)
 }
 
 /// Changes as an `app.conf` snippet and as TOML lines grouped under their tables.
 pub fn render(changes: &[Change]) -> (String, String) {
-    let python: Vec<String> = changes.iter().map(Change::python).collect();
+    // chord_unlock's annotations go in one dict: two assignments would keep only the last.
+    let mut unlock = Vec::new();
+    let mut python: Vec<String> = Vec::new();
+    for c in changes {
+        match c {
+            Change::UnlockMaxRetries(n) => unlock.push(format!("'max_retries': {n}")),
+            Change::UnlockAcksEarly => unlock.push("'acks_late': False".to_string()),
+            _ => python.push(c.python()),
+        }
+    }
+    if !unlock.is_empty() {
+        python.push(format!("app.conf.task_annotations = {{'celery.chord_unlock': {{{}}}}}", unlock.join(", ")));
+    }
     let mut tables: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for c in changes {
         let (table, line) = c.toml();

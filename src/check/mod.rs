@@ -11,11 +11,11 @@ use serde::Serialize;
 use crate::model::backend::TaskState;
 use crate::model::operator::Health;
 use crate::model::{TaskRef, World};
-use crate::scenario::{Action, Expect, ExpectedStatus, PolicyKind, RunStatus};
+use crate::scenario::{Action, Expect, ExpectedStatus, FaultKind, PolicyKind, RunStatus};
 use crate::sim::StopReason;
 use crate::time::SimTime;
 use crate::trace::Writer;
-use crate::trace::{Note, Record};
+use crate::trace::{Loss, Note, Record};
 
 /// A safety property. The names are API: scenario files and reports use them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -23,7 +23,8 @@ use crate::trace::{Note, Record};
 pub enum Property {
     /// `collect_results` writes the run status at most once.
     CallbackAtMostOnce,
-    /// The error callback runs at most once.
+    /// The error callback acts at most once: a second call that the terminal guard turns
+    /// away at its first line is harmless.
     ErrbackAtMostOnce,
     /// Once terminal, the status never changes.
     TerminalNeverOverwritten,
@@ -101,6 +102,10 @@ pub struct Verdict {
     /// The operator policy that wrote the terminal status (the watchdog's Failed, rhesis-model
     /// §g), if one did: the chord itself never finished the run.
     pub ended_by: Option<PolicyKind>,
+    /// A message or result was lost that no setting brings back: the broker's data wiped, a
+    /// publish to a broker that was down, a purge, the backend's data lost, chord_unlock or the
+    /// body revoked. Only a policy can end such a run.
+    pub lost_for_good: bool,
     /// `collect_results` executions.
     pub callback_runs: u64,
     /// Errback executions.
@@ -133,12 +138,12 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
             ),
         );
     }
-    if world.stats.errback_runs > 1 {
+    if world.stats.errback_acted > 1 {
         violations.insert(
             Property::ErrbackAtMostOnce,
             format!(
-                "the errback ran {} times (§7: once per chord error delivery and per failure store)",
-                world.stats.errback_runs
+                "the errback marked the run {} times (§7: called once per chord error delivery and per failure store)",
+                world.stats.errback_acted
             ),
         );
     }
@@ -223,6 +228,18 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
             Writer::Policy(k) => Some(k),
             _ => None,
         }),
+        lost_for_good: world.trace.iter().any(|r| match r.note {
+            Note::Lost { why, .. } => matches!(why, Loss::BrokerWiped | Loss::BrokerDown | Loss::Purged),
+            Note::RevokedDropped { task, .. } => matches!(task, TaskRef::ChordUnlock | TaskRef::Body),
+            Note::Finished { task, how: crate::trace::Ending::Terminated, .. } => {
+                matches!(task, TaskRef::ChordUnlock | TaskRef::Body)
+            }
+            _ => false,
+        }) || world
+            .sc
+            .faults
+            .iter()
+            .any(|f| f.at <= stopped_at && matches!(f.kind, FaultKind::BackendOutage { lose_data: true, .. })),
         callback_runs: world.stats.callback_runs,
         errback_runs: world.stats.errback_runs,
         chord_unlock_runs: world.stats.chord_unlock_runs,

@@ -71,6 +71,7 @@ pub fn explore(a: ExploreArgs) -> u8 {
         threads,
         shrink_runs: 400,
         config,
+        policy_endings_fail: false,
     };
 
     let stop = Arc::new(Stop::new());

@@ -4,6 +4,7 @@
 
 mod check;
 mod explore;
+mod harden;
 mod inputs;
 mod lint;
 mod output;
@@ -114,6 +115,45 @@ enum Command {
         #[arg(long, default_value = "1m")]
         duration: String,
         /// Write each hazard's scenario and its fixed variant here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The smallest set of setting, application and operator changes under which `explore`
+    /// finds nothing stuck and no broken safety property, each with the scenario that needs it.
+    Harden {
+        /// A scenario file: its configuration, policies and workload (without one: --preset
+        /// under --config, with --tests and --duration).
+        file: Option<PathBuf>,
+        /// The preset (without a file).
+        #[arg(long, conflicts_with = "file")]
+        preset: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Header tests of the workload (without a file).
+        #[arg(long, default_value_t = 10, conflicts_with = "file", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        tests: u64,
+        /// Each test's run time (without a file).
+        #[arg(long, default_value = "1m", conflicts_with = "file")]
+        duration: String,
+        /// Cases each verifying exploration runs.
+        #[arg(long, default_value_t = 20_000)]
+        cases: u64,
+        /// Cases each search step runs.
+        #[arg(long, default_value_t = 2_000)]
+        search_cases: u64,
+        /// Explore's master seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Largest generated header.
+        #[arg(long, default_value_t = 12)]
+        max_tests: usize,
+        /// Worker threads (default: the machine's cores). The answer does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Stop searching after this much wall-clock time (e.g. "2m"); what was found is printed.
+        #[arg(long)]
+        time_budget: Option<String>,
+        /// Write the scenario that needs each change here.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -301,6 +341,59 @@ pub fn main() -> ExitCode {
                 },
                 Err(code) => code,
             }
+        }
+        Command::Harden {
+            file,
+            preset,
+            config,
+            tests,
+            duration,
+            cases,
+            search_cases,
+            seed,
+            max_tests,
+            threads,
+            time_budget,
+            out,
+        } => {
+            let parse = |flag: &str, v: &str| {
+                crate::time::parse_duration(v).map_err(|forms| bad_input(&format!("{flag}: expected {forms}")))
+            };
+            let duration = match parse("--duration", &duration) {
+                Ok(d) => d,
+                Err(code) => return ExitCode::from(code),
+            };
+            let budget = match time_budget.as_deref().map(|b| parse("--time-budget", b)).transpose() {
+                Ok(b) => b.map(|d| std::time::Duration::from_micros(d.0)),
+                Err(code) => return ExitCode::from(code),
+            };
+            if threads == Some(0) {
+                return ExitCode::from(bad_input("--threads 0: expected at least 1 thread"));
+            }
+            let import = match config.import() {
+                Ok(i) => i,
+                Err(code) => return ExitCode::from(code),
+            };
+            let (base, workload) = match &file {
+                Some(f) => match inputs::load(f, import.as_ref(), crate::scenario::Needs::Nothing) {
+                    Ok(sc) => {
+                        let longest = sc.tests.iter().map(|t| t.duration.longest()).max().unwrap_or_default();
+                        let w = crate::advise::Workload { tests: sc.tests.len(), duration: longest };
+                        (sc, w)
+                    }
+                    Err(e) => {
+                        output::warn_raw(&e.to_string());
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                },
+                None => match inputs::base(preset.as_deref(), import.as_ref()) {
+                    Ok(sc) => (sc, crate::advise::Workload { tests: tests as usize, duration }),
+                    Err(e) => return ExitCode::from(bad_input(&e)),
+                },
+            };
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let opts = crate::advise::harden::Options { base, workload, cases, search_cases, seed, max_tests, threads };
+            harden::harden(&opts, budget, out.as_deref())
         }
         Command::Replay { file, config, seed, until, since, test, kind, health_at, json } => match config.import() {
             Ok(import) => {

@@ -46,6 +46,10 @@ pub struct Options {
     /// The imported configuration's name (its file's stem), when `--config` gave one: it names
     /// the counterexamples instead of the preset.
     pub config: Option<String>,
+    /// Count a run that an operator policy ended (the watchdog's Failed) as a failure, unless
+    /// what it waited for was lost for good (`harden`: a watchdog must not hide what a setting
+    /// fixes).
+    pub policy_endings_fail: bool,
 }
 
 /// Asks a running exploration to stop, from another thread (a signal handler, a time budget).
@@ -70,6 +74,11 @@ impl Stop {
     pub fn stop_shrinking(&self) {
         self.stop_cases();
         self.shrinking.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it was asked to stop starting cases.
+    pub fn stopped(&self) -> bool {
+        self.cases_stopped()
     }
 
     fn cases_stopped(&self) -> bool {
@@ -113,9 +122,12 @@ pub struct Report {
     pub shrinking_stopped: bool,
 }
 
-/// Whether a verdict is a failure: stuck after the liveness bound, or a broken safety property.
-pub fn is_failure(v: &Verdict) -> bool {
-    v.ending == Ending::Stuck || !v.violations.is_empty()
+/// Whether a verdict is a failure: stuck after the liveness bound, or a broken safety property;
+/// with `policy_endings_fail`, also a run a policy ended that the chord could have finished.
+pub fn is_failure(v: &Verdict, policy_endings_fail: bool) -> bool {
+    v.ending == Ending::Stuck
+        || !v.violations.is_empty()
+        || (policy_endings_fail && v.ended_by.is_some() && !v.lost_for_good)
 }
 
 /// The cause signature failures are deduplicated by: stuck or terminal, the broken properties,
@@ -123,7 +135,10 @@ pub fn is_failure(v: &Verdict) -> bool {
 pub fn signature(v: &Verdict) -> String {
     let ending = match v.ending {
         Ending::Stuck => "stuck".to_string(),
-        Ending::Terminal { status, .. } => status.name().to_string(),
+        Ending::Terminal { status, .. } => match v.ended_by {
+            Some(k) => format!("{} by {}", status.name(), k.who()),
+            None => status.name().to_string(),
+        },
     };
     let props: Vec<&str> = v.violations.keys().map(|p| p.name()).collect();
     // The mechanism, not the fault that set it off: the root-cause line names only the fault.
@@ -176,7 +191,7 @@ fn shrink(opts: &Options, index: u64, signature: &str, stop: &Stop) -> (Scenario
     // The candidate's verdict if it still fails with the same signature.
     let same = |sc: &Scenario| {
         let v = run(sc.clone(), None).verdict;
-        (is_failure(&v) && self::signature(&v) == signature).then_some(v)
+        (is_failure(&v, opts.policy_endings_fail) && self::signature(&v) == signature).then_some(v)
     };
     let mut best = name(&tree.current(), index);
     let mut best_verdict = run(best.clone(), None).verdict;
@@ -303,7 +318,7 @@ pub fn explore(opts: &Options, stop: &Stop, tick: &(dyn Fn() + Sync)) -> Report 
             }
             let index = index_of(k);
             let v = run(generate(&opts.base, opts.seed, index, opts.max_tests), None).verdict;
-            if is_failure(&v) {
+            if is_failure(&v, opts.policy_endings_fail) {
                 let mut seen = seen.lock().expect("no thread panics holding the lock");
                 let e = seen.entry(signature(&v)).or_insert((index, 0));
                 e.0 = e.0.min(index);

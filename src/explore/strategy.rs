@@ -287,7 +287,10 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
     for w in &mut sc.topology.workers {
         w.start = true;
     }
-    sc.horizon = sc.last_heal().max(sc.app.submit_at).since(SimTime::ZERO) + LIVENESS_BOUND;
+    // A one-shot policy (a watchdog) gets an hour past its deadline to end the run.
+    let deadline = sc.policies.iter().filter(|p| p.every.is_none()).map(|p| sc.app.submit_at + p.at).max();
+    let end = sc.last_heal().max(sc.app.submit_at).since(SimTime::ZERO) + LIVENESS_BOUND;
+    sc.horizon = end.max(deadline.map_or(SimDuration::ZERO, |d| d.since(SimTime::ZERO) + SimDuration::from_secs(3600)));
     sc
 }
 

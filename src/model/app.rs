@@ -316,6 +316,7 @@ impl World {
         if self.sc.app.terminal_guard && self.app.status.is_terminal() {
             self.note(now, Note::GuardSkipped { by: Writer::Errback });
         } else {
+            self.stats.errback_acted += 1;
             self.app.set_status(now, RunStatus::Failed, Writer::Errback, &mut self.trace);
         }
     }

@@ -286,6 +286,8 @@ pub struct Stats {
     pub callback_runs: u64,
     /// Errback executions (inline calls and task runs).
     pub errback_runs: u64,
+    /// Errback executions that acted: marked the run, not turned away by the terminal guard.
+    pub errback_acted: u64,
     /// chord_unlock executions.
     pub chord_unlock_runs: u64,
     /// chord_unlock executions that started a second (or an interval) or more after their ETA

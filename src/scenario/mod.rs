@@ -304,6 +304,14 @@ pub enum DurationSpec {
 }
 
 impl DurationSpec {
+    /// The longest it can be: a range's end, a long tail's 99th percentile.
+    pub fn longest(&self) -> SimDuration {
+        match *self {
+            DurationSpec::Fixed(d) | DurationSpec::Range(_, d) => d,
+            DurationSpec::LongTail { p99, .. } => p99,
+        }
+    }
+
     /// One duration drawn from `rng` (the workload's stream).
     pub fn draw(&self, rng: &mut impl rand::Rng) -> SimDuration {
         use rand::RngExt;

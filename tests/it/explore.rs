@@ -12,7 +12,17 @@ use chordsim::scenario::{Preset, Scenario};
 use super::base;
 
 fn opts(preset: Preset, cases: u64, threads: usize, shard: (u64, u64)) -> Options {
-    Options { base: base(preset), cases, seed: 1, shard, max_tests: 12, threads, shrink_runs: 400, config: None }
+    Options {
+        base: base(preset),
+        cases,
+        seed: 1,
+        shard,
+        max_tests: 12,
+        threads,
+        shrink_runs: 400,
+        config: None,
+        policy_endings_fail: false,
+    }
 }
 
 fn go(o: &Options) -> Report {

@@ -8,6 +8,7 @@ mod citations;
 mod cli;
 mod determinism;
 mod explore;
+mod harden;
 mod import;
 mod lint;
 mod observations;

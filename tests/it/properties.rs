@@ -98,13 +98,14 @@ fn the_hardened_property_catches_a_preset_without_its_watchdog() {
         threads: 2,
         shrink_runs: 100,
         config: None,
+        policy_endings_fail: false,
     };
     let stop = explore::Stop::new();
     let intact = explore::explore(&opts(base(Preset::Hardened)), &stop, &|| {});
     assert_eq!(intact.failed, 0, "{:?}", intact.found.iter().map(|f| &f.signature).collect::<Vec<_>>());
     let found = explore::explore(&opts(broken), &stop, &|| {});
     assert!(found.failed > 0, "a hardened preset without its watchdog must fail somewhere");
-    assert!(found.found.iter().all(|f| is_failure(&f.verdict)));
+    assert!(found.found.iter().all(|f| is_failure(&f.verdict, false)));
     assert!(found.found.iter().any(|f| f.verdict.ending == Ending::Stuck));
 }
 
@@ -122,6 +123,7 @@ fn each_known_violation_really_happens() {
             threads: 2,
             shrink_runs: 0,
             config: None,
+            policy_endings_fail: false,
         };
         let r = explore::explore(&opts, &explore::Stop::new(), &|| {});
         let seen: BTreeSet<Property> = r.found.iter().flat_map(|f| f.verdict.violations.keys().copied()).collect();
