@@ -112,11 +112,16 @@ pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
                 world.app.status.name()
             ))
         }
-        Note::PolicyActed { kind, action: Action::RevokeBody, dry_run: false, seen, .. } => Some(format!(
+        // The watchdog revokes the body of a run it has just marked: that explains nothing.
+        Note::PolicyActed { kind, action: Action::RevokeBody, dry_run: false, seen, .. }
+            if !world.app.status.is_terminal() =>
+        {
+            Some(format!(
             "root cause: {} revoked collect_results at {} ({seen}): the worker that receives the body drops it, so nothing marks the run (§9 \"Revoke\")",
             kind.who(),
             r.at
-        )),
+            ))
+        }
         _ => None,
     });
     let root =

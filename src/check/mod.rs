@@ -95,7 +95,7 @@ pub struct Verdict {
     pub stopped_at: SimTime,
     /// Broken safety properties, with a one-line reason each.
     pub violations: BTreeMap<Property, String>,
-    /// The cause chain, when stuck.
+    /// The cause chain, when stuck or ended by a policy.
     pub cause: Vec<String>,
     /// chord_unlock polls that ran well after their ETA, and why.
     pub late_polls: Vec<String>,
@@ -215,7 +215,13 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         );
     }
     let at = stopped_at;
-    let cause = if ending == Ending::Stuck { explain::cause_chain(world, at) } else { Vec::new() };
+    // A run a policy ended was not finished by its chord: why not, as for a stuck one.
+    let ended_by = world.app.writes.iter().find(|w| w.to.is_terminal()).and_then(|w| match w.by {
+        Writer::Policy(k) => Some(k),
+        _ => None,
+    });
+    let cause =
+        if ending == Ending::Stuck || ended_by.is_some() { explain::cause_chain(world, at) } else { Vec::new() };
     Verdict {
         ending,
         final_status: world.app.status,
@@ -224,10 +230,7 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         violations,
         cause,
         late_polls: explain::late_polls(world),
-        ended_by: world.app.writes.iter().find(|w| w.to.is_terminal()).and_then(|w| match w.by {
-            Writer::Policy(k) => Some(k),
-            _ => None,
-        }),
+        ended_by,
         lost_for_good: world.trace.iter().any(|r| match r.note {
             Note::Lost { why, .. } => matches!(why, Loss::BrokerWiped | Loss::BrokerDown | Loss::Purged),
             Note::RevokedDropped { task, .. } => matches!(task, TaskRef::ChordUnlock | TaskRef::Body),

@@ -6,7 +6,8 @@
 //! A policy sees what its real counterpart sees: the monitor reads `inspect().active()`, a
 //! broadcast over the broker that only running, connected workers answer; the documented rule
 //! reads the run record (the application's own database, always reachable). Its revokes go
-//! through `control.revoke` like any other (`worker.rs: revoke`).
+//! through `control.revoke` like any other (`worker.rs: revoke`); a purge deletes only what
+//! waits in the queue (source notes §15).
 
 use crate::scenario::{Action, Clock, Node, Policy, PolicyKind, RunStatus};
 use crate::sim::Schedule;
