@@ -10,7 +10,7 @@ use crate::explore::{self, Options as ExploreOptions, Report, Stop};
 use crate::scenario::{BackendKind, BrokerKind, Scenario};
 use crate::time::SimDuration;
 
-use super::{Change, Workload, revokes};
+use super::{Change, Workload, destroys};
 
 /// What to harden, and how hard to look.
 #[derive(Clone, Debug)]
@@ -82,6 +82,10 @@ pub fn candidates(sc: &Scenario, w: Workload) -> Vec<Change> {
     }
     out.push(Change::ResultExpires((w.header_time(sc) * 2).max(SimDuration::from_secs(86_400))));
     out.push(Change::BackendAlwaysRetry);
+    if sc.topology.backend == BackendKind::Database {
+        // Through the longest partition the fault model heals (10 minutes) at 10 s apart.
+        out.push(Change::BackendMaxRetries(100));
+    }
     out.push(Change::StoreResults);
     out.push(Change::Errback);
     out.push(Change::TerminalGuard);
@@ -90,7 +94,7 @@ pub fn candidates(sc: &Scenario, w: Workload) -> Vec<Change> {
     let restore =
         if sc.topology.broker == BrokerKind::Redis { sc.celery.visibility_timeout } else { SimDuration::ZERO };
     out.push(Change::Watchdog((w.header_time(sc) * 2).max(hour * 2) + restore));
-    if sc.policies.iter().any(|p| !p.dry_run && p.actions.iter().any(revokes)) {
+    if sc.policies.iter().any(destroys) {
         out.push(Change::NoRevokingPolicy);
     }
     out.retain(|c| !c.holds(sc));

@@ -61,6 +61,9 @@ pub enum Change {
     VisibilityTimeout(SimDuration),
     /// `result_backend_always_retry = True`: a store outlives a backend outage.
     BackendAlwaysRetry,
+    /// `result_backend_max_retries = N`: the database backend retries a failed store this many
+    /// times (with backoff up to 10 s) instead of 3 (celery-semantics §12).
+    BackendMaxRetries(u32),
     /// `task_ignore_result = False`: results are stored, so the polling join can read them.
     StoreResults,
     /// A new-style errback on the body (`link_error`): a ChordError marks the run Failed.
@@ -97,6 +100,7 @@ impl Change {
             Change::ResultExpires(d) => c.result_expires = Some(*d),
             Change::VisibilityTimeout(d) => c.visibility_timeout = *d,
             Change::BackendAlwaysRetry => c.backend_always_retry = true,
+            Change::BackendMaxRetries(n) => c.backend_max_retries = Some(*n),
             Change::StoreResults => {
                 c.ignore_result = false;
                 for t in &mut sc.tests {
@@ -109,7 +113,7 @@ impl Change {
                 sc.policies.retain(|p| p.kind != crate::scenario::PolicyKind::Watchdog);
                 sc.policies.push(Policy::watchdog(*d));
             }
-            Change::NoRevokingPolicy => sc.policies.retain(|p| p.dry_run || !p.actions.iter().any(revokes)),
+            Change::NoRevokingPolicy => sc.policies.retain(|p| !destroys(p)),
         }
     }
 
@@ -134,6 +138,7 @@ impl Change {
                 format!("app.conf.broker_transport_options = {{'visibility_timeout': {}}}", secs(d))
             }
             Change::BackendAlwaysRetry => "app.conf.result_backend_always_retry = True".into(),
+            Change::BackendMaxRetries(n) => format!("app.conf.result_backend_max_retries = {n}"),
             Change::StoreResults => "app.conf.task_ignore_result = False  # and no ignore_result=True on the header".into(),
             Change::Errback => {
                 "chord(header, collect_results.s().on_error(mark_run_failed.s()))  # def mark_run_failed(request, exc, traceback)".into()
@@ -165,6 +170,7 @@ impl Change {
                 ("[celery]", format!("broker_transport_options = {{ visibility_timeout = {} }}", secs(d)))
             }
             Change::BackendAlwaysRetry => ("[celery]", "result_backend_always_retry = true".into()),
+            Change::BackendMaxRetries(n) => ("[celery]", format!("result_backend_max_retries = {n}")),
             Change::StoreResults => ("[celery]", "task_ignore_result = false".into()),
             Change::Errback => ("[app]", "errback = \"inline\"".into()),
             Change::TerminalGuard => ("[app]", "terminal_guard = true".into()),
@@ -181,9 +187,12 @@ impl Change {
     }
 }
 
-/// Whether an action destroys work: a revoke or a purge.
-pub(crate) fn revokes(a: &Action) -> bool {
-    matches!(a, Action::RevokeChordUnlock | Action::RevokeBody | Action::Purge)
+/// Whether a policy destroys work in progress: a revoke or a purge, not on a dry run. The
+/// watchdog's revoke of the body follows its Failed, so it is not one.
+pub(crate) fn destroys(p: &Policy) -> bool {
+    p.kind != crate::scenario::PolicyKind::Watchdog
+        && !p.dry_run
+        && p.actions.iter().any(|a| matches!(a, Action::RevokeChordUnlock | Action::RevokeBody | Action::Purge))
 }
 
 /// Changes as an `app.conf` snippet and as TOML lines grouped under their tables.
