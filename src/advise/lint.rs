@@ -132,7 +132,9 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     let (max_retries, source) = world.unlock_max_retries();
     let interval = world.unlock_interval();
     let vt = cfg.visibility_timeout;
-    let enough_polls = |span: SimDuration| (span.0.div_ceil(interval.0.max(1)) + 1).min(u64::from(u32::MAX)) as u32;
+    // chord_unlock bounded, polling through twice the header and a minute.
+    let polls = ((header * 2 + SimDuration::from_secs(60)).0.div_ceil(interval.0.max(1)) + 1).min(u64::from(u32::MAX));
+    let bounded = Change::UnlockMaxRetries(polls as u32);
     let mut out = Vec::new();
 
     // chord_unlock is sent with countdown=1 and retries every interval (celery-semantics §5).
@@ -145,7 +147,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
                     "chord_unlock gives up after its countdown and {m} retries (max_retries from {source}) while the header still runs: the body is never called (§5.3)"
                 ),
                 bound: format!("gives up after {gives_up} (1s + {m} × {interval}); the header takes about {header}"),
-                fix: Some(Change::UnlockMaxRetries(enough_polls(header * 2 + SimDuration::from_secs(60)))),
+                fix: Some(bounded.clone()),
                 demo: Some((demo(base, w, "chord_unlock gives up", header * 2 + min(10)), Symptom::UnlockGaveUp)),
             });
         }
@@ -318,7 +320,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
                 "a database backend with chord_unlock's max_retries=None (from {source}) and no time limit: a test that never finishes keeps chord_unlock polling every {interval} for ever (§5.3)"
             ),
             bound: format!("max_retries: None; a poll every {interval}"),
-            fix: Some(Change::UnlockMaxRetries(enough_polls(header * 2 + SimDuration::from_secs(60)))),
+            fix: Some(bounded.clone()),
             demo: Some((sc, Symptom::Violation(Property::PollingBounded))),
         });
     }

@@ -94,20 +94,13 @@ enum Command {
     /// generated scenario that shows it (exit 1 when a hazard is found, 0 when none).
     Lint {
         /// A Celery configuration (what --config takes); without one, --preset's.
-        #[arg(value_name = "CONFIG")]
-        config: Option<PathBuf>,
+        #[arg(value_name = "CONFIG", conflicts_with = "config")]
+        file: Option<PathBuf>,
         /// The preset under the configuration (default: its own `preset`, else celery-defaults).
         #[arg(long)]
         preset: Option<String>,
-        /// The Celery version the configuration runs on (inspect conf does not say).
-        #[arg(long, value_name = "VERSION", requires = "config")]
-        celery_version: Option<String>,
-        /// Pool processes of each worker.
-        #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        concurrency: Option<u32>,
-        /// How many workers consume the queue.
-        #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=1_000))]
-        workers: Option<u32>,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Header tests of the workload it is judged against.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
         tests: u64,
@@ -255,13 +248,13 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The Celery version the configuration runs on (inspect conf does not say): 5.5, 5.6, 5.7.
-    #[arg(long, value_name = "VERSION", requires = "config")]
+    #[arg(long, value_name = "VERSION")]
     celery_version: Option<String>,
     /// Pool processes of each worker, as `celery worker -c N` gives them.
-    #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     concurrency: Option<u32>,
     /// How many workers consume the queue.
-    #[arg(long, value_name = "N", requires = "config", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000))]
     workers: Option<u32>,
 }
 
@@ -287,7 +280,20 @@ impl ConfigArgs {
 
     /// The imported configuration, if one is given; its problems are printed.
     pub(super) fn import(&self) -> Result<Option<crate::scenario::import::Import>, u8> {
-        let Some(path) = &self.config else { return Ok(None) };
+        let Some(path) = &self.config else {
+            // What a configuration file does not carry means nothing without one.
+            let given = [
+                ("--celery-version", self.celery_version.is_some()),
+                ("--concurrency", self.concurrency.is_some()),
+                ("--workers", self.workers.is_some()),
+            ];
+            return match given.iter().find(|(_, on)| *on) {
+                Some((flag, _)) => {
+                    Err(bad_input(&format!("{flag}: needs a configuration; expected --config FILE with it")))
+                }
+                None => Ok(None),
+            };
+        };
         let flags = crate::scenario::import::Flags {
             version: self.celery_version.clone(),
             concurrency: self.concurrency,
@@ -322,8 +328,9 @@ pub fn main() -> ExitCode {
         Command::Report { paths, out } => report::report(&paths, &out),
         Command::Explore { merge: Some(ExploreCommand::Merge { dirs, out }), .. } => explore::merge(&dirs, &out),
         Command::Explore { merge: None, args } => explore::explore(args),
-        Command::Lint { config, preset, celery_version, concurrency, workers, tests, duration, out } => {
-            let args = ConfigArgs { config, celery_version, concurrency, workers };
+        Command::Lint { file, preset, mut config, tests, duration, out } => {
+            config.config = config.config.or(file);
+            let args = config;
             let duration = match crate::time::parse_duration(&duration) {
                 Ok(d) if d.0 > 0 => d,
                 Ok(_) => return ExitCode::from(bad_input("--duration: expected a positive duration")),
