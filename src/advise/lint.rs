@@ -334,6 +334,21 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
             demo: Some((sc, Symptom::LatePolls)),
         });
     }
+    // An annotation applies to the task whose name is its key (celery app/annotations.py:
+    // MapAnnotation), or to every task under "*".
+    let names = [world.header_attrs.class.name, world.body_attrs.class.name, world.unlock_attrs.class.name, "*"];
+    for key in cfg.annotations.keys().filter(|k| !names.contains(&k.as_str())) {
+        out.push(Hazard {
+            id: "annotation_matches_no_task",
+            why: format!(
+                "task_annotations['{key}'] names no task this application runs ({}, {}, {}): its values never apply",
+                names[0], names[1], names[2]
+            ),
+            bound: format!("task_annotations['{key}']"),
+            fix: None,
+            demo: None,
+        });
+    }
     for s in &cfg.inert {
         out.push(Hazard {
             id: "inert_setting",

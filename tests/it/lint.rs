@@ -49,8 +49,13 @@ fn cases() -> Vec<(String, Scenario, Workload, Vec<&'static str>)> {
             Scenario::from_preset(Preset::Rhesis),
             SHORT,
             // rhesis-model §d: acks_late without reject_on_worker_lost, no errback, the header's
-            // limits in an annotation whose key never matches.
-            vec!["no_errback", "no_time_limit", "acks_late_without_reject_on_worker_lost"],
+            // limits in an annotation whose key never matches (so no limit either).
+            vec![
+                "no_errback",
+                "no_time_limit",
+                "acks_late_without_reject_on_worker_lost",
+                "annotation_matches_no_task",
+            ],
         ),
         (
             "database-ignore-result".into(),
