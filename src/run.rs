@@ -81,8 +81,14 @@ fn drive(
         advance(&mut sim, Limits { horizon: t.min(horizon), max_events: EVENT_BUDGET }, &mut progress, horizon);
         health.push(sim.model.health(t));
     }
-    let stop = advance(&mut sim, Limits { horizon, max_events: EVENT_BUDGET }, &mut progress, horizon);
-    let at = sim.now();
+    let mut stop = advance(&mut sim, Limits { horizon, max_events: EVENT_BUDGET }, &mut progress, horizon);
+    // Parked restore sweeps stand for no-op events up to the horizon: the run ends there.
+    let at = if stop == StopReason::Quiescent && sim.model.sweeps_parked() {
+        stop = StopReason::Horizon;
+        horizon
+    } else {
+        sim.now()
+    };
     let events = sim.events();
     let verdict = check::verdict(&sim.model, stop, at);
     let result = RunResult { verdict, trace: std::mem::take(&mut sim.model.trace), events, work: sim.model.work };

@@ -346,6 +346,8 @@ pub struct World {
     count_from: usize,
     next_exec: NonZeroU64,
     rr: usize,
+    /// Workers whose restore sweeps are parked (`worker.rs: sweep`).
+    parked_sweeps: usize,
 }
 
 impl World {
@@ -398,6 +400,7 @@ impl World {
             count_from: COUNT_FROM * (n + 4),
             next_exec: NonZeroU64::MIN,
             rr: 0,
+            parked_sweeps: 0,
             sc,
         };
         (world, init)
@@ -903,6 +906,7 @@ impl Model for World {
                 }
                 self.note(now, Note::Published { task: msg.task, retries: msg.retries, eta: msg.eta, from });
                 self.broker.queue.push_back(msg);
+                self.unpark_sweeps(now, out);
                 self.pump(now, out);
             }
             Event::Deliver { worker, inc, tag, msg } => self.receive(now, worker, inc, tag, msg, out),

@@ -211,6 +211,9 @@ pub struct Worker {
     /// The main process handles hard limits and child loss; it is busy until then.
     pub main_busy_until: SimTime,
     restart: Option<(usize, SimDuration)>,
+    /// A restore sweep not scheduled while the broker holds nothing (`World::sweep`): when it
+    /// was due, and for which incarnation.
+    sweep_parked: Option<(SimTime, u32)>,
 }
 
 impl Worker {
@@ -231,6 +234,7 @@ impl Worker {
             revoked: BTreeSet::new(),
             main_busy_until: SimTime::ZERO,
             restart: None,
+            sweep_parked: None,
         }
     }
 
@@ -392,7 +396,35 @@ impl World {
             self.sweep_now(now);
             self.pump(now, out);
         }
+        // With nothing queued or unacknowledged the next sweeps restore nothing and pump
+        // nothing, until a message is published: park the chain, keeping its phase
+        // (`unpark_sweeps`), so an idle liveness tail costs no events.
+        if self.broker.queue.is_empty() && self.broker.unacked.is_empty() {
+            self.workers[w].sweep_parked = Some((now + SWEEP_EVERY, inc));
+            self.parked_sweeps += 1;
+            return;
+        }
         out.after(SWEEP_EVERY, Event::Sweep { worker: w, inc });
+    }
+
+    /// Whether a live worker's sweep chain is parked: with nothing else to happen, its no-op
+    /// sweeps would still run to the horizon (`run.rs` ends the run there, as they would).
+    pub fn sweeps_parked(&self) -> bool {
+        self.workers.iter().any(|wk| wk.sweep_parked.is_some_and(|(_, inc)| inc == wk.inc && wk.status != Status::Down))
+    }
+
+    /// A message reached the queue: every parked sweep chain goes on at its next due time
+    /// after now, on the grid it would have kept.
+    pub(crate) fn unpark_sweeps(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        if self.parked_sweeps == 0 {
+            return;
+        }
+        self.parked_sweeps = 0;
+        for w in 0..self.workers.len() {
+            let Some((due, inc)) = self.workers[w].sweep_parked.take() else { continue };
+            let next = if due > now { due } else { due + SWEEP_EVERY * (now.since(due).0 / SWEEP_EVERY.0 + 1) };
+            out.at(next, Event::Sweep { worker: w, inc });
+        }
     }
 
     pub(crate) fn reconnect(&mut self, now: SimTime, w: usize, inc: u32, attempt: u32, out: &mut Schedule<Event>) {

@@ -1710,3 +1710,40 @@ fn the_header_line_summarises_a_big_run() {
     assert!(line.len() < 120, "{line}");
     assert!(line.starts_with("200 tests: 199 SUCCESS, 1 FAILURE (t7)"), "{line}");
 }
+
+/// Restore sweeps park while the broker holds nothing and go on, on the grid they kept, when a
+/// message is published: a worker connected at 0 s sweeps at 90 s + k × 100 s, so after two idle
+/// hours the test a killed peer held (unacked since 2h, visibility timeout 120 s, due at 2h2m) is
+/// restored by that worker's sweep at 2h3m10s (7,390 s = 90 + 73 × 100), not by the restarted
+/// worker's own later chain. An idle tail costs no events, and the run still ends at its horizon.
+#[test]
+fn parked_sweeps_keep_their_phase_and_the_horizon() {
+    let r = sc(r#"horizon = "3h"
+[celery]
+task_acks_late = true
+broker_transport_options = { visibility_timeout = 120 }
+[topology]
+workers = 2
+concurrency = 1
+[app]
+submit_at = "2h"
+[run]
+tests = 1
+duration = "10m"
+[[fault]]
+at = "2h5s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "10s""#);
+    let restored = first_at(&r, |n| matches!(n, Note::Restored { sweep: true, .. }));
+    assert_eq!(
+        restored,
+        Some(7390.0),
+        "{:?}",
+        r.trace.iter().filter(|x| matches!(x.note, Note::Restored { .. })).collect::<Vec<_>>()
+    );
+    let idle = sc("horizon = \"3650d\"\n[run]\ntests = 1\nduration = \"1s\"");
+    assert!(idle.events < 100, "{} events for ten idle years", idle.events);
+    assert_eq!(idle.verdict.stopped_at, SimTime::ZERO + chordsim::time::SimDuration::from_secs(3650 * 86_400));
+    assert_eq!(idle.verdict.stop, chordsim::sim::StopReason::Horizon);
+}
