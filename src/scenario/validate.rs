@@ -386,7 +386,10 @@ fn read_configuration(
                 ),
             );
         }
-        if written.concurrency.is_empty() && celery.deployment.worker_concurrency.is_none() {
+        if written.concurrency.is_empty()
+            && celery.deployment.worker_concurrency.is_none()
+            && !import.sets("topology", "concurrency")
+        {
             assumed(
                 "celery.worker_concurrency",
                 format!(

@@ -350,3 +350,14 @@ fn a_toml_dump_nested_to_the_readers_limit_is_refused_not_a_panic() {
         Err(e) => assert!(e.to_string().starts_with("c.toml:"), "{e}"),
     }
 }
+
+/// A TOML configuration's own `[topology]` answers what a Celery configuration does not carry:
+/// no warning says the concurrency or the workers were assumed (it said so for the concurrency).
+#[test]
+fn a_toml_configurations_topology_is_not_reported_as_assumed() {
+    let i = import("c.toml", "[celery]\nversion = \"5.5\"\n[topology]\nworkers = 2\nconcurrency = 6\n").unwrap();
+    let sc = under(&i, PLAIN).unwrap();
+    assert_eq!(sc.topology.workers.iter().map(|w| w.concurrency).collect::<Vec<_>>(), [6, 6]);
+    let fields: Vec<&str> = sc.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert!(fields.is_empty(), "{fields:?}");
+}
