@@ -71,6 +71,18 @@ fn cases() -> Vec<(String, Scenario, Workload, Vec<&'static str>)> {
         ),
         ("polls-for-ever".into(), config("polls-for-ever.toml"), LONG, vec!["no_time_limit", "polls_for_ever"]),
         (
+            // A scenario file read as a configuration: its fix_chords policy comes along, and
+            // each other hazard is shown without it.
+            "fix-chords-revokes-long-run".into(),
+            {
+                let path = Path::new("scenarios/operators/fix-chords-revokes-long-run.toml");
+                let import = Import::load(path, &Flags::default()).unwrap();
+                Scenario::from_preset_with(Preset::CeleryDefaults, Some(&import)).unwrap()
+            },
+            Workload { tests: 3, duration: SimDuration::from_secs(150 * 60) },
+            vec!["policy_revokes_chord_unlock", "no_errback", "no_time_limit", "polls_for_ever"],
+        ),
+        (
             "short-expiry-long-visibility".into(),
             config("short-expiry-long-visibility.toml"),
             LONG,
