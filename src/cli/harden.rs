@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::output::{Stdout, write_atomic};
 use super::{EXIT_MISSED, EXIT_OK, bad_input};
-use crate::advise::harden::{Hardening, Options, harden as search};
+use crate::advise::harden::{Hardening, Options, harden as search, with};
+use crate::advise::lint::lint;
 use crate::advise::render;
 use crate::explore::{Report, Stop, file_name};
 
@@ -97,6 +98,15 @@ pub fn text(opts: &Options, h: &Hardening, took: Duration) -> String {
     let changes: Vec<_> = h.changes.iter().map(|n| n.change.clone()).collect();
     let (python, toml) = render(&changes);
     s.push_str(&format!("\napp.conf:\n{python}\n\nscenario TOML:\n{toml}"));
+    // What explore does not ask for (a Failed run is terminal) lint may still name.
+    let left = lint(&with(&opts.base, &changes), opts.workload);
+    if !left.is_empty() {
+        let ids: Vec<&str> = left.iter().map(|h| h.id).collect();
+        s.push_str(&format!(
+            "\nlint still finds, with these changes: {} (explore counts none of them: a Failed run is terminal, a setting that does nothing breaks nothing; `chordsim lint` says why)\n",
+            ids.join(", ")
+        ));
+    }
     s
 }
 

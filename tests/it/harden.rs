@@ -105,6 +105,8 @@ fn the_cli_prints_the_changes_as_app_conf_and_toml_and_writes_what_needs_them() 
     assert!(text.contains("each needed:"), "{text}");
     assert!(text.contains("app.conf:\n") && text.contains("scenario TOML:\n"), "{text}");
     assert!(text.contains("app.conf.task_acks_late = True"), "{text}");
+    // What explore does not count, lint still names.
+    assert!(text.contains("lint still finds, with these changes: acks_late_without_reject_on_worker_lost"), "{text}");
     let written: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(!written.is_empty());
     // Each written scenario replays to what it recorded.
