@@ -177,8 +177,14 @@ fn runner(seed: u64, index: u64) -> TestRunner {
 
 /// The scenario of case `index`.
 pub fn generate(base: &Scenario, seed: u64, index: u64, max_tests: usize) -> Scenario {
+    generate_from(&case(max_tests), base, seed, index)
+}
+
+/// [`generate`] from a strategy built once: building `case`'s unions and boxes for every case
+/// cost more than drawing from them.
+fn generate_from(strategy: &impl Strategy<Value = CaseGen>, base: &Scenario, seed: u64, index: u64) -> Scenario {
     let mut r = runner(seed, index);
-    let tree = case(max_tests).new_tree(&mut r).expect("case strategies never reject");
+    let tree = strategy.new_tree(&mut r).expect("case strategies never reject");
     apply(base, &tree.current(), &format!("case {index}"))
 }
 
@@ -311,13 +317,14 @@ pub fn explore(opts: &Options, stop: &Stop, tick: &(dyn Fn() + Sync)) -> Report 
     // so the same report, whichever threads ran them.
     let seen: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::new());
     on_threads(opts.threads, || {
+        let strategy = case(opts.max_tests);
         while !stop.cases_stopped() {
             let k = next.fetch_add(1, Ordering::Relaxed);
             if k >= in_shard {
                 return;
             }
             let index = index_of(k);
-            let v = run(generate(&opts.base, opts.seed, index, opts.max_tests), None).verdict;
+            let v = run(generate_from(&strategy, &opts.base, opts.seed, index), None).verdict;
             if is_failure(&v, opts.policy_endings_fail) {
                 let mut seen = seen.lock().expect("no thread panics holding the lock");
                 let e = seen.entry(signature(&v)).or_insert((index, 0));
