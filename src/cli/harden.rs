@@ -114,6 +114,19 @@ fn summary(r: &Report) -> String {
     if r.failed == 0 {
         return format!("{} cases, nothing found", r.ran);
     }
-    let first = r.found.first().map_or(String::new(), |f| format!("; e.g. {}", f.signature));
+    // The most common failure (the earliest of equals), as explore signs it.
+    let most = r.found.iter().max_by_key(|f| (f.count, std::cmp::Reverse(f.case)));
+    // Its shrunk scenario's own words: the signature blanks the numbers out.
+    let first = most.map_or(String::new(), |f| {
+        let (ending, rest) = f.signature.split_once(" [").unwrap_or((&f.signature, ""));
+        let broken = rest.split_once(']').map_or("", |(p, _)| p);
+        let cause = f.verdict.cause.iter().find(|c| !c.starts_with("root cause: ")).or(f.verdict.cause.first());
+        let what = match (cause, broken.is_empty()) {
+            (Some(c), true) => c.clone(),
+            (Some(c), false) => format!("breaks {broken}; {c}"),
+            (None, _) => format!("breaks {broken}"),
+        };
+        format!("; most often ({} cases): {ending}: {what}", f.count)
+    });
     format!("{} of {} cases fail, {} distinct{first}", r.failed, r.ran, r.found.len())
 }
