@@ -185,7 +185,15 @@ pub fn generate(base: &Scenario, seed: u64, index: u64, max_tests: usize) -> Sce
 fn generate_from(strategy: &impl Strategy<Value = CaseGen>, base: &Scenario, seed: u64, index: u64) -> Scenario {
     let mut r = runner(seed, index);
     let tree = strategy.new_tree(&mut r).expect("case strategies never reject");
-    apply(base, &tree.current(), &format!("case {index}"))
+    let case = CaseGen { policy: policy_of(seed, index), ..tree.current() };
+    apply(base, &case, &format!("case {index}"))
+}
+
+/// Case `index`'s operator policy, from its own stream.
+fn policy_of(seed: u64, index: u64) -> Option<strategy::PolicyGen> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x706f_6c69_6379);
+    rng.set_stream(index);
+    strategy::policy_gen(&mut rng)
 }
 
 /// Shrink case `index` while it keeps failing with `signature`; returns the minimal case, and
@@ -193,7 +201,8 @@ fn generate_from(strategy: &impl Strategy<Value = CaseGen>, base: &Scenario, see
 fn shrink(opts: &Options, index: u64, signature: &str, stop: &Stop) -> (Scenario, Verdict, bool) {
     let mut r = runner(opts.seed, index);
     let mut tree = case(opts.max_tests).new_tree(&mut r).expect("case strategies never reject");
-    let name = |c: &CaseGen, i: u64| apply(&opts.base, c, &format!("case {i}"));
+    let policy = policy_of(opts.seed, index);
+    let name = |c: &CaseGen, i: u64| apply(&opts.base, &CaseGen { policy, ..c.clone() }, &format!("case {i}"));
     // The candidate's verdict if it still fails with the same signature.
     let same = |sc: &Scenario| {
         let v = run(sc.clone(), None).verdict;
@@ -222,6 +231,15 @@ fn shrink(opts: &Options, index: u64, signature: &str, stop: &Stop) -> (Scenario
     let mut changed = true;
     while changed && runs < opts.shrink_runs && !stop.shrinking_stopped() {
         changed = false;
+        // The generated policy comes after the configuration's own.
+        if best.policies.len() > opts.base.policies.len() {
+            let mut candidate = best.clone();
+            candidate.policies.truncate(opts.base.policies.len());
+            runs += 1;
+            if let Some(v) = same(&candidate) {
+                (best, best_verdict, changed) = (candidate, v, true);
+            }
+        }
         for i in (0..best.faults.len()).rev() {
             let mut candidate = best.clone();
             candidate.faults.remove(i);

@@ -125,6 +125,83 @@ pub enum FaultGen {
     CancelRun,
 }
 
+/// A generated operator policy: one that destroys work in progress, as stuck-chord crons do.
+#[derive(Clone, Copy, Debug)]
+pub enum PolicyGen {
+    /// The chord monitor (by `time_start`, or by the chord's age) revoking chord_unlock.
+    Monitor {
+        /// By the chord's age instead of `time_start`.
+        chord_age: bool,
+        /// Its threshold.
+        older_ms: u64,
+        /// How often it runs.
+        every_ms: u64,
+    },
+    /// A cron purging the queues of runs older than this.
+    Purge {
+        /// Its threshold.
+        older_ms: u64,
+        /// How often it runs.
+        every_ms: u64,
+    },
+    /// A cron revoking the body of runs older than this.
+    RevokeBody {
+        /// Its threshold.
+        older_ms: u64,
+    },
+}
+
+/// A policy for one case in eight, from the case's own policy stream (apart from proptest's, so
+/// the workloads and faults stay what they were).
+pub fn policy_gen(rng: &mut impl rand::Rng) -> Option<PolicyGen> {
+    use rand::RngExt;
+    if rng.random_range(0..8u32) != 0 {
+        return None;
+    }
+    let older_ms = rng.random_range(60_000u64..1_800_000);
+    let every_ms = rng.random_range(60_000u64..900_000);
+    Some(match rng.random_range(0..4u32) {
+        0 => PolicyGen::Monitor { chord_age: false, older_ms, every_ms },
+        1 => PolicyGen::Monitor { chord_age: true, older_ms, every_ms },
+        2 => PolicyGen::Purge { older_ms, every_ms },
+        _ => PolicyGen::RevokeBody { older_ms },
+    })
+}
+
+impl PolicyGen {
+    /// As a scenario's policy.
+    pub fn policy(self) -> crate::scenario::Policy {
+        use crate::scenario::{Action, Clock, Policy, PolicyKind};
+        let ms = SimDuration::from_millis;
+        let (clock, older, every, action, terminate) = match self {
+            PolicyGen::Monitor { chord_age, older_ms, every_ms } => (
+                if chord_age { Clock::ChordAge } else { Clock::TaskStart },
+                older_ms,
+                Some(every_ms),
+                Action::RevokeChordUnlock,
+                true,
+            ),
+            PolicyGen::Purge { older_ms, every_ms } => {
+                (Clock::ChordAge, older_ms, Some(every_ms), Action::Purge, false)
+            }
+            PolicyGen::RevokeBody { older_ms } => (Clock::ChordAge, older_ms, None, Action::RevokeBody, false),
+        };
+        let kind =
+            if matches!(self, PolicyGen::Monitor { .. }) { PolicyKind::ChordMonitor } else { PolicyKind::Custom };
+        Policy {
+            kind,
+            at: ms(every.unwrap_or(older)),
+            every: every.map(ms),
+            clock,
+            older_than: ms(older),
+            report_older_than: None,
+            actions: vec![action],
+            terminate,
+            dry_run: false,
+        }
+    }
+}
+
 /// A generated workload and fault schedule, applied to a base scenario's configuration.
 #[derive(Clone, Debug)]
 pub struct CaseGen {
@@ -132,6 +209,8 @@ pub struct CaseGen {
     pub tests: Vec<TestGen>,
     /// Faults, each with its start in milliseconds within the fault phase.
     pub faults: Vec<(u64, FaultGen)>,
+    /// An operator policy added to the configuration's own.
+    pub policy: Option<PolicyGen>,
 }
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -191,7 +270,7 @@ pub fn case(max_tests: usize) -> impl Strategy<Value = CaseGen> {
         prop::collection::vec((0u64..FAULT_PHASE.0 / 1_000, fault_gen()), 0..=FAULT_BUDGET),
         prop::collection::vec(test_gen(), 1..=max_tests.max(1)),
     )
-        .prop_map(|(faults, tests)| CaseGen { tests, faults })
+        .prop_map(|(faults, tests)| CaseGen { tests, faults, policy: None })
 }
 
 fn resolve(node: &NodeGen, workers: usize) -> Node {
@@ -273,7 +352,10 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
         faults.push(Fault { at: SimTime::ZERO + ms(*at), until: None, every: None, kind });
     }
     faults.sort_by_key(|f| f.at);
+    let mut policies = base.policies.clone();
+    policies.extend(case.policy.map(PolicyGen::policy));
     let mut sc = Scenario {
+        policies,
         name: name.to_string(),
         about: String::new(),
         file: String::new(),

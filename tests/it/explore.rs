@@ -232,3 +232,24 @@ fn exploring_an_imported_configuration_names_and_writes_counterexamples_over_it(
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One generated case in eight adds an operator policy that revokes or purges (the stuck-chord
+/// crons), drawn from its own stream; the rest keep the configuration's policies alone.
+#[test]
+fn generated_cases_include_operator_policies() {
+    let base = base(Preset::SeedDoc);
+    let with: usize =
+        (0..400).filter(|&i| chordsim::explore::generate(&base, 1, i, 12).policies.len() > base.policies.len()).count();
+    assert!((25..=75).contains(&with), "{with} of 400 cases have a generated policy");
+    // A policy that revokes chord_unlock on a polling backend is found and named.
+    let r = go(&opts(Preset::SeedDoc, 2_000, 4, (1, 1)));
+    assert!(
+        r.found.iter().any(|f| f
+            .verdict
+            .cause
+            .iter()
+            .any(|c| c.contains("revoked chord_unlock") || c.contains("purge"))),
+        "{:?}",
+        r.found.iter().map(|f| &f.signature).collect::<Vec<_>>()
+    );
+}
