@@ -137,32 +137,38 @@ pub fn harden(opts: &Options, stop: &Stop, step: &dyn Fn(&str)) -> Hardening {
     // Greedy: ranked on the search cases, confirmed on the full count.
     let mut failing = before.failed;
     let mut cases = opts.search_cases.min(opts.cases);
+    // The latest exploration of `chosen` on every case that found nothing: the answer's own
+    // (a clean report is the same shrunk or not), so it is not run again at the end.
+    let mut clean: Option<Report> = None;
     while failing > 0 && !pool.is_empty() {
         if stop.stopped() {
             stopped = true;
             break;
         }
         step(&format!("{} changes chosen; trying {} more", chosen.len(), pool.len()));
-        let mut best: Option<(u64, usize)> = None;
+        let mut best: Option<(Report, usize)> = None;
         for (i, c) in pool.iter().enumerate() {
             let mut trial = chosen.clone();
             trial.push(c.clone());
-            let failed = explore(&trial, cases, false).failed;
-            if best.is_none_or(|(f, _)| failed < f) {
-                best = Some((failed, i));
+            let report = explore(&trial, cases, false);
+            let failed = report.failed;
+            if best.as_ref().is_none_or(|(b, _)| failed < b.failed) {
+                best = Some((report, i));
             }
             if failed == 0 {
                 break;
             }
         }
-        let Some((failed, i)) = best.filter(|(f, _)| *f < failing || cases < opts.cases) else { break };
+        let Some((report, i)) = best.filter(|(r, _)| r.failed < failing || cases < opts.cases) else { break };
         chosen.push(pool.remove(i));
-        failing = failed;
-        if failing == 0 && cases < opts.cases {
+        let mut report = report;
+        if report.failed == 0 && cases < opts.cases {
             // Clean on the search cases: confirm on all of them, and go on if not.
             cases = opts.cases;
-            failing = explore(&chosen, cases, false).failed;
+            report = explore(&chosen, cases, false);
         }
+        failing = report.failed;
+        clean = (failing == 0 && cases == opts.cases).then_some(report);
     }
     // Prune: a change whose removal still finds nothing is not needed. What explore finds
     // without a change that stays is kept, for as long as nothing is removed after it.
@@ -175,6 +181,7 @@ pub fn harden(opts: &Options, stop: &Stop, step: &dyn Fn(&str)) -> Hardening {
         let report = explore(&without, opts.cases, true);
         if report.failed == 0 {
             chosen = without;
+            clean = Some(report);
         } else {
             kept.push((change, without, report));
             i += 1;
@@ -196,7 +203,12 @@ pub fn harden(opts: &Options, stop: &Stop, step: &dyn Fn(&str)) -> Hardening {
         };
         changes.push(Needed { change: change.clone(), without });
     }
-    step("exploring the suggestion");
-    let after = explore(&chosen, opts.cases, true);
+    let after = match clean.filter(|_| !stop.stopped()) {
+        Some(r) => r,
+        None => {
+            step("exploring the suggestion");
+            explore(&chosen, opts.cases, true)
+        }
+    };
     Hardening { before, changes, after, explorations, stopped: stopped || stop.stopped() }
 }

@@ -9,8 +9,8 @@ use crate::model::backend::TaskState;
 use crate::model::{TaskRef, World};
 use crate::run::{RunResult, run};
 use crate::scenario::{
-    Action, BackendKind, BrokerKind, Clock, DurationSpec, Errback, Expect, Fault, FaultKind, Outcome, Profile,
-    Scenario, TestSpec,
+    Action, BackendKind, BrokerKind, Clock, DurationSpec, Errback, Fault, FaultKind, Outcome, Profile, Scenario,
+    TestSpec,
 };
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Note, PartNote};
@@ -148,7 +148,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
                 ),
                 bound: format!("gives up after {gives_up} (1s + {m} × {interval}); the header takes about {header}"),
                 fix: Some(bounded.clone()),
-                demo: Some((demo(base, w, "chord_unlock gives up", header * 2 + min(10)), Symptom::UnlockGaveUp)),
+                demo: Some((demo(base, w, "chord_unlock gives up", header * 2 + minutes(10)), Symptom::UnlockGaveUp)),
             });
         }
     }
@@ -161,7 +161,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
             Clock::ChordAge => {
                 // A run longer than the threshold: tests under the time limit, in as many waves
                 // of the pool slots as it takes, one slot left for the polls.
-                let long = p.older_than + period + min(10);
+                let long = p.older_than + period + minutes(10);
                 let each = hard.map_or(long, |l| SimDuration(l.0 / 10 * 9).min(long));
                 let waves = long.0.div_ceil(each.0.max(1)) as usize;
                 let tests = waves * slots.saturating_sub(1).max(1);
@@ -182,9 +182,9 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
                 let mut sc = demo(base, w, "a policy revokes chord_unlock", SimDuration::ZERO);
                 sc.policies = base.policies.clone();
                 sc.tests.truncate(1);
-                sc.tests[0].duration = DurationSpec::Fixed(min(10));
-                let stall = p.older_than + period + min(5);
-                sc.faults = vec![fault(min(1), FaultKind::Stall { broker: false, backend: true, duration: stall })];
+                sc.tests[0].duration = DurationSpec::Fixed(minutes(10));
+                let stall = p.older_than + period + minutes(5);
+                sc.faults = vec![fault(minutes(1), FaultKind::Stall { broker: false, backend: true, duration: stall })];
                 sc.horizon = stall + SimDuration::from_secs(3600);
                 (
                     format!(
@@ -209,7 +209,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     if let (BackendKind::Redis, Some(e)) = (base.topology.backend, cfg.result_expires)
         && header > e
     {
-        let long = e + min(30);
+        let long = e + minutes(30);
         let mut sc = demo(base, w, "the chord keys expire", long + SimDuration::from_secs(3600));
         if let Some(last) = sc.tests.last_mut() {
             last.duration = DurationSpec::Fixed(long);
@@ -268,7 +268,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
         });
     }
     if redis_broker && acks_late && w.duration > vt {
-        let mut sc = demo(base, w, "a test outlives the visibility timeout", w.duration * 3 + min(10));
+        let mut sc = demo(base, w, "a test outlives the visibility timeout", w.duration * 3 + minutes(10));
         sc.tests.truncate(slots);
         out.push(Hazard {
             id: "visibility_timeout_below_test_duration",
@@ -281,7 +281,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     if let (true, true, Some(l)) = (redis_broker, acks_late, hard)
         && l > vt
     {
-        let mut sc = demo(base, w, "a hung test outlives the visibility timeout", l * 3 + min(10));
+        let mut sc = demo(base, w, "a hung test outlives the visibility timeout", l * 3 + minutes(10));
         sc.tests.truncate(1);
         sc.tests[0].outcome = Outcome::Hang;
         out.push(Hazard {
@@ -295,7 +295,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     let class = &world.header_attrs.class;
     let retry_wait = if class.retry_backoff > 0 { class.retry_backoff_max } else { class.default_retry_delay };
     if redis_broker && class.autoretry && retry_wait > vt {
-        let mut sc = demo(base, w, "a retry's countdown outlives the visibility timeout", retry_wait * 3 + min(10));
+        let mut sc = demo(base, w, "a retry's countdown outlives the visibility timeout", retry_wait * 3 + minutes(10));
         sc.tests[0].outcome = Outcome::RaiseTransient { fails: 1 };
         out.push(Hazard {
             id: "eta_beyond_visibility_timeout",
@@ -311,11 +311,11 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
             why: "ignore_result on the header with a polling backend: results are never stored, so chord_unlock never finds the header ready (§8 \"ignore_result\")".into(),
             bound: "task_ignore_result: true".into(),
             fix: Some(Change::StoreResults),
-            demo: Some((demo(base, w, "results are not stored", header * 2 + min(10)), Symptom::Stuck)),
+            demo: Some((demo(base, w, "results are not stored", header * 2 + minutes(10)), Symptom::Stuck)),
         });
     }
     if let (true, None, None) = (polling, max_retries, hard) {
-        let mut sc = demo(base, w, "a test hangs and chord_unlock polls", min(60));
+        let mut sc = demo(base, w, "a test hangs and chord_unlock polls", minutes(60));
         sc.tests[0].outcome = Outcome::Hang;
         out.push(Hazard {
             id: "polls_for_ever",
@@ -328,7 +328,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
         });
     }
     if polling && w.tests >= slots {
-        let sc = demo(base, w, "the tests fill every pool slot", header * 2 + min(10));
+        let sc = demo(base, w, "the tests fill every pool slot", header * 2 + minutes(10));
         out.push(Hazard {
             id: "tests_delay_polls",
             why: "the tests fill every pool slot: a chord_unlock poll held by a worker runs only in a free slot, so polling waits for tests to finish (§9); route celery.chord_unlock to a queue of its own (not modelled)".into(),
@@ -364,7 +364,8 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     out
 }
 
-fn min(m: u64) -> SimDuration {
+/// `m` minutes.
+fn minutes(m: u64) -> SimDuration {
     SimDuration::from_secs(60 * m)
 }
 
@@ -397,7 +398,6 @@ fn demo(base: &Scenario, w: Workload, what: &str, horizon: SimDuration) -> Scena
         if base.file.is_empty() { base.preset.name() } else { &base.file }
     );
     sc.horizon = horizon.max(SimDuration::from_secs(60));
-    sc.expect = None::<Expect>;
     for w in &mut sc.topology.workers {
         w.start = true;
     }

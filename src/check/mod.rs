@@ -102,9 +102,10 @@ pub struct Verdict {
     /// The operator policy that wrote the terminal status (the watchdog's Failed, rhesis-model
     /// §g), if one did: the chord itself never finished the run.
     pub ended_by: Option<PolicyKind>,
-    /// A message or result was lost that no setting brings back: the broker's data wiped, a
-    /// publish to a broker that was down, a purge, the backend's data lost, chord_unlock or the
-    /// body revoked. Only a policy can end such a run.
+    /// For a run a policy ended (`ended_by`): a message or result was lost that no setting
+    /// brings back — the broker's data wiped, a publish to a broker that was down, a purge, the
+    /// backend's data lost, chord_unlock or the body revoked — so only a policy could end it.
+    /// False for every other run (the trace is not scanned for them).
     pub lost_for_good: bool,
     /// `collect_results` executions.
     pub callback_runs: u64,
@@ -231,18 +232,19 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
         cause,
         late_polls: explain::late_polls(world),
         ended_by,
-        lost_for_good: world.trace.iter().any(|r| match r.note {
-            Note::Lost { why, .. } => matches!(why, Loss::BrokerWiped | Loss::BrokerDown | Loss::Purged),
-            Note::RevokedDropped { task, .. } => matches!(task, TaskRef::ChordUnlock | TaskRef::Body),
-            Note::Finished { task, how: crate::trace::Ending::Terminated, .. } => {
-                matches!(task, TaskRef::ChordUnlock | TaskRef::Body)
-            }
-            _ => false,
-        }) || world
-            .sc
-            .faults
-            .iter()
-            .any(|f| f.at <= stopped_at && matches!(f.kind, FaultKind::BackendOutage { lose_data: true, .. })),
+        lost_for_good: ended_by.is_some()
+            && (world.trace.iter().any(|r| match r.note {
+                Note::Lost { why, .. } => matches!(why, Loss::BrokerWiped | Loss::BrokerDown | Loss::Purged),
+                Note::RevokedDropped { task, .. } => matches!(task, TaskRef::ChordUnlock | TaskRef::Body),
+                Note::Finished { task, how: crate::trace::Ending::Terminated, .. } => {
+                    matches!(task, TaskRef::ChordUnlock | TaskRef::Body)
+                }
+                _ => false,
+            }) || world
+                .sc
+                .faults
+                .iter()
+                .any(|f| f.at <= stopped_at && matches!(f.kind, FaultKind::BackendOutage { lose_data: true, .. }))),
         callback_runs: world.stats.callback_runs,
         errback_runs: world.stats.errback_runs,
         chord_unlock_runs: world.stats.chord_unlock_runs,

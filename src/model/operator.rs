@@ -173,7 +173,7 @@ impl World {
             .iter()
             .find(|p| matches!(p.kind, PolicyKind::ChordMonitor | PolicyKind::FixChords))
             .cloned()
-            .unwrap_or_else(|| a1_monitor(SimDuration::from_secs(3600)));
+            .unwrap_or_else(|| Policy::shipped(PolicyKind::ChordMonitor, None).expect("the monitor has a default"));
         let found = self.finding(&monitor, now);
         let stuck = match found.age {
             Some(age) if age >= monitor.older_than => vec![found.seen],
@@ -195,20 +195,5 @@ impl World {
             stuck,
             run_status: self.app.status,
         }
-    }
-}
-
-/// Era A1's monitor with `--max-hours` at `older_than`, as the health check applies it.
-fn a1_monitor(older_than: SimDuration) -> Policy {
-    Policy {
-        kind: PolicyKind::ChordMonitor,
-        at: older_than,
-        every: None,
-        clock: Clock::TaskStart,
-        older_than,
-        report_older_than: None,
-        actions: vec![Action::RevokeChordUnlock],
-        terminate: true,
-        dry_run: false,
     }
 }

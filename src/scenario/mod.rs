@@ -692,19 +692,50 @@ impl Action {
 }
 
 impl Policy {
+    /// A shipped policy as its kind defines it (rhesis-model §e, §f, §g), its threshold
+    /// `older_than` or the kind's own; None for a custom one, and for the watchdog without a
+    /// deadline (it has no default). `[[policy]]` flags change fields of this one.
+    pub fn shipped(kind: PolicyKind, older_than: Option<SimDuration>) -> Option<Policy> {
+        let (hour, cron) = (SimDuration::from_secs(3600), Some(SimDuration::from_secs(15 * 60)));
+        let (every, clock, default, report, actions, terminate) = match kind {
+            // `--max-hours` defaults to 1.0; revoke is `control.revoke(id, terminate=True)`.
+            PolicyKind::ChordMonitor => {
+                (cron, Clock::TaskStart, Some(hour), None, vec![Action::RevokeChordUnlock], true)
+            }
+            // Every 15 minutes: stuck over 30 minutes reported, over 2 hours auto-revoked (the
+            // monitor's revoke).
+            PolicyKind::FixChords => (
+                cron,
+                Clock::ChordAge,
+                Some(hour * 2),
+                Some(SimDuration::from_secs(30 * 60)),
+                vec![Action::RevokeChordUnlock],
+                true,
+            ),
+            PolicyKind::Watchdog => {
+                (None, Clock::ChordAge, None, None, vec![Action::MarkFailed, Action::RevokeBody], false)
+            }
+            PolicyKind::Custom => return None,
+        };
+        let older_than = older_than.or(default)?;
+        // The first check: one period in (a cron's), or at the deadline for a one-shot policy.
+        let at = every.unwrap_or(older_than);
+        Some(Policy {
+            kind,
+            at,
+            every,
+            clock,
+            older_than,
+            report_older_than: report,
+            actions,
+            terminate,
+            dry_run: false,
+        })
+    }
+
     /// The watchdog with this deadline, as `[[policy]] kind = "watchdog"` reads it.
     pub fn watchdog(deadline: SimDuration) -> Policy {
-        Policy {
-            kind: PolicyKind::Watchdog,
-            at: deadline,
-            every: None,
-            clock: Clock::ChordAge,
-            older_than: deadline,
-            report_older_than: None,
-            actions: vec![Action::MarkFailed, Action::RevokeBody],
-            terminate: false,
-            dry_run: false,
-        }
+        Self::shipped(PolicyKind::Watchdog, Some(deadline)).expect("a watchdog with a deadline")
     }
 }
 

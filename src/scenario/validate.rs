@@ -1167,27 +1167,12 @@ fn read_policy(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> Option<Policy>
         ("custom", PolicyKind::Custom),
     ];
     let kind = keep(t.require("kind", "a policy kind", problems)?.one_of(&kinds), problems)?;
-    let cron = Some(SimDuration::from_secs(15 * 60));
-    // What each shipped policy is (rhesis-model §e, §f, §g); a custom one starts from nothing.
-    let (every, clock, older_than, report, actions, terminate_default): (_, _, _, _, &[Action], _) = match kind {
-        // `--max-hours` defaults to 1.0; revoke is `control.revoke(id, terminate=True)`.
-        PolicyKind::ChordMonitor => {
-            (cron, Some(Clock::TaskStart), Some(SimDuration::from_secs(3600)), None, &[Action::RevokeChordUnlock], true)
-        }
-        // Every 15 minutes: stuck over 30 minutes reported, over 2 hours auto-revoked (the
-        // monitor's revoke).
-        PolicyKind::FixChords => (
-            cron,
-            Some(Clock::ChordAge),
-            Some(SimDuration::from_secs(2 * 3600)),
-            Some(SimDuration::from_secs(30 * 60)),
-            &[Action::RevokeChordUnlock],
-            true,
-        ),
-        PolicyKind::Watchdog => {
-            (None, Some(Clock::ChordAge), None, None, &[Action::MarkFailed, Action::RevokeBody], false)
-        }
-        PolicyKind::Custom => (None, None, None, None, &[], false),
+    // What the kind is unless a flag says otherwise (`Policy::shipped`); a custom policy starts
+    // from nothing, and the watchdog has no default deadline.
+    let older_than = Policy::shipped(kind, None).map(|p| p.older_than);
+    let (every, clock, report, actions, terminate_default) = match Policy::shipped(kind, Some(SimDuration::ZERO)) {
+        Some(p) => (p.every, Some(p.clock), p.report_older_than, p.actions, p.terminate),
+        None => (None, None, None, Vec::new(), false),
     };
     let fields: &[&str] = match kind {
         PolicyKind::Watchdog => &["kind", "older_than", "at", "every", "dry_run"],
@@ -1257,12 +1242,12 @@ fn read_policy(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> Option<Policy>
             t.require("action", "an action, or a list of them", problems);
             None
         }
-        None => Some(actions.to_vec()),
+        None => Some(actions),
     };
     let terminate = if takes("terminate") { t.get("terminate") } else { None };
     let terminate = terminate.and_then(|v| keep(v.bool(), problems)).unwrap_or(terminate_default);
     let dry_run = t.get("dry_run").and_then(|v| keep(v.bool(), problems)).unwrap_or(false);
-    // The first check: one period in (a cron's), or at the deadline for a one-shot policy.
+    // As `Policy::shipped` places it, unless `at` says.
     let at = match t.get("at") {
         Some(a) => keep(a.duration(), problems),
         None => every.or(older_than),

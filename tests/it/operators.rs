@@ -188,7 +188,9 @@ fn looking_at_health_changes_nothing_about_the_run() {
     // The hung poll is in inspect().active() from 5m: at 1h10m it is 1h10m - 5m old.
     let active = &health[1].active_chord_unlock;
     assert_eq!(active.len(), 1);
-    assert!(!health[0].healthy || health[0].stuck.is_empty());
+    // At 30m the same poll is active but only 25 minutes old: not stuck by the 1 h rule.
+    assert_eq!(health[0].active_chord_unlock, *active);
+    assert!(health[0].healthy && health[0].stuck.is_empty(), "{:?}", health[0]);
     assert!(!health[1].healthy, "over an hour old at 1h10m: {:?}", health[1]);
     assert!(health[3].healthy, "nothing active once the monitor killed it");
 }
