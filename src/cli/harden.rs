@@ -101,7 +101,16 @@ pub fn text(opts: &Options, h: &Hardening, took: Duration) -> String {
     // What explore does not ask for (a Failed run is terminal) lint may still name.
     let left = lint(&with(&opts.base, &changes), opts.workload);
     if !left.is_empty() {
-        let ids: Vec<&str> = left.iter().map(|h| h.id).collect();
+        // Worst first, as lint orders them; a hazard found several times (one per key) once.
+        let mut named: Vec<(&str, usize)> = Vec::new();
+        for h in &left {
+            match named.iter_mut().find(|(id, _)| *id == h.id) {
+                Some((_, n)) => *n += 1,
+                None => named.push((h.id, 1)),
+            }
+        }
+        let ids: Vec<String> =
+            named.iter().map(|(id, n)| if *n > 1 { format!("{id} ×{n}") } else { id.to_string() }).collect();
         s.push_str(&format!(
             "\nlint still finds, with these changes: {} (explore counts none of them: a Failed run is terminal, a setting that does nothing breaks nothing; `chordsim lint` says why)\n",
             ids.join(", ")

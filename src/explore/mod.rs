@@ -16,15 +16,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::check::{Ending, Verdict};
 use crate::run::run;
 use crate::scenario::{CountRange, ExpectedStatus, Scenario};
-use strategy::{CaseGen, apply, case};
+use strategy::{CaseGen, apply};
 
 /// What to explore.
 #[derive(Clone, Debug)]
@@ -166,119 +164,47 @@ fn blank_numbers(text: &str) -> String {
     out
 }
 
-/// The proptest runner for case `index` of `seed`: its own ChaCha stream.
-fn runner(seed: u64, index: u64) -> TestRunner {
-    let mut derive = ChaCha8Rng::seed_from_u64(seed);
-    derive.set_stream(index.wrapping_add(16));
-    let mut bytes = [0u8; 32];
-    derive.fill_bytes(&mut bytes);
-    TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+/// Case `index` of `seed`, from its own ChaCha stream.
+fn case_of(seed: u64, index: u64, max_tests: usize) -> CaseGen {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    CaseGen::draw(&mut rng, max_tests)
 }
 
 /// The scenario of case `index`.
 pub fn generate(base: &Scenario, seed: u64, index: u64, max_tests: usize) -> Scenario {
-    generate_from(&case(max_tests), base, seed, index)
-}
-
-/// [`generate`] from a strategy built once: building `case`'s unions and boxes for every case
-/// cost more than drawing from them.
-fn generate_from(strategy: &impl Strategy<Value = CaseGen>, base: &Scenario, seed: u64, index: u64) -> Scenario {
-    let mut r = runner(seed, index);
-    let tree = strategy.new_tree(&mut r).expect("case strategies never reject");
-    let case = CaseGen { policy: policy_of(seed, index), ..tree.current() };
-    apply(base, &case, &format!("case {index}"))
-}
-
-/// Case `index`'s operator policy, from its own stream.
-fn policy_of(seed: u64, index: u64) -> Option<strategy::PolicyGen> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x706f_6c69_6379);
-    rng.set_stream(index);
-    strategy::policy_gen(&mut rng)
+    apply(base, &case_of(seed, index, max_tests), &format!("case {index}"))
 }
 
 /// Shrink case `index` while it keeps failing with `signature`; returns the minimal case, and
-/// whether shrinking ran to its end (`stop` can end it early).
+/// whether shrinking ran to its end (`stop` can end it early). Greedy: take the first simpler
+/// case that still fails the same way and go on from the same place in its own list of simpler
+/// cases; a pass that takes none ends it.
 fn shrink(opts: &Options, index: u64, signature: &str, stop: &Stop) -> (Scenario, Verdict, bool) {
-    let mut r = runner(opts.seed, index);
-    let mut tree = case(opts.max_tests).new_tree(&mut r).expect("case strategies never reject");
-    let policy = policy_of(opts.seed, index);
-    let name = |c: &CaseGen, i: u64| apply(&opts.base, &CaseGen { policy, ..c.clone() }, &format!("case {i}"));
-    // The candidate's verdict if it still fails with the same signature.
-    let same = |sc: &Scenario| {
-        let v = run(sc.clone(), None).verdict;
-        (is_failure(&v, opts.policy_endings_fail) && self::signature(&v) == signature).then_some(v)
-    };
-    let mut best = name(&tree.current(), index);
-    let mut best_verdict = run(best.clone(), None).verdict;
+    let scenario = |c: &CaseGen| apply(&opts.base, c, &format!("case {index}"));
+    let mut best = case_of(opts.seed, index, opts.max_tests);
+    let mut best_verdict = run(scenario(&best), None).verdict;
     let mut runs = 0;
-    if tree.simplify() {
-        while runs < opts.shrink_runs && !stop.shrinking_stopped() {
-            runs += 1;
-            let candidate = name(&tree.current(), index);
-            if let Some(v) = same(&candidate) {
-                best = candidate;
-                best_verdict = v;
-                if !tree.simplify() {
-                    break;
-                }
-            } else if !tree.complicate() {
+    let mut at = 0;
+    let mut took = false;
+    while runs < opts.shrink_runs && !stop.shrinking_stopped() {
+        let candidates = best.simpler();
+        let Some(candidate) = candidates.get(at) else {
+            if !std::mem::take(&mut took) {
                 break;
             }
+            at = 0;
+            continue;
+        };
+        runs += 1;
+        let v = run(scenario(candidate), None).verdict;
+        if is_failure(&v, opts.policy_endings_fail) && self::signature(&v) == signature {
+            (best, best_verdict, took) = (candidate.clone(), v, true);
+        } else {
+            at += 1;
         }
     }
-    // proptest shrinks the faults, then the tests, each once; deleting a test or a fault can
-    // become possible only after the other shrank, so finish with greedy deletions.
-    let mut changed = true;
-    while changed && runs < opts.shrink_runs && !stop.shrinking_stopped() {
-        changed = false;
-        // The generated policy comes after the configuration's own.
-        if best.policies.len() > opts.base.policies.len() {
-            let mut candidate = best.clone();
-            candidate.policies.truncate(opts.base.policies.len());
-            runs += 1;
-            if let Some(v) = same(&candidate) {
-                (best, best_verdict, changed) = (candidate, v, true);
-            }
-        }
-        for i in (0..best.faults.len()).rev() {
-            let mut candidate = best.clone();
-            candidate.faults.remove(i);
-            runs += 1;
-            if let Some(v) = same(&candidate) {
-                (best, best_verdict, changed) = (candidate, v, true);
-            }
-        }
-        for i in (0..best.tests.len()).rev() {
-            if best.tests.len() == 1 {
-                break;
-            }
-            let candidate = without_test(&best, i);
-            runs += 1;
-            if let Some(v) = same(&candidate) {
-                (best, best_verdict, changed) = (candidate, v, true);
-            }
-        }
-    }
-    (best, best_verdict, !stop.shrinking_stopped())
-}
-
-/// The scenario without test `i`: faults naming it go, later indices move down.
-fn without_test(sc: &Scenario, i: usize) -> Scenario {
-    use crate::scenario::{FaultKind, RevokeTarget};
-    let mut out = sc.clone();
-    out.tests.remove(i);
-    let shift = |t: usize| if t > i { t - 1 } else { t };
-    out.faults.retain_mut(|f| match &mut f.kind {
-        FaultKind::KillChild { test, .. } | FaultKind::Revoke { target: RevokeTarget::Test(test), .. } => {
-            if *test == i {
-                return false;
-            }
-            *test = shift(*test);
-            true
-        }
-        _ => true,
-    });
-    out
+    (scenario(&best), best_verdict, !stop.shrinking_stopped())
 }
 
 /// Fill in the scenario's name, about and expectation from what it does. Nothing here depends
@@ -335,14 +261,13 @@ pub fn explore(opts: &Options, stop: &Stop, tick: &(dyn Fn() + Sync)) -> Report 
     // so the same report, whichever threads ran them.
     let seen: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::new());
     on_threads(opts.threads, || {
-        let strategy = case(opts.max_tests);
         while !stop.cases_stopped() {
             let k = next.fetch_add(1, Ordering::Relaxed);
             if k >= in_shard {
                 return;
             }
             let index = index_of(k);
-            let v = run(generate_from(&strategy, &opts.base, opts.seed, index), None).verdict;
+            let v = run(generate(&opts.base, opts.seed, index, opts.max_tests), None).verdict;
             if is_failure(&v, opts.policy_endings_fail) {
                 let mut seen = seen.lock().expect("no thread panics holding the lock");
                 let e = seen.entry(signature(&v)).or_insert((index, 0));

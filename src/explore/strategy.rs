@@ -1,10 +1,13 @@
-//! proptest strategies for generated scenarios: configurations around a preset, workloads of
-//! 1–200 tests, and fault schedules within a fault budget. Every fault heals (a fault phase,
-//! then a heal phase), and the run then gets [`LIVENESS_BOUND`] to reach a terminal status.
-//! `explore` and the property tests draw from the same strategies.
+//! Generated scenarios: workloads of 1–200 tests, fault schedules within a fault budget and an
+//! operator policy now and then, drawn straight from a case's ChaCha stream ([`CaseGen::draw`]:
+//! a case costs a few hundred draws, not a proptest value tree), and the settings the property
+//! tests vary around a preset ([`knobs`]). Every fault heals (a fault phase, then a heal phase),
+//! and the run then gets [`LIVENESS_BOUND`] to reach a terminal status. `explore` and the
+//! property tests draw from the same generator.
 
 use proptest::prelude::*;
-use proptest::sample::Index;
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::config::AckMode;
 use crate::scenario::{DurationSpec, Errback, Expect, Fault, FaultKind, Node, Outcome, Scenario, TestSpec};
@@ -19,6 +22,18 @@ pub const FAULT_BUDGET: usize = 3;
 
 /// The fault phase: every generated fault starts within it.
 pub const FAULT_PHASE: SimDuration = SimDuration::from_secs(120);
+
+/// A uniform pick among however many there turn out to be (workers, tests): resolved when
+/// the case is applied, so it stays valid when shrinking removes a test.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pick(pub u64);
+
+impl Pick {
+    /// The pick among `n` (at least one).
+    pub fn index(self, n: usize) -> usize {
+        ((u128::from(self.0) * n as u128) >> 64) as usize
+    }
+}
 
 /// A generated header test.
 #[derive(Clone, Debug)]
@@ -39,7 +54,7 @@ pub enum NodeGen {
     /// The result backend.
     Backend,
     /// A worker, by index into the workers.
-    Worker(Index),
+    Worker(Pick),
 }
 
 /// A generated fault.
@@ -48,14 +63,14 @@ pub enum FaultGen {
     /// SIGKILL a worker, restart it after `restart_ms`.
     KillWorker {
         /// Which worker.
-        worker: Index,
+        worker: Pick,
         /// Restart delay.
         restart_ms: u64,
     },
     /// SIGKILL the child running a test.
     KillChild {
         /// Which test.
-        test: Index,
+        test: Pick,
     },
     /// Cut a link, heal it after `heal_ms`.
     Partition {
@@ -85,7 +100,7 @@ pub enum FaultGen {
     /// Warm shutdown, restart after `restart_ms`.
     WarmShutdown {
         /// Which worker.
-        worker: Index,
+        worker: Pick,
         /// Restart delay.
         restart_ms: u64,
         /// TERM to the process group.
@@ -94,7 +109,7 @@ pub enum FaultGen {
     /// Cold shutdown, restart after `restart_ms`.
     ColdShutdown {
         /// Which worker.
-        worker: Index,
+        worker: Pick,
         /// Restart delay.
         restart_ms: u64,
         /// QUIT to the process group.
@@ -112,7 +127,7 @@ pub enum FaultGen {
     /// Revoke a test.
     Revoke {
         /// Which test.
-        test: Index,
+        test: Pick,
         /// With terminate.
         terminate: bool,
     },
@@ -149,23 +164,6 @@ pub enum PolicyGen {
         /// Its threshold.
         older_ms: u64,
     },
-}
-
-/// A policy for one case in eight, from the case's own policy stream (apart from proptest's, so
-/// the workloads and faults stay what they were).
-pub fn policy_gen(rng: &mut impl rand::Rng) -> Option<PolicyGen> {
-    use rand::RngExt;
-    if rng.random_range(0..8u32) != 0 {
-        return None;
-    }
-    let older_ms = rng.random_range(60_000u64..1_800_000);
-    let every_ms = rng.random_range(60_000u64..900_000);
-    Some(match rng.random_range(0..4u32) {
-        0 => PolicyGen::Monitor { chord_age: false, older_ms, every_ms },
-        1 => PolicyGen::Monitor { chord_age: true, older_ms, every_ms },
-        2 => PolicyGen::Purge { older_ms, every_ms },
-        _ => PolicyGen::RevokeBody { older_ms },
-    })
 }
 
 impl PolicyGen {
@@ -213,64 +211,257 @@ pub struct CaseGen {
     pub policy: Option<PolicyGen>,
 }
 
-fn outcome() -> impl Strategy<Value = Outcome> {
-    // Mostly passing tests; `Pass` first, so shrinking simplifies towards it.
-    prop_oneof![
-        70 => Just(Outcome::Pass),
-        6 => Just(Outcome::FailStatus),
-        4 => Just(Outcome::ReturnNone),
-        2 => Just(Outcome::Malformed),
-        6 => Just(Outcome::Raise),
-        6 => (1u32..=2).prop_map(|fails| Outcome::RaiseTransient { fails }),
-        2 => Just(Outcome::SoftCatch),
-        2 => Just(Outcome::Flaky),
-        1 => Just(Outcome::Hang),
-    ]
+impl CaseGen {
+    /// A case drawn from `rng`: 1 to `max_tests` tests, up to [`FAULT_BUDGET`] faults within
+    /// the [`FAULT_PHASE`], and in one case of eight an operator policy that destroys work in
+    /// progress.
+    pub fn draw(rng: &mut impl Rng, max_tests: usize) -> CaseGen {
+        let tests = (0..rng.random_range(1..=max_tests.max(1))).map(|_| draw_test(rng)).collect();
+        let faults = (0..rng.random_range(0..=FAULT_BUDGET))
+            .map(|_| (rng.random_range(0..FAULT_PHASE.0 / 1_000), draw_fault(rng)))
+            .collect();
+        let policy = (rng.random_range(0..8u32) == 0).then(|| draw_policy(rng));
+        CaseGen { tests, faults, policy }
+    }
+
+    /// The cases one step simpler than this one, in the order shrinking tries them: without the
+    /// policy, without a fault, without a test, then each test passing, each value at its
+    /// smallest or halfway there, each flag off and each pick the first. Every step shrinks a
+    /// well-founded measure, so shrinking ends.
+    pub fn simpler(&self) -> Vec<CaseGen> {
+        let mut out = Vec::new();
+        if self.policy.is_some() {
+            out.push(CaseGen { policy: None, ..self.clone() });
+        }
+        for i in 0..self.faults.len() {
+            let mut c = self.clone();
+            c.faults.remove(i);
+            out.push(c);
+        }
+        for i in (0..self.tests.len()).filter(|_| self.tests.len() > 1) {
+            let mut c = self.clone();
+            c.tests.remove(i);
+            out.push(c);
+        }
+        for i in 0..self.tests.len() {
+            if self.tests[i].outcome != Outcome::Pass {
+                let mut c = self.clone();
+                c.tests[i].outcome = Outcome::Pass;
+                out.push(c);
+            }
+        }
+        // Numbers, flags and picks, addressed by position so a candidate can change one.
+        for j in 0..self.clone().numbers().len() {
+            let (value, min) = {
+                let mut c = self.clone();
+                let (v, m) = c.numbers().swap_remove(j);
+                (*v, m)
+            };
+            let half = min + (value - min) / 2;
+            for target in [min, half] {
+                if target < value && (target == min || half > min) {
+                    let mut c = self.clone();
+                    *c.numbers().swap_remove(j).0 = target;
+                    out.push(c);
+                }
+            }
+        }
+        for (i, (_, f)) in self.faults.iter().enumerate() {
+            for j in 0..f.clone().flags().len() {
+                let mut c = self.clone();
+                let flag = c.faults[i].1.flags().swap_remove(j);
+                if std::mem::take(flag) {
+                    out.push(c);
+                }
+            }
+        }
+        for (i, (_, f)) in self.faults.iter().enumerate() {
+            for j in 0..f.clone().picks().len() {
+                let mut c = self.clone();
+                let pick = c.faults[i].1.picks().swap_remove(j);
+                if std::mem::take(pick) != Pick::default() {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    /// Its numbers (durations, start times, thresholds), each with the smallest the generator
+    /// draws.
+    fn numbers(&mut self) -> Vec<(&mut u64, u64)> {
+        let tests = self.tests.iter_mut().map(|t| (&mut t.millis, TEST_MILLIS_MIN));
+        let faults = self.faults.iter_mut().flat_map(|(at, f)| std::iter::once((at, 0)).chain(f.numbers()));
+        let policy = self.policy.iter_mut().flat_map(PolicyGen::numbers);
+        tests.chain(faults).chain(policy).collect()
+    }
 }
 
-fn test_gen() -> impl Strategy<Value = TestGen> {
-    // 100 ms to 20 min, skewed short: shrinking moves towards 100 ms.
-    let millis = prop_oneof![3 => 100u64..10_000, 2 => 10_000u64..120_000, 1 => 120_000u64..1_200_000];
-    (millis, outcome()).prop_map(|(millis, outcome)| TestGen { millis, outcome })
+/// The shortest generated test, in milliseconds.
+const TEST_MILLIS_MIN: u64 = 100;
+
+/// An index into `weights`, each drawn in proportion to its weight.
+fn weighted(rng: &mut impl Rng, weights: &[u32]) -> usize {
+    let mut roll = rng.random_range(0..weights.iter().sum::<u32>());
+    weights
+        .iter()
+        .position(|&w| {
+            let here = roll < w;
+            roll = roll.saturating_sub(w);
+            here
+        })
+        .expect("the roll is below the weights' sum")
 }
 
-fn node_gen() -> impl Strategy<Value = NodeGen> {
-    prop_oneof![
-        2 => any::<Index>().prop_map(NodeGen::Worker),
-        1 => Just(NodeGen::Broker),
-        1 => Just(NodeGen::Backend),
-        1 => Just(NodeGen::Producer),
-    ]
+fn draw_test(rng: &mut impl Rng) -> TestGen {
+    // 100 ms to 20 min, skewed short.
+    let millis = match weighted(rng, &[3, 2, 1]) {
+        0 => rng.random_range(TEST_MILLIS_MIN..10_000),
+        1 => rng.random_range(10_000..120_000),
+        _ => rng.random_range(120_000..1_200_000),
+    };
+    // Mostly passing tests.
+    let outcome = match weighted(rng, &[70, 6, 4, 2, 6, 6, 2, 2, 1]) {
+        0 => Outcome::Pass,
+        1 => Outcome::FailStatus,
+        2 => Outcome::ReturnNone,
+        3 => Outcome::Malformed,
+        4 => Outcome::Raise,
+        5 => Outcome::RaiseTransient { fails: rng.random_range(1..=2) },
+        6 => Outcome::SoftCatch,
+        7 => Outcome::Flaky,
+        _ => Outcome::Hang,
+    };
+    TestGen { millis, outcome }
 }
 
-fn fault_gen() -> impl Strategy<Value = FaultGen> {
-    let restart = 1_000u64..120_000;
-    prop_oneof![
-        4 => (any::<Index>(), restart.clone()).prop_map(|(worker, restart_ms)| FaultGen::KillWorker { worker, restart_ms }),
-        2 => any::<Index>().prop_map(|test| FaultGen::KillChild { test }),
-        4 => (node_gen(), node_gen(), any::<bool>(), 1_000u64..600_000)
-            .prop_map(|(a, b, one_way, heal_ms)| FaultGen::Partition { a, b, one_way, heal_ms }),
-        2 => (1_000u64..180_000, prop::bool::weighted(0.2)).prop_map(|(ms, lose_data)| FaultGen::BackendOutage { ms, lose_data }),
-        2 => (1_000u64..60_000, any::<bool>()).prop_map(|(ms, p)| FaultGen::BrokerRestart { ms, persistent: !p }),
-        1 => (any::<Index>(), restart.clone(), any::<bool>())
-            .prop_map(|(worker, restart_ms, group)| FaultGen::WarmShutdown { worker, restart_ms, group }),
-        1 => (any::<Index>(), restart, any::<bool>())
-            .prop_map(|(worker, restart_ms, group)| FaultGen::ColdShutdown { worker, restart_ms, group }),
-        2 => (0u8..3, 100u64..60_000).prop_map(|(which, ms)| FaultGen::Stall { broker: which != 1, backend: which != 0, ms }),
-        1 => (any::<Index>(), any::<bool>()).prop_map(|(test, terminate)| FaultGen::Revoke { test, terminate }),
-        1 => any::<bool>().prop_map(|body| FaultGen::RevokeCanvas { body }),
-        1 => Just(FaultGen::CancelRun),
-    ]
+fn draw_node(rng: &mut impl Rng) -> NodeGen {
+    match weighted(rng, &[2, 1, 1, 1]) {
+        0 => NodeGen::Worker(Pick(rng.random())),
+        1 => NodeGen::Broker,
+        2 => NodeGen::Backend,
+        _ => NodeGen::Producer,
+    }
 }
 
-/// Workloads of 1 to `max_tests` tests and up to [`FAULT_BUDGET`] faults.
+fn draw_fault(rng: &mut impl Rng) -> FaultGen {
+    let restart = 1_000..120_000;
+    match weighted(rng, &[4, 2, 4, 2, 2, 1, 1, 2, 1, 1, 1]) {
+        0 => FaultGen::KillWorker { worker: Pick(rng.random()), restart_ms: rng.random_range(restart) },
+        1 => FaultGen::KillChild { test: Pick(rng.random()) },
+        2 => FaultGen::Partition {
+            a: draw_node(rng),
+            b: draw_node(rng),
+            one_way: rng.random(),
+            heal_ms: rng.random_range(1_000..600_000),
+        },
+        3 => FaultGen::BackendOutage { ms: rng.random_range(1_000..180_000), lose_data: rng.random_bool(0.2) },
+        4 => FaultGen::BrokerRestart { ms: rng.random_range(1_000..60_000), persistent: rng.random() },
+        5 => FaultGen::WarmShutdown {
+            worker: Pick(rng.random()),
+            restart_ms: rng.random_range(restart),
+            group: rng.random(),
+        },
+        6 => FaultGen::ColdShutdown {
+            worker: Pick(rng.random()),
+            restart_ms: rng.random_range(restart),
+            group: rng.random(),
+        },
+        7 => {
+            let which = rng.random_range(0..3u8);
+            FaultGen::Stall { broker: which != 1, backend: which != 0, ms: rng.random_range(100..60_000) }
+        }
+        8 => FaultGen::Revoke { test: Pick(rng.random()), terminate: rng.random() },
+        9 => FaultGen::RevokeCanvas { body: rng.random() },
+        _ => FaultGen::CancelRun,
+    }
+}
+
+fn draw_policy(rng: &mut impl Rng) -> PolicyGen {
+    let older_ms = rng.random_range(POLICY_MILLIS_MIN..1_800_000);
+    let every_ms = rng.random_range(POLICY_MILLIS_MIN..900_000);
+    match rng.random_range(0..4u32) {
+        0 => PolicyGen::Monitor { chord_age: false, older_ms, every_ms },
+        1 => PolicyGen::Monitor { chord_age: true, older_ms, every_ms },
+        2 => PolicyGen::Purge { older_ms, every_ms },
+        _ => PolicyGen::RevokeBody { older_ms },
+    }
+}
+
+/// The shortest generated policy threshold and period, in milliseconds.
+const POLICY_MILLIS_MIN: u64 = 60_000;
+
+impl FaultGen {
+    /// Its durations in milliseconds, each with the smallest the generator draws.
+    fn numbers(&mut self) -> Vec<(&mut u64, u64)> {
+        match self {
+            FaultGen::KillWorker { restart_ms, .. }
+            | FaultGen::WarmShutdown { restart_ms, .. }
+            | FaultGen::ColdShutdown { restart_ms, .. } => vec![(restart_ms, 1_000)],
+            FaultGen::Partition { heal_ms, .. } => vec![(heal_ms, 1_000)],
+            FaultGen::BackendOutage { ms, .. } | FaultGen::BrokerRestart { ms, .. } => vec![(ms, 1_000)],
+            FaultGen::Stall { ms, .. } => vec![(ms, 100)],
+            FaultGen::KillChild { .. }
+            | FaultGen::Revoke { .. }
+            | FaultGen::RevokeCanvas { .. }
+            | FaultGen::CancelRun => Vec::new(),
+        }
+    }
+
+    /// Its flags: shrinking turns them off.
+    fn flags(&mut self) -> Vec<&mut bool> {
+        match self {
+            FaultGen::Partition { one_way, .. } => vec![one_way],
+            FaultGen::BackendOutage { lose_data, .. } => vec![lose_data],
+            FaultGen::BrokerRestart { persistent, .. } => vec![persistent],
+            FaultGen::WarmShutdown { group, .. } | FaultGen::ColdShutdown { group, .. } => vec![group],
+            FaultGen::Revoke { terminate, .. } => vec![terminate],
+            FaultGen::RevokeCanvas { body } => vec![body],
+            FaultGen::Stall { .. } | FaultGen::KillWorker { .. } | FaultGen::KillChild { .. } | FaultGen::CancelRun => {
+                Vec::new()
+            }
+        }
+    }
+
+    /// Its picks of a worker or a test: shrinking moves them to the first.
+    fn picks(&mut self) -> Vec<&mut Pick> {
+        match self {
+            FaultGen::KillWorker { worker, .. }
+            | FaultGen::WarmShutdown { worker, .. }
+            | FaultGen::ColdShutdown { worker, .. } => vec![worker],
+            FaultGen::KillChild { test } | FaultGen::Revoke { test, .. } => vec![test],
+            FaultGen::Partition { a, b, .. } => [a, b]
+                .into_iter()
+                .filter_map(|n| match n {
+                    NodeGen::Worker(p) => Some(p),
+                    _ => None,
+                })
+                .collect(),
+            FaultGen::BackendOutage { .. }
+            | FaultGen::BrokerRestart { .. }
+            | FaultGen::Stall { .. }
+            | FaultGen::RevokeCanvas { .. }
+            | FaultGen::CancelRun => Vec::new(),
+        }
+    }
+}
+
+impl PolicyGen {
+    /// Its threshold and period in milliseconds, each with the smallest the generator draws.
+    fn numbers(&mut self) -> Vec<(&mut u64, u64)> {
+        match self {
+            PolicyGen::Monitor { older_ms, every_ms, .. } | PolicyGen::Purge { older_ms, every_ms } => {
+                vec![(older_ms, POLICY_MILLIS_MIN), (every_ms, POLICY_MILLIS_MIN)]
+            }
+            PolicyGen::RevokeBody { older_ms } => vec![(older_ms, POLICY_MILLIS_MIN)],
+        }
+    }
+}
+
+/// Cases for the property tests: each drawn from a seed proptest picks. proptest can shrink
+/// only the seed, which is no simpler for being smaller; a failing property prints its case.
 pub fn case(max_tests: usize) -> impl Strategy<Value = CaseGen> {
-    // Faults first, so that shrinking removes them before it tries to remove tests.
-    (
-        prop::collection::vec((0u64..FAULT_PHASE.0 / 1_000, fault_gen()), 0..=FAULT_BUDGET),
-        prop::collection::vec(test_gen(), 1..=max_tests.max(1)),
-    )
-        .prop_map(|(faults, tests)| CaseGen { tests, faults, policy: None })
+    any::<u64>().prop_map(move |seed| CaseGen::draw(&mut ChaCha8Rng::seed_from_u64(seed), max_tests))
 }
 
 fn resolve(node: &NodeGen, workers: usize) -> Node {
@@ -453,5 +644,49 @@ impl Knobs {
             .map(|i| crate::scenario::WorkerSpec { name: format!("w{i}"), concurrency: self.concurrency, start: true })
             .collect();
         sc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A measure every shrinking step must lower: what is left to remove or simplify.
+    fn measure(c: &CaseGen) -> u128 {
+        let mut c = c.clone();
+        let numbers: u128 = c.numbers().iter().map(|(v, min)| u128::from(**v - min)).sum();
+        let flags = c.faults.iter_mut().map(|(_, f)| f.flags().into_iter().filter(|b| **b).count()).sum::<usize>();
+        let picks = c.faults.iter_mut().map(|(_, f)| f.picks().into_iter().filter(|p| p.0 != 0).count()).sum::<usize>();
+        let failing = c.tests.iter().filter(|t| t.outcome != Outcome::Pass).count();
+        let parts = c.tests.len() + c.faults.len() + usize::from(c.policy.is_some());
+        numbers + (flags + picks + failing + parts) as u128
+    }
+
+    #[test]
+    fn every_simpler_case_is_simpler_so_shrinking_ends() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut candidates = 0;
+        for _ in 0..300 {
+            let case = CaseGen::draw(&mut rng, 12);
+            for c in case.simpler() {
+                assert!(measure(&c) < measure(&case), "{c:?}\nis not simpler than\n{case:?}");
+                assert!(!c.tests.is_empty(), "a case keeps a test");
+                candidates += 1;
+            }
+        }
+        assert!(candidates > 300 * 10, "{candidates} candidates");
+    }
+
+    #[test]
+    fn draws_stay_within_the_generators_bounds() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        for _ in 0..2_000 {
+            let mut c = CaseGen::draw(&mut rng, 12);
+            assert!((1..=12).contains(&c.tests.len()) && c.faults.len() <= FAULT_BUDGET);
+            assert!(c.faults.iter().all(|(at, _)| *at < FAULT_PHASE.0 / 1_000));
+            assert!(c.numbers().iter().all(|(v, min)| **v >= *min), "{c:?}");
+        }
+        assert_eq!(Pick(u64::MAX).index(3), 2);
+        assert_eq!(Pick(0).index(3), 0);
     }
 }

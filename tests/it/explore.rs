@@ -241,15 +241,13 @@ fn generated_cases_include_operator_policies() {
     let with: usize =
         (0..400).filter(|&i| chordsim::explore::generate(&base, 1, i, 12).policies.len() > base.policies.len()).count();
     assert!((25..=75).contains(&with), "{with} of 400 cases have a generated policy");
-    // A policy that revokes chord_unlock on a polling backend is found and named.
-    let r = go(&opts(Preset::SeedDoc, 2_000, 4, (1, 1)));
-    assert!(
-        r.found.iter().any(|f| f
-            .verdict
-            .cause
-            .iter()
-            .any(|c| c.contains("revoked chord_unlock") || c.contains("purge"))),
-        "{:?}",
-        r.found.iter().map(|f| &f.signature).collect::<Vec<_>>()
-    );
+    // They act: on seed-doc's polling backend, some of them revoke chord_unlock or purge the
+    // queues, and the cause chain says so.
+    let acted = (0..400)
+        .map(|i| chordsim::explore::generate(&base, 1, i, 12))
+        .filter(|sc| sc.policies.len() > base.policies.len())
+        .map(|sc| run(sc, None).verdict)
+        .filter(|v| v.cause.iter().any(|c| c.contains("revoked chord_unlock") || c.contains("purged")))
+        .count();
+    assert!(acted > 0, "no generated policy acted in 400 cases");
 }
