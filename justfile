@@ -1,12 +1,12 @@
-# Conveniences only: every recipe is a plain cargo command you can run without just.
+# Conveniences only: every recipe is a plain command you can run without just.
 
 # Run the shipped scenarios (the main job).
 run:
     cargo run --release -- run
 
-# Every test.
+# Every test: Rust, then Python.
 test:
-    cargo test
+    ./run-tests
 
 # What CI runs.
 ci:

@@ -15,6 +15,8 @@ pub mod cli;
 pub mod config;
 pub mod explore;
 pub mod model;
+#[cfg(feature = "python")]
+mod python;
 pub mod report;
 pub mod run;
 pub mod scenario;

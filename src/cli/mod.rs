@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use harden::text as harden_text;
 pub use inputs::collect;
 
 /// Every scenario ran as expected.
@@ -306,17 +307,26 @@ impl ConfigArgs {
     }
 }
 
-/// Parse arguments and run; returns the exit code.
+/// Parse the process's arguments and run; returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    ExitCode::from(main_from(std::env::args_os()))
+}
+
+/// Parse `args` (the program's name first) and run; returns the exit code.
+pub fn main_from<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
             let _ = e.print();
-            return ExitCode::from(code);
+            return code;
         }
     };
-    ExitCode::from(match cli.command {
+    match cli.command {
         Command::Run { paths, config, seed, json, junit } => match config.import() {
             Ok(import) => run::run(&paths, import.as_ref(), seed, json, junit.as_deref()),
             Err(code) => code,
@@ -333,8 +343,8 @@ pub fn main() -> ExitCode {
             let args = config;
             let duration = match crate::time::parse_duration(&duration) {
                 Ok(d) if d.0 > 0 => d,
-                Ok(_) => return ExitCode::from(bad_input("--duration: expected a positive duration")),
-                Err(forms) => return ExitCode::from(bad_input(&format!("--duration: expected {forms}"))),
+                Ok(_) => return bad_input("--duration: expected a positive duration"),
+                Err(forms) => return bad_input(&format!("--duration: expected {forms}")),
             };
             match args.import() {
                 Ok(import) => match inputs::base(preset.as_deref(), import.as_ref()) {
@@ -368,18 +378,18 @@ pub fn main() -> ExitCode {
             };
             let duration = match parse("--duration", &duration) {
                 Ok(d) => d,
-                Err(code) => return ExitCode::from(code),
+                Err(code) => return code,
             };
             let budget = match time_budget.as_deref().map(|b| parse("--time-budget", b)).transpose() {
                 Ok(b) => b.map(|d| std::time::Duration::from_micros(d.0)),
-                Err(code) => return ExitCode::from(code),
+                Err(code) => return code,
             };
             if threads == Some(0) {
-                return ExitCode::from(bad_input("--threads 0: expected at least 1 thread"));
+                return bad_input("--threads 0: expected at least 1 thread");
             }
             let import = match config.import() {
                 Ok(i) => i,
-                Err(code) => return ExitCode::from(code),
+                Err(code) => return code,
             };
             let (base, workload) = match &file {
                 Some(f) => match inputs::load(f, import.as_ref(), crate::scenario::Needs::Nothing) {
@@ -390,12 +400,12 @@ pub fn main() -> ExitCode {
                     }
                     Err(e) => {
                         output::warn_raw(&e.to_string());
-                        return ExitCode::from(EXIT_BAD_INPUT);
+                        return EXIT_BAD_INPUT;
                     }
                 },
                 None => match inputs::base(preset.as_deref(), import.as_ref()) {
                     Ok(sc) => (sc, crate::advise::Workload { tests: tests as usize, duration }),
-                    Err(e) => return ExitCode::from(bad_input(&e)),
+                    Err(e) => return bad_input(&e),
                 },
             };
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -409,7 +419,7 @@ pub fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-    })
+    }
 }
 
 /// Print a one-line message for bad input or usage and return its exit code.

@@ -1,0 +1,120 @@
+"""The Python API over a real Celery app object: what it reads, that it agrees with the command
+line, typed results, bad input, and Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import chordsim
+from conftest import seed_doc_app
+
+
+def cli(*args):
+    """The console script `pip install` put beside this Python."""
+    script = os.path.join(os.path.dirname(sys.executable), "chordsim")
+    return subprocess.run([script, *args], capture_output=True, text=True)
+
+
+def test_from_app_reads_the_non_default_settings_and_the_version(app):
+    sc = chordsim.from_app(app, tests=10, duration="1m")
+    dumped = json.loads(sc.config)
+    assert dumped["task_annotations"]["celery.chord_unlock"]["max_retries"] == 3
+    assert dumped["result_backend"].startswith("db+sqlite")
+    assert "worker_prefetch_multiplier" not in dumped, "defaults are left out, as inspect conf does"
+    import celery
+
+    assert sc.version == ".".join(celery.__version__.split(".")[:2])
+
+
+def test_a_seed_doc_app_gives_up_on_a_header_longer_than_four_seconds(app):
+    # chord_unlock's countdown 1 s + 3 retries × 1 s (result_chord_retry_interval): it gives up
+    # after about 4 s while ten one-minute tests still run (celery-semantics §5).
+    v = chordsim.from_app(app, tests=10, duration="1m").run()
+    assert v.status == "stuck" and v.final_status == "Progress"
+    assert any("chord_unlock gave up after 4 polls" in c for c in v.cause), v.cause
+    assert v.chord_unlock_runs == 4
+    assert not v.ok and "stuck" in v.explain()
+    assert v.trace and v.trace[0].at == 0.0
+
+
+def test_raising_chord_unlocks_retries_makes_the_same_app_complete():
+    annotations = {"celery.chord_unlock": {"max_retries": 301}, "collect_results": {"time_limit": 900}}
+    v = chordsim.from_app(seed_doc_app(task_annotations=annotations), tests=10, duration="1m").run()
+    assert v.status == "Completed", v.explain()
+    assert v.ok and v.callback_runs == 1 and v.terminal_at is not None
+
+
+def test_from_app_agrees_with_check_config_on_the_same_dump(app, tmp_path):
+    sc = chordsim.from_app(app, tests=10, duration="1m")
+    (tmp_path / "conf.json").write_text(sc.config)
+    (tmp_path / "run.toml").write_text(sc.to_toml())
+    out = cli("check", str(tmp_path / "run.toml"), "--config", str(tmp_path / "conf.json"),
+              "--celery-version", sc.version, "--workers", "1", "--json")
+    assert out.returncode == 1, out.stderr
+    line = json.loads(out.stdout.splitlines()[0])
+    assert line["data"]["verdict"] == sc.run().raw
+
+
+def test_to_toml_round_trips_through_the_command_line(tmp_path):
+    sc = chordsim.Scenario({
+        "preset": "rhesis",
+        "seed": 7,
+        "run": {"tests": 4, "duration": "10s"},
+        "fault": [{"at": "3s", "kind": "kill_worker", "worker": "w1", "restart_after": "5s"}],
+    })
+    path = tmp_path / "sc.toml"
+    path.write_text(sc.to_toml())
+    out = cli("check", str(path), "--json")
+    verdict = json.loads(out.stdout.splitlines()[0])["data"]["verdict"]
+    assert verdict == sc.run().raw
+    assert chordsim.load(str(path)).run().raw == verdict
+
+
+def test_check_counts_the_endings_over_seeds():
+    sc = chordsim.Scenario({"preset": "hardened", "run": {"tests": 3, "duration": "1s..20s"}})
+    summary = sc.check(seeds=5)
+    assert [v.seed for v in summary.verdicts] == [1, 2, 3, 4, 5]
+    assert summary.counts == {"Completed": 5} and summary.failures == []
+
+
+def test_bad_input_names_the_field_and_the_allowed_values():
+    with pytest.raises(chordsim.ScenarioError) as e:
+        chordsim.Scenario({"preset": "seed-doc", "run": {"tests": 2, "outcome": "explode"}})
+    text = str(e.value)
+    assert "run.outcome" in text and "pass" in text and "scenario.toml:" in text
+
+
+def test_a_misspelt_setting_is_a_named_warning_not_silence():
+    # Celery stores an unknown key and never reads it (celery-semantics §1 "Not settings").
+    with pytest.warns(chordsim.ChordsimWarning, match="task_acks_late"):
+        chordsim.Scenario({"preset": "seed-doc", "run": {"tests": 1}, "celery": {"task_acks_lately": True}})
+
+
+def test_explore_finds_the_give_up_and_shrinks_it(app):
+    r = chordsim.from_app(app).explore(cases=200, threads=2)
+    assert r.ran == 200 and r.failed > 0 and not r.interrupted
+    give_up = [f for f in r.found if "chord_unlock retries exhausted" in f.signature]
+    assert give_up, [f.signature for f in r.found]
+    assert "[[fault]]" not in give_up[0].toml, "no fault is needed to give up"
+
+
+def test_harden_names_the_errback_for_the_seed_doc_app(app):
+    h = chordsim.from_app(app).harden(tests=10, duration_s=60, cases=2000, search_cases=500, threads=2)
+    assert h.complete, h.text
+    assert any("on_error" in c.python for c in h.changes), h.text
+    assert all(c.without.failed > 0 for c in h.changes), "each change is needed"
+    assert "chordsim harden:" in h.text
+
+
+def test_ctrl_c_stops_an_exploration_with_keyboard_interrupt():
+    sc = chordsim.Scenario({"preset": "rhesis", "run": {"tests": 1}})
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        sc.explore(cases=10**9, threads=1)
+    timer.join()
