@@ -1,6 +1,8 @@
 """Celery app objects for the Python tests: configured, never connected to a broker."""
 
 import pytest
+
+pytest_plugins = ["pytester"]
 from celery import Celery
 
 
