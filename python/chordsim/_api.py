@@ -309,9 +309,54 @@ def _app_config(app: Any) -> str:
     return json.dumps(dumped, sort_keys=True)
 
 
+#: The task class attributes the model reads, with ``celery.Task``'s own defaults; ``None``:
+#: set from the configuration when the task is bound (``Task.from_config``).
+_TASK_ATTRIBUTES = {
+    "max_retries": 3,
+    "default_retry_delay": 180,
+    "autoretry_for": (),
+    "retry_backoff": False,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "time_limit": None,
+    "soft_time_limit": None,
+    "ignore_result": "task_ignore_result",
+    "acks_late": "task_acks_late",
+}
+
+
+def _task_class(app: Any, name: str) -> Dict[str, Any]:
+    """The ``[app.header]`` / ``[app.body]`` table of the task registered as ``name``: its name
+    and the attributes its class sets, those that differ from ``celery.Task``'s (or, for the
+    ones bound from the configuration, from the configuration), so a setting changed later
+    still reaches it."""
+    try:
+        task = app.tasks[name]
+    except KeyError:
+        known = sorted(n for n in app.tasks.keys() if not n.startswith("celery."))
+        raise ScenarioError(f"{name}: no task registered under this name; the app has: {', '.join(known) or 'none'}")
+    table: Dict[str, Any] = {"name": name}
+    for attr, default in _TASK_ATTRIBUTES.items():
+        value = getattr(task, attr, None)
+        if isinstance(default, str):
+            default = app.conf.get(default)
+        if attr == "autoretry_for":
+            value = [c.__name__ for c in (value or ())]
+            default = []
+        if value == default or (value is None and attr != "max_retries"):
+            continue
+        table[attr] = "none" if value is None else value
+    for attr in ("retry_kwargs", "dont_autoretry_for"):
+        if getattr(task, attr, None):
+            warnings.warn(f"{name}.{attr}: not modelled; chordsim reads it as unset", ChordsimWarning, stacklevel=3)
+    return table
+
+
 def from_app(
     app: Any,
     *,
+    header: Optional[str] = None,
+    body: Optional[str] = None,
     preset: Optional[str] = None,
     tests: int = 10,
     duration: str = "30s",
@@ -332,14 +377,18 @@ def from_app(
 
     The workload is ``tests`` tests of ``duration`` with ``outcome``; ``faults`` and ``policies``
     are lists of the scenario file's ``[[fault]]`` and ``[[policy]]`` tables; other scenario tables
-    (``app={…}``, ``run={…}`` to replace the workload) come as keywords. What a configuration
+    (``app={…}``, ``run={…}`` to replace the workload) come as keywords. ``header`` and
+    ``body`` name the registered tasks (``"proj.tasks.execute_single_test"``): their names are
+    what ``task_annotations`` match, and the attributes their classes set (``max_retries``,
+    ``autoretry_for``, ``acks_late``, time limits, ``ignore_result``, the retry backoff) apply
+    under the annotations, as in Celery. What a configuration
     does not hold comes as arguments, as the command line's flags: ``workers`` (how many workers
     consume the queue) and ``concurrency`` (each one's ``-c``; default ``worker_concurrency``).
     """
     import celery
 
     version = ".".join(celery.__version__.split(".")[:2])
-    body: Dict[str, Any] = {
+    file: Dict[str, Any] = {
         "preset": preset,
         "seed": seed,
         "horizon": horizon,
@@ -348,9 +397,12 @@ def from_app(
         "policy": [dict(p) for p in policies],
         "expect": dict(expect) if expect is not None else None,
     }
-    if not body["fault"]:
-        del body["fault"]
-    if not body["policy"]:
-        del body["policy"]
-    body.update(tables)
-    return Scenario(body, _app_config(app), version, workers, concurrency)
+    if not file["fault"]:
+        del file["fault"]
+    if not file["policy"]:
+        del file["policy"]
+    tasks = {k: _task_class(app, n) for k, n in (("header", header), ("body", body)) if n is not None}
+    if tasks:
+        file["app"] = {**tables.pop("app", {}), **tasks}
+    file.update(tables)
+    return Scenario(file, _app_config(app), version, workers, concurrency)

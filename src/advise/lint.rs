@@ -339,7 +339,12 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     }
     // An annotation applies to the task whose name is its key (celery app/annotations.py:
     // MapAnnotation), or to every task under "*".
-    let names = [world.header_attrs.class.name, world.body_attrs.class.name, world.unlock_attrs.class.name, "*"];
+    let names = [
+        world.header_attrs.class.name.as_str(),
+        world.body_attrs.class.name.as_str(),
+        world.unlock_attrs.class.name.as_str(),
+        "*",
+    ];
     for key in cfg.annotations.keys().filter(|k| !names.contains(&k.as_str())) {
         out.push(Hazard {
             id: "annotation_matches_no_task",

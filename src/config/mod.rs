@@ -152,11 +152,80 @@ pub struct Annotation {
     pub acks_late: Option<bool>,
 }
 
+impl Annotation {
+    /// The task attributes the model reads, by name (as `task_annotations` entries and task
+    /// classes set them): `None` when `attr` is none of them.
+    pub fn read_attr(&mut self, attr: &str, x: &Value<'_, '_>) -> Option<Result<(), Problem>> {
+        Some(match attr {
+            "max_retries" => {
+                if x.str().ok() == Some("none") {
+                    self.max_retries = Some(None);
+                    Ok(())
+                } else {
+                    x.count(0, 1_000_000).map(|n| self.max_retries = Some(Some(n as u32)))
+                }
+            }
+            "default_retry_delay" => x.seconds().map(|d| self.default_retry_delay = Some(d)),
+            "retry_backoff" => match x.bool() {
+                Ok(b) => {
+                    self.retry_backoff = Some(u32::from(b));
+                    Ok(())
+                }
+                Err(_) => x.count(0, 1_000_000).map(|n| self.retry_backoff = Some(n as u32)),
+            },
+            "retry_backoff_max" => x.seconds().map(|d| self.retry_backoff_max = Some(d)),
+            "retry_jitter" => x.bool().map(|b| self.retry_jitter = Some(b)),
+            "autoretry_for" => x.array().and_then(|items| {
+                items
+                    .iter()
+                    .map(|i| i.str().map(str::to_string))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|l| self.autoretry_for = Some(l))
+            }),
+            "time_limit" => x.seconds_or_none().map(|d| self.time_limit = Some(d)),
+            "soft_time_limit" => x.seconds_or_none().map(|d| self.soft_time_limit = Some(d)),
+            "ignore_result" => x.bool().map(|b| self.ignore_result = Some(b)),
+            "acks_late" => x.bool().map(|b| self.acks_late = Some(b)),
+            _ => return None,
+        })
+    }
+
+    /// The attribute names [`Annotation::read_attr`] reads.
+    pub const ATTRIBUTES: &'static [&'static str] = &[
+        "max_retries",
+        "default_retry_delay",
+        "retry_backoff",
+        "retry_backoff_max",
+        "retry_jitter",
+        "autoretry_for",
+        "time_limit",
+        "soft_time_limit",
+        "ignore_result",
+        "acks_late",
+    ];
+
+    /// Whether it sets nothing.
+    pub fn is_empty(&self) -> bool {
+        self.max_retries.is_none()
+            && self.default_retry_delay.is_none()
+            && self.retry_backoff.is_none()
+            && self.retry_backoff_max.is_none()
+            && self.retry_jitter.is_none()
+            && self.autoretry_for.is_none()
+            && self.time_limit.is_none()
+            && self.soft_time_limit.is_none()
+            && self.ignore_result.is_none()
+            && self.acks_late.is_none()
+    }
+}
+
 /// Where a resolved task attribute came from, for cause chains.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The task class's own default.
     ClassDefault,
+    /// The application's task class (`[app.header]`, `[app.body]`).
+    ClassAttribute,
     /// `task_annotations[key]`.
     Annotation(String),
     /// A per-chord call option (`chord(..., max_retries=N)`).
@@ -169,6 +238,7 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::ClassDefault => f.write_str("the task class default"),
+            Source::ClassAttribute => f.write_str("the task class"),
             Source::Annotation(k) => write!(f, "task_annotations['{k}']"),
             Source::ChordOption => f.write_str("the chord's call options"),
             Source::Setting(s) => f.write_str(s),
@@ -180,7 +250,7 @@ impl std::fmt::Display for Source {
 #[derive(Clone, Debug)]
 pub struct TaskClass {
     /// The registered task name.
-    pub name: &'static str,
+    pub name: String,
     /// `max_retries` (None = unlimited for chord_unlock's polling).
     pub max_retries: Option<u32>,
     /// `default_retry_delay`.
@@ -210,6 +280,44 @@ pub struct TaskAttrs {
     pub soft_time_limit: Option<Option<SimDuration>>,
     /// Per-task acks_late, if an annotation set it.
     pub acks_late: Option<bool>,
+}
+
+impl TaskAttrs {
+    /// Set what `a` sets; `source` is where `max_retries` then comes from.
+    fn apply(&mut self, a: &Annotation, source: Source) {
+        let c = &mut self.class;
+        if let Some(m) = a.max_retries {
+            c.max_retries = m;
+            self.max_retries_source = source;
+        }
+        if let Some(d) = a.default_retry_delay {
+            c.default_retry_delay = d;
+        }
+        if let Some(b) = a.retry_backoff {
+            c.retry_backoff = b;
+        }
+        if let Some(m) = a.retry_backoff_max {
+            c.retry_backoff_max = m;
+        }
+        if let Some(j) = a.retry_jitter {
+            c.retry_jitter = j;
+        }
+        if let Some(list) = &a.autoretry_for {
+            c.autoretry = !list.is_empty();
+        }
+        if let Some(i) = a.ignore_result {
+            c.ignore_result = i;
+        }
+        if a.time_limit.is_some() {
+            self.time_limit = a.time_limit;
+        }
+        if a.soft_time_limit.is_some() {
+            self.soft_time_limit = a.soft_time_limit;
+        }
+        if a.acks_late.is_some() {
+            self.acks_late = a.acks_late;
+        }
+    }
 }
 
 impl CeleryConfig {
@@ -247,8 +355,10 @@ impl CeleryConfig {
         }
     }
 
-    /// Apply annotations to a task class (§3: the named entry, then `'*'`).
-    pub fn resolve(&self, class: &TaskClass) -> TaskAttrs {
+    /// A task's attributes: its class's, then the application's own class attributes (`own`),
+    /// then annotations, which Celery sets on the class when the task is registered (celery
+    /// app/annotations.py; §3: the named entry, then `'*'`).
+    pub fn resolve(&self, class: &TaskClass, own: &Annotation) -> TaskAttrs {
         let mut attrs = TaskAttrs {
             class: class.clone(),
             max_retries_source: Source::ClassDefault,
@@ -256,39 +366,10 @@ impl CeleryConfig {
             soft_time_limit: None,
             acks_late: None,
         };
-        for key in [class.name, "*"] {
-            let Some(a) = self.annotations.get(key) else { continue };
-            let c = &mut attrs.class;
-            if let Some(m) = a.max_retries {
-                c.max_retries = m;
-                attrs.max_retries_source = Source::Annotation(key.to_string());
-            }
-            if let Some(d) = a.default_retry_delay {
-                c.default_retry_delay = d;
-            }
-            if let Some(b) = a.retry_backoff {
-                c.retry_backoff = b;
-            }
-            if let Some(m) = a.retry_backoff_max {
-                c.retry_backoff_max = m;
-            }
-            if let Some(j) = a.retry_jitter {
-                c.retry_jitter = j;
-            }
-            if let Some(list) = &a.autoretry_for {
-                c.autoretry = !list.is_empty();
-            }
-            if let Some(i) = a.ignore_result {
-                c.ignore_result = i;
-            }
-            if a.time_limit.is_some() {
-                attrs.time_limit = a.time_limit;
-            }
-            if a.soft_time_limit.is_some() {
-                attrs.soft_time_limit = a.soft_time_limit;
-            }
-            if a.acks_late.is_some() {
-                attrs.acks_late = a.acks_late;
+        attrs.apply(own, Source::ClassAttribute);
+        for key in [class.name.as_str(), "*"] {
+            if let Some(a) = self.annotations.get(key) {
+                attrs.apply(a, Source::Annotation(key.to_string()));
             }
         }
         attrs
@@ -463,37 +544,9 @@ fn read_annotations(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut Vec<
             {
                 shaping.push((attr.to_string(), text, attr_key.span()));
             }
-            let r: Result<(), Problem> = match attr {
-                "max_retries" => {
-                    if x.str().ok() == Some("none") {
-                        a.max_retries = Some(None);
-                        Ok(())
-                    } else {
-                        x.count(0, 1_000_000).map(|n| a.max_retries = Some(Some(n as u32)))
-                    }
-                }
-                "default_retry_delay" => x.seconds().map(|d| a.default_retry_delay = Some(d)),
-                "retry_backoff" => match x.bool() {
-                    Ok(b) => {
-                        a.retry_backoff = Some(u32::from(b));
-                        Ok(())
-                    }
-                    Err(_) => x.count(0, 1_000_000).map(|n| a.retry_backoff = Some(n as u32)),
-                },
-                "retry_backoff_max" => x.seconds().map(|d| a.retry_backoff_max = Some(d)),
-                "retry_jitter" => x.bool().map(|b| a.retry_jitter = Some(b)),
-                "autoretry_for" => x.array().and_then(|items| {
-                    items
-                        .iter()
-                        .map(|i| i.str().map(str::to_string))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map(|l| a.autoretry_for = Some(l))
-                }),
-                "time_limit" => x.seconds_or_none().map(|d| a.time_limit = Some(d)),
-                "soft_time_limit" => x.seconds_or_none().map(|d| a.soft_time_limit = Some(d)),
-                "ignore_result" => x.bool().map(|b| a.ignore_result = Some(b)),
-                "acks_late" => x.bool().map(|b| a.acks_late = Some(b)),
-                _ => x.to_toml_text().map(|text| {
+            let r: Result<(), Problem> = match a.read_attr(attr, &x) {
+                Some(r) => r,
+                None => x.to_toml_text().map(|text| {
                     let meant = (!names::is_attribute(attr)).then(|| names::suggest_attribute(attr)).flatten();
                     let mut why = if names::is_attribute(attr) {
                         "set on the task class, but nothing in the model's tasks reads it".to_string()

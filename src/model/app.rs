@@ -80,9 +80,12 @@ pub struct Classes {
 /// the doc profile; rhesis' BaseTask/SilentTask (autoretry_for=(Exception,), max_retries 3,
 /// retry_backoff, default_retry_delay 10 s; rhesis-model §d) for rhesis. chord_unlock:
 /// ignore_result, max_retries None, default_retry_delay = result_chord_retry_interval (§5).
-pub fn task_classes(profile: Profile, cfg: &CeleryConfig) -> Classes {
-    let plain = |name| TaskClass {
-        name,
+/// The application's own names (`[app.header] name`, `[app.body] name`) replace the profile's;
+/// its class attributes are applied when the attributes are resolved
+/// ([`CeleryConfig::resolve`]).
+pub fn task_classes(app: &crate::scenario::AppConfig, cfg: &CeleryConfig) -> Classes {
+    let plain = |name: &str| TaskClass {
+        name: name.to_string(),
         max_retries: Some(3),
         default_retry_delay: SimDuration::from_secs(180),
         autoretry: false,
@@ -91,21 +94,27 @@ pub fn task_classes(profile: Profile, cfg: &CeleryConfig) -> Classes {
         retry_jitter: true,
         ignore_result: cfg.ignore_result,
     };
-    let base = |name| TaskClass {
+    let base = |name: &str| TaskClass {
         autoretry: true,
         retry_backoff: 1,
         default_retry_delay: SimDuration::from_secs(10),
         ..plain(name)
     };
-    let (header, body) = match profile {
+    let (mut header, mut body) = match app.profile {
         Profile::Doc => (plain("execute_single_test"), plain("collect_results")),
         Profile::Rhesis => (
             base("rhesis.backend.tasks.execute_single_test"),
             base("rhesis.backend.tasks.execution.results.collect_results"),
         ),
     };
+    if let Some(n) = &app.header_task.name {
+        header.name.clone_from(n);
+    }
+    if let Some(n) = &app.body_task.name {
+        body.name.clone_from(n);
+    }
     let unlock = TaskClass {
-        name: "celery.chord_unlock",
+        name: "celery.chord_unlock".to_string(),
         max_retries: None,
         default_retry_delay: cfg.chord_retry_interval,
         autoretry: false,
@@ -401,8 +410,11 @@ mod tests {
 
     #[test]
     fn autoretry_backoff_doubles_up_to_its_cap() {
-        let mut class =
-            task_classes(Profile::Rhesis, &CeleryConfig::defaults(crate::version::CeleryVersion::V5_7)).body;
+        let mut class = task_classes(
+            &crate::scenario::AppConfig { profile: Profile::Rhesis, ..Default::default() },
+            &CeleryConfig::defaults(crate::version::CeleryVersion::V5_7),
+        )
+        .body;
         class.retry_jitter = false;
         class.retry_backoff_max = SimDuration::from_secs(5);
         let mut rng = crate::sim::rng::stream(1, crate::sim::rng::Stream::Retry);

@@ -356,10 +356,10 @@ impl World {
         let n = sc.tests.len();
         let mut wl = stream(sc.seed, Stream::Workload);
         let durations = sc.tests.iter().map(|t| t.duration.draw(&mut wl)).collect();
-        let classes = app::task_classes(sc.app.profile, &sc.celery);
-        let header_attrs = sc.celery.resolve(&classes.header);
-        let body_attrs = sc.celery.resolve(&classes.body);
-        let unlock_attrs = sc.celery.resolve(&classes.unlock);
+        let classes = app::task_classes(&sc.app, &sc.celery);
+        let header_attrs = sc.celery.resolve(&classes.header, &sc.app.header_task.attrs);
+        let body_attrs = sc.celery.resolve(&classes.body, &sc.app.body_task.attrs);
+        let unlock_attrs = sc.celery.resolve(&classes.unlock, &crate::config::Annotation::default());
         let workers = sc.topology.workers.iter().map(|w| Worker::new(w, sc.celery.prefetch_multiplier)).collect();
         let mut init: Vec<(SimTime, Event)> = (0..sc.topology.workers.len())
             .filter(|&i| sc.topology.workers[i].start)

@@ -227,6 +227,41 @@ pub struct AppConfig {
     pub chord_interval: Option<SimDuration>,
     /// When the chord is applied.
     pub submit_at: SimTime,
+    /// The header task (`[app.header]`): its registered name and class attributes, over the
+    /// profile's.
+    pub header_task: TaskSpec,
+    /// The body task (`[app.body]`).
+    pub body_task: TaskSpec,
+}
+
+impl Default for AppConfig {
+    /// What a file without `[app]` gets: the doc profile, no errback, no guard, applied at 0.
+    fn default() -> Self {
+        AppConfig {
+            profile: Profile::Doc,
+            errback: Errback::None,
+            errback_signature: None,
+            callback: CallbackBehaviour::Ok,
+            callback_duration: SimDuration::from_millis(10),
+            terminal_guard: false,
+            chord_max_retries: None,
+            chord_interval: None,
+            submit_at: SimTime::ZERO,
+            header_task: TaskSpec::default(),
+            body_task: TaskSpec::default(),
+        }
+    }
+}
+
+/// An application task as its code declares it: the name it is registered under and the class
+/// attributes it sets (`@app.task(max_retries=5, acks_late=True)`); task_annotations still
+/// apply over them, as in Celery.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskSpec {
+    /// The registered name (`proj.tasks.execute_single_test`); `None`: the profile's.
+    pub name: Option<String>,
+    /// The class attributes it sets.
+    pub attrs: crate::config::Annotation,
 }
 
 /// What one attempt of a header task does.

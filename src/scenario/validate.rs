@@ -345,8 +345,8 @@ fn read_configuration(
         None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
     };
     let (mut topology, written) = read_topology(t.get("topology"), origin, problems);
-    let app = read_app(t.get("app"), problems);
     let mut notes = Vec::new();
+    let app = read_app(t.get("app"), &mut notes, problems);
     apply_deployment(&celery, &mut topology, &written, origin, text, problems, &mut notes);
     // Turned on (off is Celery's default), it does nothing on the database backend but in 5.6.
     if topology.backend == BackendKind::Database
@@ -633,7 +633,7 @@ fn read_topology(v: Option<Value<'_, '_>>, origin: &Origin<'_>, problems: &mut V
     (topo, written)
 }
 
-fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig {
+fn read_app(v: Option<Value<'_, '_>>, notes: &mut Vec<Note>, problems: &mut Vec<Problem>) -> AppConfig {
     const FIELDS: &[&str] = &[
         "profile",
         "errback",
@@ -645,18 +645,10 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
         "chord_max_retries",
         "chord_interval",
         "submit_at",
+        "header",
+        "body",
     ];
-    let mut app = AppConfig {
-        profile: Profile::Doc,
-        errback: Errback::None,
-        errback_signature: None,
-        callback: CallbackBehaviour::Ok,
-        callback_duration: SimDuration::from_millis(10),
-        terminal_guard: false,
-        chord_max_retries: None,
-        chord_interval: None,
-        submit_at: SimTime::ZERO,
-    };
+    let mut app = AppConfig::default();
     let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else { return app };
     if let Some(v) = t.get("profile") {
         app.profile =
@@ -704,8 +696,58 @@ fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig 
     if let Some(v) = t.get("submit_at") {
         app.submit_at = SimTime::ZERO + keep(v.duration(), problems).unwrap_or_default();
     }
+    for (key, task) in [("header", &mut app.header_task), ("body", &mut app.body_task)] {
+        if let Some(v) = t.get(key) {
+            *task = read_task(key, &v, notes, problems);
+        }
+    }
     t.finish(FIELDS, problems);
     app
+}
+
+/// `[app.header]` or `[app.body]`: the task's registered name and the class attributes its code
+/// sets, read as task_annotations entries are.
+fn read_task(which: &str, v: &Value<'_, '_>, notes: &mut Vec<Note>, problems: &mut Vec<Problem>) -> TaskSpec {
+    let mut spec = TaskSpec::default();
+    let Some(mut t) = keep(v.table(), problems) else { return spec };
+    for (key, x) in t.entries() {
+        let attr: &str = key.get_ref();
+        if attr == "name" {
+            spec.name = keep(x.str().map(str::to_string), problems).filter(|n| !n.is_empty());
+            if spec.name.is_none() {
+                problems
+                    .push(x.problem("expected the task's registered name, such as \"proj.tasks.execute_single_test\""));
+            }
+            continue;
+        }
+        match spec.attrs.read_attr(attr, &x) {
+            Some(r) => {
+                keep(r, problems);
+            }
+            None => {
+                let mut allowed = vec!["name"];
+                allowed.extend(crate::config::Annotation::ATTRIBUTES);
+                problems.push(
+                    x.problem(format!("not a task attribute chordsim models; expected one of: {}", allowed.join(", "))),
+                );
+            }
+        }
+        // The model's failing outcomes raise one exception that any autoretry_for entry is
+        // taken to catch: say so when the list names a narrower class than Exception.
+        if attr == "autoretry_for"
+            && let Some(list) = &spec.attrs.autoretry_for
+            && list.iter().any(|c| !matches!(c.as_str(), "Exception" | "BaseException"))
+        {
+            notes.push(Note {
+                span: key.span(),
+                field: format!("app.{which}.autoretry_for"),
+                message: format!(
+                    "{list:?}: chordsim's raising outcomes carry no exception class, so this is read as retrying every raise, as autoretry_for=(Exception,) does"
+                ),
+            });
+        }
+    }
+    spec
 }
 
 /// `["task_id", "run_id=None", "*args", "**kwargs"]`: an errback's parameters.

@@ -124,37 +124,7 @@ pub fn to_toml(sc: &Scenario) -> String {
     }
     for (task, a) in &c.annotations {
         let _ = writeln!(s, "\n[celery.task_annotations.{}]", q(task));
-        if let Some(m) = a.max_retries {
-            let _ = writeln!(s, "max_retries = {}", count_or_none(m));
-        }
-        if let Some(d) = a.default_retry_delay {
-            let _ = writeln!(s, "default_retry_delay = {}", secs(d));
-        }
-        if let Some(b) = a.retry_backoff {
-            let _ = writeln!(s, "retry_backoff = {b}");
-        }
-        if let Some(m) = a.retry_backoff_max {
-            let _ = writeln!(s, "retry_backoff_max = {}", secs(m));
-        }
-        if let Some(j) = a.retry_jitter {
-            let _ = writeln!(s, "retry_jitter = {j}");
-        }
-        if let Some(l) = &a.autoretry_for {
-            let items: Vec<String> = l.iter().map(|x| q(x)).collect();
-            let _ = writeln!(s, "autoretry_for = [{}]", items.join(", "));
-        }
-        if let Some(t) = a.time_limit {
-            let _ = writeln!(s, "time_limit = {}", secs_or_none(t));
-        }
-        if let Some(t) = a.soft_time_limit {
-            let _ = writeln!(s, "soft_time_limit = {}", secs_or_none(t));
-        }
-        if let Some(i) = a.ignore_result {
-            let _ = writeln!(s, "ignore_result = {i}");
-        }
-        if let Some(l) = a.acks_late {
-            let _ = writeln!(s, "acks_late = {l}");
-        }
+        task_attrs(&mut s, a);
         for i in &c.inert {
             if let InertPlace::Annotation { task: t, attr } = &i.place
                 && t == task
@@ -202,6 +172,15 @@ pub fn to_toml(sc: &Scenario) -> String {
         let _ = writeln!(s, "chord_interval = {}", dur(i));
     }
     let _ = writeln!(s, "submit_at = {}", dur(a.submit_at.since(SimTime::ZERO)));
+    for (key, task) in [("header", &a.header_task), ("body", &a.body_task)] {
+        if task.name.is_some() || !task.attrs.is_empty() {
+            let _ = writeln!(s, "\n[app.{key}]");
+            if let Some(n) = &task.name {
+                let _ = writeln!(s, "name = {}", q(n));
+            }
+            task_attrs(&mut s, &task.attrs);
+        }
+    }
 
     s.push_str("\n[run]\n");
     let _ = writeln!(s, "tests = {}", sc.tests.len());
@@ -408,4 +387,39 @@ fn sections(text: &str) -> Vec<(&str, Vec<&str>)> {
         }
     }
     out
+}
+
+/// The task attributes an annotation or an application task class sets, one line each.
+fn task_attrs(s: &mut String, a: &crate::config::Annotation) {
+    if let Some(m) = a.max_retries {
+        let _ = writeln!(s, "max_retries = {}", count_or_none(m));
+    }
+    if let Some(d) = a.default_retry_delay {
+        let _ = writeln!(s, "default_retry_delay = {}", secs(d));
+    }
+    if let Some(b) = a.retry_backoff {
+        let _ = writeln!(s, "retry_backoff = {b}");
+    }
+    if let Some(m) = a.retry_backoff_max {
+        let _ = writeln!(s, "retry_backoff_max = {}", secs(m));
+    }
+    if let Some(j) = a.retry_jitter {
+        let _ = writeln!(s, "retry_jitter = {j}");
+    }
+    if let Some(l) = &a.autoretry_for {
+        let items: Vec<String> = l.iter().map(|x| q(x)).collect();
+        let _ = writeln!(s, "autoretry_for = [{}]", items.join(", "));
+    }
+    if let Some(t) = a.time_limit {
+        let _ = writeln!(s, "time_limit = {}", secs_or_none(t));
+    }
+    if let Some(t) = a.soft_time_limit {
+        let _ = writeln!(s, "soft_time_limit = {}", secs_or_none(t));
+    }
+    if let Some(i) = a.ignore_result {
+        let _ = writeln!(s, "ignore_result = {i}");
+    }
+    if let Some(l) = a.acks_late {
+        let _ = writeln!(s, "acks_late = {l}");
+    }
 }

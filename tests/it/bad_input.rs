@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 /// (file, field named in the message, line:column).
 const CORPUS: &[(&str, &str, &str)] = &[
+    ("app-task-unknown-attribute.toml", "app.header.rate_limit", "5:14"),
     ("app-watchdog-moved.toml", "app.watchdog", "7:12"),
     ("bad-annotation.toml", "celery.task_annotations.\"celery.chord_unlock\".max_retries", "4:15"),
     ("bad-count-range.toml", "expect.callback_runs", "7:17"),

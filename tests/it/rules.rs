@@ -1747,3 +1747,51 @@ restart_after = "10s""#);
     assert_eq!(idle.verdict.stopped_at, SimTime::ZERO + chordsim::time::SimDuration::from_secs(3650 * 86_400));
     assert_eq!(idle.verdict.stop, chordsim::sim::StopReason::Horizon);
 }
+
+/// The application's own task class (`[app.header]`): its registered name is what
+/// task_annotations are matched against, its class attributes apply, and an annotation under
+/// that name wins over them, as Celery sets annotations on the class when it registers the task
+/// (celery app/annotations.py; §3).
+#[test]
+fn the_apps_own_task_class_applies_and_annotations_under_its_name_win() {
+    let body = |annotations: &str| {
+        format!(
+            "[app.header]\nname = \"proj.tasks.execute_single_test\"\nautoretry_for = [\"Exception\"]\n\
+             max_retries = 1\ndefault_retry_delay = 1\n{annotations}\n[run]\ntests = 1\nduration = \"1s\"\n\
+             outcome = \"raise_transient\"\nfails = 1"
+        )
+    };
+    // The class retries once, so the transient failure passes on its second run.
+    let own = sc(&body(""));
+    assert_eq!(own.verdict.header_runs, vec![2], "{:?}", own.verdict.cause);
+    assert_eq!(status(&own), Some(RunStatus::Completed));
+    // An annotation under the registered name turns the retries off.
+    let named = sc(&body("[celery.task_annotations.\"proj.tasks.execute_single_test\"]\nmax_retries = 0"));
+    assert_eq!(named.verdict.header_runs, vec![1]);
+    // Under the profile's short name it names no task, and the class's retry stays.
+    let short = sc(&body("[celery.task_annotations.execute_single_test]\nmax_retries = 0"));
+    assert_eq!(short.verdict.header_runs, vec![2]);
+}
+
+#[test]
+fn an_apps_task_class_round_trips_and_says_what_it_cannot_read() {
+    let text = "name = \"t\"\nabout = \"t\"\n[app.header]\nname = \"proj.t\"\nacks_late = true\ntime_limit = 60\n\
+                [app.body]\nname = \"proj.c\"\n[run]\ntests = 1\n[expect]\nstatus = \"stuck\"\n";
+    let sc = chordsim::scenario::Scenario::parse("t.toml", text).unwrap();
+    assert_eq!(sc.app.header_task.name.as_deref(), Some("proj.t"));
+    assert_eq!(sc.app.header_task.attrs.acks_late, Some(true));
+    let back = chordsim::scenario::Scenario::parse("back.toml", &sc.to_toml()).unwrap();
+    assert_eq!(back.app.header_task, sc.app.header_task);
+    assert_eq!(back.app.body_task, sc.app.body_task);
+    let bad = text.replace("acks_late = true", "rate_limit = \"10/m\"");
+    let e = chordsim::scenario::Scenario::parse("t.toml", &bad).unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml:5:14") && e.contains("app.header") && e.contains("expected one of: name, max_retries"),
+        "{e}"
+    );
+    // A narrower autoretry_for is read as retrying every raise, and says so.
+    let narrow = text.replace("acks_late = true", "autoretry_for = [\"ConnectionError\"]");
+    let sc = chordsim::scenario::Scenario::parse("t.toml", &narrow).unwrap();
+    let w: Vec<String> = sc.warnings.iter().map(ToString::to_string).collect();
+    assert!(w.iter().any(|w| w.contains("app.header.autoretry_for") && w.contains("every raise")), "{w:?}");
+}

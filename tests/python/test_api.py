@@ -112,9 +112,46 @@ def test_harden_names_the_errback_for_the_seed_doc_app(app):
 
 
 def test_ctrl_c_stops_an_exploration_with_keyboard_interrupt():
+    # Python's own SIGINT handler, even where the test runner was started with SIGINT ignored
+    # (a background job of a non-interactive shell is).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     sc = chordsim.Scenario({"preset": "rhesis", "run": {"tests": 1}})
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        sc.explore(cases=10**9, threads=1)
-    timer.join()
+    try:
+        # About a minute of work on one thread if the signal were missed: the test would fail,
+        # not hang.
+        with pytest.raises(KeyboardInterrupt):
+            sc.explore(cases=2_000_000, threads=1)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_from_app_reads_the_header_and_body_tasks_own_classes():
+    app = seed_doc_app(task_annotations={"celery.chord_unlock": {"max_retries": 301}})
+
+    @app.task(name="proj.tasks.execute_single_test", autoretry_for=(Exception,), max_retries=1,
+              default_retry_delay=1, acks_late=True)
+    def execute_single_test(test_id):
+        pass
+
+    @app.task(name="proj.tasks.collect_results")
+    def collect_results(results):
+        pass
+
+    sc = chordsim.from_app(app, header="proj.tasks.execute_single_test", body="proj.tasks.collect_results",
+                           tests=1, duration="1s", outcome="raise_transient")
+    header = sc.tables["app"]["header"]
+    assert header == {"name": "proj.tasks.execute_single_test", "max_retries": 1, "default_retry_delay": 1,
+                      "autoretry_for": ["Exception"], "acks_late": True}, header
+    assert sc.tables["app"]["body"] == {"name": "proj.tasks.collect_results"}, "only what the class sets"
+    v = sc.run()
+    # The class's autoretry_for retries the transient failure once (celery app/autoretry.py).
+    assert v.status == "Completed" and v.raw["header_runs"] == [2], v.explain()
+    assert "[app.header]" in sc.to_toml() and 'name = "proj.tasks.execute_single_test"' in sc.to_toml()
+
+
+def test_from_app_names_the_registered_tasks_when_one_is_missing(app):
+    with pytest.raises(chordsim.ScenarioError, match="no task registered under this name"):
+        chordsim.from_app(app, header="proj.tasks.nope")
