@@ -21,7 +21,7 @@ use crate::advise::harden::{Hardening, Options as HardenOptions, harden as searc
 use crate::explore::{Options, Report, Stop, explore};
 use crate::run::run;
 use crate::scenario::import::{Flags, Import};
-use crate::scenario::{Needs, Scenario};
+use crate::scenario::{Needs, RunStatus, Scenario, StatusFn, StatusRule};
 
 create_exception!(_chordsim, ScenarioError, PyException, "A scenario or configuration chordsim cannot read.");
 
@@ -34,9 +34,32 @@ struct FlagsJson {
     concurrency: Option<u32>,
 }
 
+/// A Python status rule as the model calls it: with the results as a JSON array (the package
+/// wraps the user's `def status(results: list) -> str` to parse it), under the GIL.
+fn status_fn(f: Py<PyAny>) -> StatusFn {
+    StatusFn(std::sync::Arc::new(move |results: &str| {
+        Python::attach(|py| {
+            let out = f.call1(py, (results,)).map_err(|e| e.to_string())?;
+            let name: String =
+                out.bind(py).extract().map_err(|_| "it returned something other than a status name".to_string())?;
+            RunStatus::from_name(&name).ok_or_else(|| {
+                let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.name()).collect();
+                format!("it returned {name:?}; expected one of: {}", names.join(", "))
+            })
+        })
+    }))
+}
+
 /// The scenario in `toml` over the configuration in `config` (its text, as `--config` reads a
-/// file: JSON or TOML) with `flags` (JSON of [`FlagsJson`]), named `file` in messages.
-fn scenario(file: &str, toml: &str, config: Option<&str>, flags: Option<&str>) -> PyResult<Scenario> {
+/// file: JSON or TOML) with `flags` (JSON of [`FlagsJson`]) and the Python status rule `status`,
+/// named `file` in messages.
+fn scenario(
+    file: &str,
+    toml: &str,
+    config: Option<&str>,
+    flags: Option<&str>,
+    status: Option<Py<PyAny>>,
+) -> PyResult<Scenario> {
     let import = match config {
         Some(text) => {
             let f: FlagsJson = match flags {
@@ -51,7 +74,12 @@ fn scenario(file: &str, toml: &str, config: Option<&str>, flags: Option<&str>) -
         }
         None => None,
     };
-    Scenario::parse_with(file, toml, import.as_ref(), Needs::Nothing).map_err(|e| ScenarioError::new_err(e.to_string()))
+    let mut sc = Scenario::parse_with(file, toml, import.as_ref(), Needs::Nothing)
+        .map_err(|e| ScenarioError::new_err(e.to_string()))?;
+    if let Some(f) = status {
+        sc.app.status_rule = StatusRule::Callable(status_fn(f));
+    }
+    Ok(sc)
 }
 
 /// Run `work` on a thread of its own; meanwhile wait without the GIL and check Python's signals.
@@ -94,22 +122,23 @@ fn validate(tables: &str, config: Option<&str>, flags: Option<&str>) -> PyResult
     let table = toml::Table::try_from(value)
         .map_err(|e| ScenarioError::new_err(format!("the scenario's tables cannot be written as TOML: {e}")))?;
     let toml = toml::to_string(&table).map_err(|e| ScenarioError::new_err(e.to_string()))?;
-    let sc = scenario("scenario.toml", &toml, config, flags)?;
+    let sc = scenario("scenario.toml", &toml, config, flags, None)?;
     let warnings: Vec<String> = sc.warnings.iter().map(ToString::to_string).collect();
     Ok(json!({"toml": toml, "warnings": warnings}).to_string())
 }
 
 /// One run: the verdict as `chordsim check --json` prints it, and the trace's records.
 #[pyfunction]
-#[pyo3(signature = (toml, config=None, flags=None, seed=None))]
+#[pyo3(signature = (toml, config=None, flags=None, seed=None, status=None))]
 fn run_scenario(
     py: Python<'_>,
     toml: &str,
     config: Option<&str>,
     flags: Option<&str>,
     seed: Option<u64>,
+    status: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let sc = scenario("scenario.toml", toml, config, flags)?;
+    let sc = scenario("scenario.toml", toml, config, flags, status)?;
     let seed = seed.unwrap_or(sc.seed);
     let result = py.detach(|| run(sc.clone(), Some(seed)));
     let misses = crate::check::misses(&result.verdict, sc.expect.as_ref());
@@ -149,7 +178,7 @@ fn report_json(r: &Report) -> Value {
 
 /// `chordsim explore` on the scenario's configuration (its workload and faults are replaced).
 #[pyfunction]
-#[pyo3(signature = (toml, config=None, flags=None, cases=1000, seed=1, max_tests=12, threads=None))]
+#[pyo3(signature = (toml, config=None, flags=None, cases=1000, seed=1, max_tests=12, threads=None, status=None))]
 #[allow(clippy::too_many_arguments)]
 fn explore_scenario(
     py: Python<'_>,
@@ -160,8 +189,9 @@ fn explore_scenario(
     seed: u64,
     max_tests: usize,
     threads: Option<usize>,
+    status: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let base = scenario("scenario.toml", toml, config, flags)?;
+    let base = scenario("scenario.toml", toml, config, flags, status)?;
     let opts = Options {
         base,
         cases,
@@ -181,7 +211,7 @@ fn explore_scenario(
 /// `chordsim harden` on the scenario's configuration, for a workload of `tests` tests of
 /// `duration_s` seconds each.
 #[pyfunction]
-#[pyo3(signature = (toml, config=None, flags=None, tests=200, duration_s=60.0, cases=20000, search_cases=2000, seed=1, max_tests=12, threads=None))]
+#[pyo3(signature = (toml, config=None, flags=None, tests=200, duration_s=60.0, cases=20000, search_cases=2000, seed=1, max_tests=12, threads=None, status=None))]
 #[allow(clippy::too_many_arguments)]
 fn harden_scenario(
     py: Python<'_>,
@@ -195,8 +225,9 @@ fn harden_scenario(
     seed: u64,
     max_tests: usize,
     threads: Option<usize>,
+    status: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let base = scenario("scenario.toml", toml, config, flags)?;
+    let base = scenario("scenario.toml", toml, config, flags, status)?;
     let opts = HardenOptions {
         base,
         workload: Workload { tests, duration: crate::time::SimDuration::from_secs_f64(duration_s) },

@@ -81,6 +81,12 @@ pub enum Note {
         /// Polling (chord_unlock) or native.
         polling: bool,
     },
+    /// The application's status rule (a Python callable) raised or returned no status, so
+    /// collect_results raised.
+    RuleRaised {
+        /// What it raised or returned.
+        why: String,
+    },
     /// Applying the chord raised.
     ApplyFailed {
         /// Why.
@@ -399,7 +405,7 @@ impl Note {
             Note::Acked { .. } | Note::AckLost { .. } => "ack",
             Note::Requeued { .. } => "requeue",
             Note::Started { .. } => "start",
-            Note::Finished { .. } => "finish",
+            Note::Finished { .. } | Note::RuleRaised { .. } => "finish",
             Note::ChildSignalled { .. } => "signal",
             Note::Stored { .. } | Note::StoreFailed { .. } | Note::GuardSkipped { .. } => "store",
             Note::PartReturn { .. } => "part_return",
@@ -508,6 +514,7 @@ impl fmt::Display for Note {
                 if *polling { "chord_unlock polling (§5)" } else { "Redis native counter (§6)" }
             ),
             Note::ApplyFailed { why } => write!(f, "applying the chord raised: {why}"),
+            Note::RuleRaised { why } => write!(f, "collect_results' status rule raised: {why}"),
             Note::Published { task, retries, eta, from } => {
                 write!(f, "{task} published by {}", node(from))?;
                 if *retries > 0 {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from chordsim import _chordsim
 
@@ -212,8 +212,16 @@ class Scenario:
         version: Optional[str] = None,
         workers: Optional[int] = None,
         concurrency: Optional[int] = None,
+        status: Optional[Callable[[list], str]] = None,
     ):
         self.tables: Dict[str, Any] = _clean(dict(tables))
+        #: The application's status rule, ``def status(results: list) -> str``: called by
+        #: collect_results in the model with the header's results (each outcome's value from
+        #: ``app.returns``: by default ``{"status": "passed"}``, ``{"status": "failed"}``,
+        #: ``None``, ``"not a dict"``). It runs under the GIL, so explore's threads wait on it,
+        #: and it must have no side effects, or runs stop being deterministic.
+        self.status = status
+        self._status = (lambda text: status(json.loads(text))) if status is not None else None
         self.config = config
         self.version = version
         self.workers = workers
@@ -226,12 +234,32 @@ class Scenario:
 
     def to_toml(self) -> str:
         """The scenario as a file. Over an imported configuration, it holds the scenario's own
-        tables; replay it with the configuration as ``chordsim run FILE --config CONF``."""
+        tables; replay it with the configuration as ``chordsim run FILE --config CONF``. A
+        scenario whose status rule is a Python callable cannot be a file: ScenarioError, with
+        the Python line that replays it."""
+        if self.status is not None:
+            raise ScenarioError(
+                "this scenario's status rule is a Python callable, which a file cannot hold; "
+                f"replay it from Python: {self.python_replay()}"
+            )
         return self._toml
+
+    def python_replay(self, seed: Optional[int] = None) -> str:
+        """The Python line that builds and runs this scenario again."""
+        rule = getattr(self.status, "__qualname__", "status") if self.status is not None else None
+        args = [repr(self.tables)]
+        for name, value in (("version", self.version), ("workers", self.workers), ("concurrency", self.concurrency)):
+            if value is not None:
+                args.append(f"{name}={value!r}")
+        if self.config is not None:
+            args.insert(1, "config=open('config.json').read()")
+        if rule is not None:
+            args.append(f"status={rule}")
+        return f"chordsim.Scenario({', '.join(args)}).run(seed={seed!r})"
 
     def run(self, seed: Optional[int] = None) -> Verdict:
         """One run, with the scenario's seed unless ``seed`` is given."""
-        return Verdict._of(json.loads(_chordsim.run_scenario(self._toml, self.config, self._flags, seed)))
+        return Verdict._of(json.loads(_chordsim.run_scenario(self._toml, self.config, self._flags, seed, self._status)))
 
     def check(self, seeds: int = 100, first: Optional[int] = None) -> CheckSummary:
         """``seeds`` runs from seed ``first`` (default: the scenario's)."""
@@ -243,7 +271,9 @@ class Scenario:
     ) -> ExploreReport:
         """``chordsim explore`` on this scenario's configuration: its workload and faults are
         replaced by generated ones. Ctrl-C stops it (KeyboardInterrupt)."""
-        out = _chordsim.explore_scenario(self._toml, self.config, self._flags, cases, seed, max_tests, threads)
+        out = _chordsim.explore_scenario(
+            self._toml, self.config, self._flags, cases, seed, max_tests, threads, self._status
+        )
         return ExploreReport._of(json.loads(out))
 
     def harden(
@@ -270,6 +300,7 @@ class Scenario:
                 seed,
                 max_tests,
                 threads,
+                self._status,
             )
         )
         changes = [Change(c["python"], c["toml_table"], c["toml"], ExploreReport._of(c["without"])) for c in d["changes"]]
@@ -279,7 +310,9 @@ class Scenario:
 
     def with_tables(self, **tables: Any) -> "Scenario":
         """A copy with these top-level tables replaced (``fault=[…]``, ``run={…}``)."""
-        return Scenario({**self.tables, **tables}, self.config, self.version, self.workers, self.concurrency)
+        return Scenario(
+            {**self.tables, **tables}, self.config, self.version, self.workers, self.concurrency, self.status
+        )
 
 
 def load(path: str, config: Optional[str] = None, version: Optional[str] = None) -> Scenario:
@@ -368,6 +401,7 @@ def from_app(
     expect: Optional[Mapping[str, Any]] = None,
     workers: int = 1,
     concurrency: Optional[int] = None,
+    status: Optional[Callable[[list], str]] = None,
     **tables: Any,
 ) -> Scenario:
     """A scenario over a live, configured Celery app's configuration, read without connecting to
@@ -384,6 +418,7 @@ def from_app(
     under the annotations, as in Celery. What a configuration
     does not hold comes as arguments, as the command line's flags: ``workers`` (how many workers
     consume the queue) and ``concurrency`` (each one's ``-c``; default ``worker_concurrency``).
+    ``status`` is the application's own status rule (see ``Scenario.status``).
     """
     import celery
 
@@ -405,4 +440,4 @@ def from_app(
     if tasks:
         file["app"] = {**tables.pop("app", {}), **tasks}
     file.update(tables)
-    return Scenario(file, _app_config(app), version, workers, concurrency)
+    return Scenario(file, _app_config(app), version, workers, concurrency, status)

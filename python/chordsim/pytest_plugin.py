@@ -126,6 +126,14 @@ class Chordsim:
         return os.path.join(self._root, OUT_DIR, f"{self._name}-{suffix}")
 
     def _write(self, scenario, seed: int) -> str:
+        if scenario.status is not None:
+            # A Python status rule cannot be a file: the Python line that replays it instead.
+            path = self._file(f"seed-{seed}.py")
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(f"# written by the chordsim pytest plugin; seed {seed} missed\n")
+                out.write(f"# import chordsim and define {getattr(scenario.status, '__qualname__', 'status')}, then:\n")
+                out.write(scenario.python_replay(seed) + "\n")
+            return path
         path = self._file(f"seed-{seed}.toml")
         with open(path, "w", encoding="utf-8") as out:
             out.write(f"# written by the chordsim pytest plugin; seed {seed} missed\n")
@@ -134,6 +142,8 @@ class Chordsim:
 
     def _replay(self, scenario, path: str, seed: Optional[int]) -> str:
         rel = os.path.relpath(path, self._root)
+        if scenario.status is not None:
+            return f"{scenario.python_replay(seed)}  (written to {rel})"
         cmd = f"chordsim check {rel}"
         if scenario.config is not None:
             conf = self._file("config.json")

@@ -163,8 +163,9 @@ pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict 
             ),
         );
     }
-    let rule = world.rule_status(stopped_at);
-    if let Some(w) = callback_writes.iter().find(|w| w.to != rule) {
+    if let Some(rule) = world.rule_status(stopped_at)
+        && let Some(w) = callback_writes.iter().find(|w| w.to != rule)
+    {
         violations.insert(
             Property::StatusFollowsRule,
             format!(

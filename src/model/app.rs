@@ -2,11 +2,14 @@
 //! `collect_results` body in its two profiles, the error callback, the watchdog, and the
 //! test-run record with its statuses.
 
-use super::backend::{ErrorKind, Part, ResultValue};
+use super::backend::{ErrorKind, ResultValue};
 use super::worker::{Exec, Settle};
 use super::{Event, ExecRef, Finish, TaskRef, World};
 use crate::config::{CeleryConfig, TaskClass};
-use crate::scenario::{CallbackBehaviour, Errback, ErrbackSignature, Node, Outcome, Param, Profile, RunStatus};
+use crate::scenario::{
+    CallbackBehaviour, Counts, Errback, ErrbackSignature, Node, Outcome, Param, Profile, RuleTable, RunStatus,
+    StatusRule,
+};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Ending, Note, Record, Writer};
@@ -266,7 +269,19 @@ impl World {
             return;
         }
         let payload = e.msg.payload.expect("send_body gives every body message its payload");
-        let status = self.collect_status(&self.stats.body_payloads[payload as usize]);
+        let values: Vec<Option<ResultValue>> =
+            self.stats.body_payloads[payload as usize].iter().map(|p| p.value).collect();
+        let status = match self.status_of(&values) {
+            Ok(s) => s,
+            Err(why) => {
+                // The application's rule raised inside collect_results: the task raises.
+                self.note(now, Note::RuleRaised { why });
+                let how = raised(ErrorKind::Raised);
+                self.note(now, Note::Finished { task: TaskRef::Body, worker: w, slot: r.slot as usize, how });
+                self.raise_or_autoretry(now, r, e, ErrorKind::Raised, out);
+                return;
+            }
+        };
         if self.sc.app.terminal_guard && self.app.status.is_terminal() {
             self.note(now, Note::GuardSkipped { by: Writer::Callback });
         } else {
@@ -284,37 +299,49 @@ impl World {
         self.succeed_task(now, r, TaskRef::Body, ResultValue::Summary, out);
     }
 
-    /// The status `collect_results` computes.
-    pub fn collect_status(&self, payload: &[Part]) -> RunStatus {
-        match self.sc.app.profile {
-            // Era A (§c): None or `status: failed` → failed; 0 failed → Completed, fewer than
-            // N → Partial, N or more → Failed. N is the run's total_tests.
-            Profile::Doc => {
-                let failed = payload
+    /// The status the application's rule gives for the header's results in order (`None`: no
+    /// result): the profile's rule (rhesis-model §c), the file's table, or the Python callable
+    /// (`Err`: it raised or returned no status).
+    pub fn status_of(&self, values: &[Option<ResultValue>]) -> Result<RunStatus, String> {
+        match &self.sc.app.status_rule {
+            StatusRule::Profile => Ok(match self.sc.app.profile {
+                // Era A: None or `status: failed` → failed; 0 failed → Completed, fewer than N
+                // → Partial, N or more → Failed. N is the run's total_tests.
+                Profile::Doc => {
+                    let failed = values
+                        .iter()
+                        .filter(|v| matches!(v, None | Some(ResultValue::None | ResultValue::FailDict)))
+                        .count();
+                    doc_rule(failed, self.n())
+                }
+                // Era C: count rows; failure dicts left none. The four-step rule.
+                Profile::Rhesis => rhesis_rule(&self.app.rows),
+            }),
+            StatusRule::Table(t) => Ok(table_rule(t, values)),
+            StatusRule::Callable(f) => {
+                let r = &self.sc.app.returns;
+                let json: Vec<&serde_json::Value> = values
                     .iter()
-                    .filter(|p| matches!(p.value, None | Some(ResultValue::None | ResultValue::FailDict)))
-                    .count();
-                doc_rule(failed, self.n())
+                    .map(|v| match v {
+                        Some(ResultValue::Pass | ResultValue::Summary) => &r.pass,
+                        Some(ResultValue::FailDict | ResultValue::Error(_)) => &r.failure,
+                        Some(ResultValue::Malformed) => &r.malformed,
+                        Some(ResultValue::None) | None => &serde_json::Value::Null,
+                    })
+                    .collect();
+                (f.0)(&serde_json::to_string(&json).expect("JSON values serialise"))
             }
-            // Era C (§c): count rows; failure dicts left none. The four-step rule.
-            Profile::Rhesis => rhesis_rule(&self.app.rows),
         }
     }
 
     /// The status the application's rule gives from the header tasks' outcomes: each test's
     /// stored result (the first SUCCESS on a key-value backend, §2), or the value its last
-    /// execution returned when nothing is stored (ignore_result, expiry).
-    pub fn rule_status(&self, at: SimTime) -> RunStatus {
-        match self.sc.app.profile {
-            Profile::Doc => {
-                let failed = (0..self.n())
-                    .map(|i| self.backend.value(i, at).or(self.app.last_value[i]))
-                    .filter(|v| matches!(v, None | Some(ResultValue::None | ResultValue::FailDict)))
-                    .count();
-                doc_rule(failed, self.n())
-            }
-            Profile::Rhesis => rhesis_rule(&self.app.rows),
-        }
+    /// execution returned when nothing is stored (ignore_result, expiry). `None` when the rule
+    /// raises on them.
+    pub fn rule_status(&self, at: SimTime) -> Option<RunStatus> {
+        let values: Vec<Option<ResultValue>> =
+            (0..self.n()).map(|i| self.backend.value(i, at).or(self.app.last_value[i])).collect();
+        self.status_of(&values).ok()
     }
 
     /// An inline errback runs (§7): it marks the run Failed, unless the terminal guard finds it
@@ -368,6 +395,28 @@ fn doc_rule(failed: usize, n: usize) -> RunStatus {
         RunStatus::Partial
     } else {
         RunStatus::Failed
+    }
+}
+
+/// A [`RuleTable`]: tally the results by how each counts, then the tally's status.
+fn table_rule(t: &RuleTable, values: &[Option<ResultValue>]) -> RunStatus {
+    let counts = values.iter().map(|v| match v {
+        Some(ResultValue::Pass | ResultValue::Summary) => t.pass,
+        Some(ResultValue::FailDict | ResultValue::Error(_)) => t.failure,
+        Some(ResultValue::None) => t.none,
+        Some(ResultValue::Malformed) => t.malformed,
+        None => t.missing,
+    });
+    let (passed, failed) = counts.fold((0, 0), |(p, f), c| match c {
+        Counts::Passed => (p + 1, f),
+        Counts::Failed => (p, f + 1),
+        Counts::Skipped => (p, f),
+    });
+    match (passed, failed) {
+        (0, 0) => t.none_counted,
+        (_, 0) => t.all_passed,
+        (0, _) => t.all_failed,
+        _ => t.some_failed,
     }
 }
 

@@ -232,6 +232,121 @@ pub struct AppConfig {
     pub header_task: TaskSpec,
     /// The body task (`[app.body]`).
     pub body_task: TaskSpec,
+    /// How collect_results turns the results into the run's status.
+    pub status_rule: StatusRule,
+    /// What each outcome returns, for a [`StatusRule::Callable`] (`[app.returns]`).
+    pub returns: Returns,
+}
+
+/// How `collect_results` turns the header's results into the run's status: the profile's own
+/// rule, a table of the application's (`[app.status_rule]`), or a Python callable the package
+/// passes (which no file can hold).
+#[derive(Clone, Debug, Default)]
+pub enum StatusRule {
+    /// The profile's (doc: classify the payload; rhesis: count result rows; rhesis-model §c).
+    #[default]
+    Profile,
+    /// How each result counts, and which status each tally gives.
+    Table(RuleTable),
+    /// `def status(results: list) -> str`, called with the results as JSON values.
+    Callable(StatusFn),
+}
+
+/// How one result counts under a [`RuleTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counts {
+    /// As a passed test.
+    Passed,
+    /// As a failed test.
+    Failed,
+    /// Not at all.
+    Skipped,
+}
+
+impl Counts {
+    /// As written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counts::Passed => "passed",
+            Counts::Failed => "failed",
+            Counts::Skipped => "skipped",
+        }
+    }
+}
+
+/// An application's status rule as a table: how each kind of result counts, and the status
+/// for each tally. The defaults are the doc profile's rule (rhesis-model §c, era A).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleTable {
+    /// A passing result dict.
+    pub pass: Counts,
+    /// `{"status": "failed"}`.
+    pub failure: Counts,
+    /// None.
+    pub none: Counts,
+    /// Not a dict.
+    pub malformed: Counts,
+    /// No result at all in the payload (ignored, expired).
+    pub missing: Counts,
+    /// Nothing counted failed (and something passed).
+    pub all_passed: RunStatus,
+    /// Some counted failed, some passed.
+    pub some_failed: RunStatus,
+    /// Every counted result failed.
+    pub all_failed: RunStatus,
+    /// Nothing counted at all.
+    pub none_counted: RunStatus,
+}
+
+impl Default for RuleTable {
+    fn default() -> Self {
+        RuleTable {
+            pass: Counts::Passed,
+            failure: Counts::Failed,
+            none: Counts::Failed,
+            malformed: Counts::Passed,
+            missing: Counts::Failed,
+            all_passed: RunStatus::Completed,
+            some_failed: RunStatus::Partial,
+            all_failed: RunStatus::Failed,
+            none_counted: RunStatus::Completed,
+        }
+    }
+}
+
+/// A status rule the Python package passes: called with the results as a JSON array, it
+/// returns a status (`Err`: the rule raised, or returned no status).
+#[derive(Clone)]
+pub struct StatusFn(pub std::sync::Arc<RuleFn>);
+
+/// The signature of a [`StatusFn`]: the results as a JSON array in, a status or why not out.
+pub type RuleFn = dyn Fn(&str) -> Result<RunStatus, String> + Send + Sync;
+
+impl std::fmt::Debug for StatusFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusFn(a Python callable)")
+    }
+}
+
+/// What each outcome returns, as JSON, for a callable status rule (`[app.returns]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Returns {
+    /// A passing test (`pass`).
+    pub pass: serde_json::Value,
+    /// A failed test (`fail_status`).
+    pub failure: serde_json::Value,
+    /// `malformed`.
+    pub malformed: serde_json::Value,
+}
+
+impl Default for Returns {
+    fn default() -> Self {
+        Returns {
+            pass: serde_json::json!({"status": "passed"}),
+            failure: serde_json::json!({"status": "failed"}),
+            malformed: serde_json::json!("not a dict"),
+        }
+    }
 }
 
 impl Default for AppConfig {
@@ -249,6 +364,8 @@ impl Default for AppConfig {
             submit_at: SimTime::ZERO,
             header_task: TaskSpec::default(),
             body_task: TaskSpec::default(),
+            status_rule: StatusRule::Profile,
+            returns: Returns::default(),
         }
     }
 }
@@ -815,6 +932,21 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, as files name them.
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Queued,
+        RunStatus::Progress,
+        RunStatus::Completed,
+        RunStatus::Partial,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
+    /// The status a file or a rule names.
+    pub fn from_name(name: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// Terminal statuses.
     pub fn is_terminal(self) -> bool {
         !matches!(self, RunStatus::Queued | RunStatus::Progress)

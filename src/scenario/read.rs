@@ -262,7 +262,8 @@ impl<'a, 'i> Value<'a, 'i> {
         self.to_toml().map(|v| v.to_string())
     }
 
-    fn to_toml(&self) -> Result<toml::Value, Problem> {
+    /// The value as a TOML value.
+    pub fn to_toml(&self) -> Result<toml::Value, Problem> {
         Ok(match self.value.get_ref() {
             DeValue::String(s) => toml::Value::String(s.to_string()),
             DeValue::Integer(_) => toml::Value::Integer(self.int()?),

@@ -647,6 +647,8 @@ fn read_app(v: Option<Value<'_, '_>>, notes: &mut Vec<Note>, problems: &mut Vec<
         "submit_at",
         "header",
         "body",
+        "status_rule",
+        "returns",
     ];
     let mut app = AppConfig::default();
     let Some(mut t) = v.and_then(|v| keep(v.table(), problems)) else { return app };
@@ -701,8 +703,80 @@ fn read_app(v: Option<Value<'_, '_>>, notes: &mut Vec<Note>, problems: &mut Vec<
             *task = read_task(key, &v, notes, problems);
         }
     }
+    if let Some(v) = t.get("status_rule") {
+        app.status_rule = StatusRule::Table(read_rule(&v, problems));
+    }
+    if let Some(v) = t.get("returns") {
+        app.returns = read_returns(&v, problems);
+    }
     t.finish(FIELDS, problems);
     app
+}
+
+/// `[app.status_rule]`: how each result counts, and the status of each tally (the defaults
+/// are the doc profile's rule).
+fn read_rule(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> RuleTable {
+    let mut rule = RuleTable::default();
+    let Some(mut t) = keep(v.table(), problems) else { return rule };
+    let counts = [("passed", Counts::Passed), ("failed", Counts::Failed), ("skipped", Counts::Skipped)];
+    for (key, slot) in [
+        ("pass", &mut rule.pass),
+        ("fail_status", &mut rule.failure),
+        ("return_none", &mut rule.none),
+        ("malformed", &mut rule.malformed),
+        ("missing", &mut rule.missing),
+    ] {
+        if let Some(x) = t.get(key) {
+            *slot = keep(x.one_of(&counts), problems).unwrap_or(*slot);
+        }
+    }
+    let statuses = [
+        ("Completed", RunStatus::Completed),
+        ("Partial", RunStatus::Partial),
+        ("Failed", RunStatus::Failed),
+        ("Progress", RunStatus::Progress),
+    ];
+    for (key, slot) in [
+        ("all_passed", &mut rule.all_passed),
+        ("some_failed", &mut rule.some_failed),
+        ("all_failed", &mut rule.all_failed),
+        ("none_counted", &mut rule.none_counted),
+    ] {
+        if let Some(x) = t.get(key) {
+            *slot = keep(x.one_of(&statuses), problems).unwrap_or(*slot);
+        }
+    }
+    t.finish(
+        &[
+            "pass",
+            "fail_status",
+            "return_none",
+            "malformed",
+            "missing",
+            "all_passed",
+            "some_failed",
+            "all_failed",
+            "none_counted",
+        ],
+        problems,
+    );
+    rule
+}
+
+/// `[app.returns]`: what a passing test, a failed one and a malformed one return, as any TOML
+/// value (a callable status rule gets them as JSON).
+fn read_returns(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> Returns {
+    let mut r = Returns::default();
+    let Some(mut t) = keep(v.table(), problems) else { return r };
+    for (key, slot) in [("pass", &mut r.pass), ("fail_status", &mut r.failure), ("malformed", &mut r.malformed)] {
+        if let Some(x) = t.get(key)
+            && let Some(value) = keep(x.to_toml(), problems)
+        {
+            *slot = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        }
+    }
+    t.finish(&["pass", "fail_status", "malformed"], problems);
+    r
 }
 
 /// `[app.header]` or `[app.body]`: the task's registered name and the class attributes its code

@@ -181,6 +181,44 @@ pub fn to_toml(sc: &Scenario) -> String {
             task_attrs(&mut s, &task.attrs);
         }
     }
+    match &a.status_rule {
+        StatusRule::Profile => {}
+        StatusRule::Table(t) => {
+            s.push_str("\n[app.status_rule]\n");
+            for (key, c) in [
+                ("pass", t.pass),
+                ("fail_status", t.failure),
+                ("return_none", t.none),
+                ("malformed", t.malformed),
+                ("missing", t.missing),
+            ] {
+                let _ = writeln!(s, "{key} = {}", q(c.name()));
+            }
+            for (key, st) in [
+                ("all_passed", t.all_passed),
+                ("some_failed", t.some_failed),
+                ("all_failed", t.all_failed),
+                ("none_counted", t.none_counted),
+            ] {
+                let _ = writeln!(s, "{key} = {}", q(st.name()));
+            }
+        }
+        // A file cannot hold Python code: say so where the rule would be.
+        StatusRule::Callable(_) => s.push_str(
+            "\n# collect_results' status rule was a Python callable, which a file cannot hold: this file\n\
+             # reads back with the profile's rule; replay the scenario from Python with the callable\n",
+        ),
+    }
+    if a.returns != Returns::default() {
+        s.push_str("\n[app.returns]\n");
+        for (key, v) in
+            [("pass", &a.returns.pass), ("fail_status", &a.returns.failure), ("malformed", &a.returns.malformed)]
+        {
+            if let Ok(value) = toml::Value::try_from(v) {
+                let _ = writeln!(s, "{key} = {value}");
+            }
+        }
+    }
 
     s.push_str("\n[run]\n");
     let _ = writeln!(s, "tests = {}", sc.tests.len());

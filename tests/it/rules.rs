@@ -1795,3 +1795,33 @@ fn an_apps_task_class_round_trips_and_says_what_it_cannot_read() {
     let w: Vec<String> = sc.warnings.iter().map(ToString::to_string).collect();
     assert!(w.iter().any(|w| w.contains("app.header.autoretry_for") && w.contains("every raise")), "{w:?}");
 }
+
+/// The application's status rule as a table (`[app.status_rule]`): how each result counts and
+/// which status each tally gives, in place of the profile's (rhesis-model §c). Its defaults are
+/// the doc profile's rule, so only what differs needs saying.
+#[test]
+fn an_apps_status_rule_table_replaces_the_profiles() {
+    let body = |rule: &str| {
+        format!("{rule}\n[run]\ntests = 2\nduration = \"1s\"\n[[run.override]]\ntest = 1\noutcome = \"return_none\"")
+    };
+    // The doc rule counts None as failed: one of two failed is Partial.
+    assert_eq!(status(&sc(&body(""))), Some(RunStatus::Partial));
+    // Skipping None leaves one passed and nothing failed.
+    let skip = sc(&body("[app.status_rule]\nreturn_none = \"skipped\""));
+    assert_eq!(status(&skip), Some(RunStatus::Completed));
+    assert!(!skip.verdict.violations.contains_key(&Property::StatusFollowsRule), "the check uses the same rule");
+    // A stricter rule: any failure fails the run.
+    let strict = sc(&body("[app.status_rule]\nsome_failed = \"Failed\""));
+    assert_eq!(status(&strict), Some(RunStatus::Failed));
+    // It round-trips through the file.
+    let text = format!(
+        "name = \"r\"\nabout = \"r\"\n{}\n[expect]\nstatus = \"stuck\"\n",
+        body("[app.status_rule]\nreturn_none = \"skipped\"\nall_failed = \"Partial\"")
+    );
+    let parsed = chordsim::scenario::Scenario::parse("r.toml", &text).unwrap();
+    let back = chordsim::scenario::Scenario::parse("back.toml", &parsed.to_toml()).unwrap();
+    assert_eq!(format!("{:?}", back.app.status_rule), format!("{:?}", parsed.app.status_rule));
+    let bad = text.replace("return_none = \"skipped\"", "return_none = \"ignored\"");
+    let e = chordsim::scenario::Scenario::parse("r.toml", &bad).unwrap_err().to_string();
+    assert!(e.contains("app.status_rule.return_none") && e.contains("passed, failed, skipped"), "{e}");
+}

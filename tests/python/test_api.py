@@ -155,3 +155,55 @@ def test_from_app_reads_the_header_and_body_tasks_own_classes():
 def test_from_app_names_the_registered_tasks_when_one_is_missing(app):
     with pytest.raises(chordsim.ScenarioError, match="no task registered under this name"):
         chordsim.from_app(app, header="proj.tasks.nope")
+
+
+def status_rule(results):
+    """An application's own rule: a run with any None result failed; otherwise it completed."""
+    return "Failed" if any(r is None for r in results) else "Completed"
+
+
+def two_tests_one_returning_none():
+    return {"preset": "celery-defaults", "run": {"tests": 2, "duration": "1s",
+                                                "override": [{"test": 1, "outcome": "return_none"}]}}
+
+
+def test_a_python_status_rule_decides_the_runs_status():
+    # The doc profile's rule gives Partial for one None in two; the application's gives Failed.
+    assert chordsim.Scenario(two_tests_one_returning_none()).run().status == "Partial"
+    seen = []
+
+    def rule(results):
+        seen.append(results)
+        return status_rule(results)
+
+    v = chordsim.Scenario(two_tests_one_returning_none(), status=rule).run()
+    assert v.status == "Failed", v.explain()
+    assert seen[0] == [{"status": "passed"}, None], "each outcome's value, in header order"
+    custom = dict(two_tests_one_returning_none(), app={"returns": {"pass": {"outcome": "ok", "score": 1}}})
+    seen.clear()
+    chordsim.Scenario(custom, status=rule).run()
+    assert seen[0] == [{"outcome": "ok", "score": 1}, None], "the workload states the concrete values"
+
+
+def test_a_status_rule_that_raises_makes_collect_results_raise():
+    def broken(results):
+        raise KeyError("status")
+
+    v = chordsim.Scenario(two_tests_one_returning_none(), status=broken).run()
+    assert v.status == "stuck", v.explain()
+    assert any("status rule raised" in r.line and "KeyError" in r.line for r in v.trace), v.trace
+    v = chordsim.Scenario(two_tests_one_returning_none(), status=lambda results: "Done").run()
+    assert any("expected one of" in r.line for r in v.trace)
+
+
+def test_a_scenario_with_a_python_rule_cannot_be_a_file_and_says_how_to_replay_it():
+    sc = chordsim.Scenario(two_tests_one_returning_none(), status=status_rule)
+    with pytest.raises(chordsim.ScenarioError, match=r"a Python callable.*chordsim\.Scenario\(.*status=status_rule\)"):
+        sc.to_toml()
+
+
+def test_explore_calls_the_python_rule_from_its_threads():
+    sc = chordsim.Scenario({"preset": "celery-defaults", "run": {"tests": 1}}, status=status_rule)
+    first = sc.explore(cases=100, threads=2)
+    again = sc.explore(cases=100, threads=1)
+    assert first.ran == 100 and [f.signature for f in first.found] == [f.signature for f in again.found]
