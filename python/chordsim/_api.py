@@ -387,6 +387,7 @@ def _task_class(app: Any, name: str) -> Dict[str, Any]:
 
 def from_app(
     app: Any,
+    /,
     *,
     header: Optional[str] = None,
     body: Optional[str] = None,
