@@ -7,6 +7,15 @@
 //! cause chain, and every safety property broken. Same scenario and seed, same trace, on any
 //! machine: nothing here reads a clock, the OS's entropy, or iterates a hash map into output.
 
+//!
+//! The public API is what a scenario says and what a run answers: [`scenario`] (the file
+//! format, presets, imported configurations) with [`config`], [`time`] and [`version`] for its
+//! values; [`run`], [`check`] (verdicts, properties, cause chains) and [`trace`] (what a run
+//! did); [`explore`], [`advise`] (lint and harden) and [`report`]; and [`cli`], the command
+//! line. The command line and the Python package (`python/`, feature `python`) stand on it.
+//! The model and the engine (`model`, `sim`) are internal: their state machines change as the
+//! model learns more of Celery, and nothing outside the crate reaches them.
+
 #![forbid(unsafe_code)]
 
 pub mod advise;
@@ -14,13 +23,13 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod explore;
-pub mod model;
+mod model;
 #[cfg(feature = "python")]
 mod python;
 pub mod report;
 pub mod run;
 pub mod scenario;
-pub mod sim;
+mod sim;
 pub mod time;
 pub mod trace;
 pub mod version;

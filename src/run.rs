@@ -4,7 +4,8 @@ use crate::check::{self, Verdict};
 use crate::model::World;
 use crate::model::operator::Health;
 use crate::scenario::Scenario;
-use crate::sim::{EVENT_BUDGET, Limits, Sim, StopReason};
+pub use crate::sim::StopReason;
+use crate::sim::{EVENT_BUDGET, Limits, Sim};
 use crate::time::SimTime;
 use crate::trace::Record;
 

@@ -4,8 +4,9 @@
 
 use std::fmt;
 
-use crate::model::TaskRef;
-use crate::model::backend::{ResultValue, TaskState};
+// The model's names for tasks, results and their states are the trace's vocabulary too.
+pub use crate::model::TaskRef;
+pub use crate::model::backend::{ErrorKind, ResultValue, TaskState};
 use crate::scenario::{Action, Node, PolicyKind, RunStatus};
 use crate::time::{SimDuration, SimTime};
 

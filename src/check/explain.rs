@@ -8,7 +8,7 @@ use crate::time::SimTime;
 use crate::trace::{Loss, Note, PartNote};
 
 /// Lines, most important first.
-pub fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
+pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     let mut out = Vec::new();
     let trace = &world.trace;
     if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::ApplyFailed { .. })) {
@@ -146,7 +146,7 @@ const LATE_SHOWN: usize = 3;
 /// chord_unlock polls that ran well after their ETA (by a second, or an interval, or more),
 /// the first few with where the message waited: for a free pool slot on the worker holding it
 /// (a worker runs an ETA'd task only in a free slot, §9), or in the broker's queue.
-pub fn late_polls(world: &World) -> Vec<String> {
+pub(crate) fn late_polls(world: &World) -> Vec<String> {
     if world.stats.late_polls == 0 {
         return Vec::new();
     }

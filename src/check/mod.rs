@@ -122,7 +122,7 @@ pub struct Verdict {
 }
 
 /// Compute the verdict of a finished run.
-pub fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict {
+pub(crate) fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> Verdict {
     let n = world.n();
     let ending = match world.app.terminal_at() {
         Some((at, status)) => Ending::Terminal { status, at },

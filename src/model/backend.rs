@@ -368,8 +368,9 @@ impl Backend {
         self.chord.done = false;
     }
 
-    /// Whether `.s` exists at `now`.
-    pub fn has_size_key(&self, now: SimTime) -> bool {
+    /// Whether `.s` exists at `now` (for the tests: the model reads the size itself).
+    #[cfg(test)]
+    fn has_size_key(&self, now: SimTime) -> bool {
         self.chord.size.is_some() && self.chord.size_expire.is_none_or(|e| now < e)
     }
 

@@ -330,8 +330,6 @@ pub struct World {
     pub stats: Stats,
     /// The trace.
     pub trace: Vec<Record>,
-    /// When the last scripted fault ended (for the liveness phase).
-    pub last_heal: SimTime,
     /// Items scanned by the events so far (see [`Model::work`]).
     pub work: u64,
     retry_rng: ChaCha8Rng,
@@ -373,7 +371,6 @@ impl World {
         for (i, p) in sc.policies.iter().enumerate() {
             init.push((sc.app.submit_at + p.at, Event::Policy(i)));
         }
-        let last_heal = sc.last_heal();
         let world = World {
             header_attrs,
             body_attrs,
@@ -389,7 +386,6 @@ impl World {
             // worker kill and a partition: 9.4). Regrowth would copy the trace and double its
             // memory; reserved pages that are never written cost nothing.
             trace: Vec::with_capacity(10 * n + 64),
-            last_heal,
             work: 0,
             retry_rng: stream(sc.seed, Stream::Retry),
             shutdown_rng: stream(sc.seed, Stream::Shutdown),

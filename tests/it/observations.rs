@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chordsim::check::Ending;
-use chordsim::model::TaskRef;
 use chordsim::run::{RunResult, run};
 use chordsim::scenario::Scenario;
-use chordsim::trace::Note;
+use chordsim::trace::{Note, TaskRef, TaskState};
 use serde_json::Value;
 
 const TIME_SLACK_S: f64 = 0.5;
@@ -88,9 +87,7 @@ fn body_starts(r: &RunResult, sc: &Scenario, task: TaskRef) -> Vec<f64> {
                     out.push(rec.at.as_secs_f64() + overhead);
                 }
             }
-            Note::Stored { task: t, state: chordsim::model::backend::TaskState::Started, .. }
-                if *t == task && waiting =>
-            {
+            Note::Stored { task: t, state: TaskState::Started, .. } if *t == task && waiting => {
                 waiting = false;
                 out.push(rec.at.as_secs_f64() + overhead);
             }

@@ -4,11 +4,10 @@
 use std::process::Command;
 
 use chordsim::check::{Ending, Property, health_call};
-use chordsim::model::TaskRef;
 use chordsim::run::{run, run_with_health};
 use chordsim::scenario::{Action, PolicyKind, RunStatus, Scenario};
 use chordsim::time::SimTime;
-use chordsim::trace::{Ending as Exec, Loss, Note, Writer};
+use chordsim::trace::{Ending as Exec, Loss, Note, TaskRef, Writer};
 
 use super::{count, has, parse, run_toml};
 

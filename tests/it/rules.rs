@@ -2,12 +2,10 @@
 //! run through the whole model. Version-dependent rules run once per version.
 
 use chordsim::check::{Ending, Property};
-use chordsim::model::TaskRef;
-use chordsim::model::backend::TaskState;
 use chordsim::run::RunResult;
 use chordsim::scenario::{PolicyKind, RunStatus};
 use chordsim::time::SimTime;
-use chordsim::trace::{Loss, Note};
+use chordsim::trace::{Loss, Note, TaskRef, TaskState};
 
 use super::{count, has, run_toml};
 
@@ -1745,7 +1743,7 @@ restart_after = "10s""#);
     let idle = sc("horizon = \"3650d\"\n[run]\ntests = 1\nduration = \"1s\"");
     assert!(idle.events < 100, "{} events for ten idle years", idle.events);
     assert_eq!(idle.verdict.stopped_at, SimTime::ZERO + chordsim::time::SimDuration::from_secs(3650 * 86_400));
-    assert_eq!(idle.verdict.stop, chordsim::sim::StopReason::Horizon);
+    assert_eq!(idle.verdict.stop, chordsim::run::StopReason::Horizon);
 }
 
 /// The application's own task class (`[app.header]`): its registered name is what
