@@ -187,7 +187,11 @@ class Hardening:
 
 
 def _clean(value: Any) -> Any:
-    """Drop None values: TOML has no null, and an absent key means the default."""
+    """Drop None values: TOML has no null, and an absent key means the default. An exception
+    class becomes its class and bases by name, as a test's ``exception`` lists them, so that
+    ``autoretry_for`` matches it as Python's ``except`` would."""
+    if isinstance(value, type) and issubclass(value, BaseException):
+        return [c.__name__ for c in value.__mro__ if c is not object]
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
@@ -395,6 +399,7 @@ def from_app(
     tests: int = 10,
     duration: str = "30s",
     outcome: str = "pass",
+    exception: Optional[type] = None,
     faults: Sequence[Mapping[str, Any]] = (),
     policies: Sequence[Mapping[str, Any]] = (),
     seed: int = 1,
@@ -410,7 +415,8 @@ def from_app(
     among them) dumped as a worker's ``inspect conf`` does, and the Celery version from
     ``celery.__version__``; then read by the same importer as ``chordsim check --config``.
 
-    The workload is ``tests`` tests of ``duration`` with ``outcome``; ``faults`` and ``policies``
+    The workload is ``tests`` tests of ``duration`` with ``outcome`` (raising ``exception``, an
+    exception class, when the outcome raises); ``faults`` and ``policies``
     are lists of the scenario file's ``[[fault]]`` and ``[[policy]]`` tables; other scenario tables
     (``app={…}``, ``run={…}`` to replace the workload) come as keywords. ``header`` and
     ``body`` name the registered tasks (``"proj.tasks.execute_single_test"``): their names are
@@ -428,7 +434,7 @@ def from_app(
         "preset": preset,
         "seed": seed,
         "horizon": horizon,
-        "run": {"tests": tests, "duration": duration, "outcome": outcome},
+        "run": {"tests": tests, "duration": duration, "outcome": outcome, "exception": exception},
         "fault": [dict(f) for f in faults],
         "policy": [dict(p) for p in policies],
         "expect": dict(expect) if expect is not None else None,

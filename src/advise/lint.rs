@@ -294,7 +294,7 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     }
     let class = &world.header_attrs.class;
     let retry_wait = if class.retry_backoff > 0 { class.retry_backoff_max } else { class.default_retry_delay };
-    if redis_broker && class.autoretry && retry_wait > vt {
+    if redis_broker && !class.autoretry_for.is_empty() && retry_wait > vt {
         let mut sc = demo(base, w, "a retry's countdown outlives the visibility timeout", retry_wait * 3 + minutes(10));
         sc.tests[0].outcome = Outcome::RaiseTransient { fails: 1 };
         out.push(Hazard {
@@ -387,6 +387,7 @@ fn workload(base: &Scenario, w: Workload) -> Scenario {
         time_limit: None,
         soft_time_limit: None,
         rated: false,
+        exception: Vec::new(),
     };
     Scenario { tests: vec![test; w.tests.max(1)], rates: Vec::new(), faults: Vec::new(), expect: None, ..base.clone() }
 }

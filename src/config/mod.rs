@@ -255,8 +255,8 @@ pub struct TaskClass {
     pub max_retries: Option<u32>,
     /// `default_retry_delay`.
     pub default_retry_delay: SimDuration,
-    /// `autoretry_for` non-empty.
-    pub autoretry: bool,
+    /// `autoretry_for`: the exception classes it retries, by name.
+    pub autoretry_for: Vec<String>,
     /// `retry_backoff` factor (0 = off).
     pub retry_backoff: u32,
     /// `retry_backoff_max`.
@@ -303,7 +303,7 @@ impl TaskAttrs {
             c.retry_jitter = j;
         }
         if let Some(list) = &a.autoretry_for {
-            c.autoretry = !list.is_empty();
+            c.autoretry_for.clone_from(list);
         }
         if let Some(i) = a.ignore_result {
             c.ignore_result = i;

@@ -489,6 +489,7 @@ pub fn apply(base: &Scenario, case: &CaseGen, name: &str) -> Scenario {
             time_limit: None,
             soft_time_limit: None,
             rated: false,
+            exception: Vec::new(),
         })
         .collect();
     let mut faults = Vec::new();

@@ -91,14 +91,14 @@ pub fn task_classes(app: &crate::scenario::AppConfig, cfg: &CeleryConfig) -> Cla
         name: name.to_string(),
         max_retries: Some(3),
         default_retry_delay: SimDuration::from_secs(180),
-        autoretry: false,
+        autoretry_for: Vec::new(),
         retry_backoff: 0,
         retry_backoff_max: SimDuration::from_secs(600),
         retry_jitter: true,
         ignore_result: cfg.ignore_result,
     };
     let base = |name: &str| TaskClass {
-        autoretry: true,
+        autoretry_for: vec!["Exception".to_string()],
         retry_backoff: 1,
         default_retry_delay: SimDuration::from_secs(10),
         ..plain(name)
@@ -120,7 +120,7 @@ pub fn task_classes(app: &crate::scenario::AppConfig, cfg: &CeleryConfig) -> Cla
         name: "celery.chord_unlock".to_string(),
         max_retries: None,
         default_retry_delay: cfg.chord_retry_interval,
-        autoretry: false,
+        autoretry_for: Vec::new(),
         retry_backoff: 0,
         retry_backoff_max: SimDuration::from_secs(600),
         retry_jitter: true,
@@ -240,15 +240,24 @@ impl World {
         self.succeed_task(now, r, TaskRef::Header(i), value, out);
     }
 
-    /// An exception escapes `run`: autoretry when the class has `autoretry_for` (§3, with
-    /// exponential backoff and jitter), else FAILURE.
+    /// An exception escapes `run`: autoretry when the class's `autoretry_for` names the
+    /// exception's class or one of its bases (celery app/autoretry.py: `except autoretry_for`;
+    /// §3, with exponential backoff and jitter), else FAILURE. A test raises the exception its
+    /// spec names; an uncaught soft limit is SoftTimeLimitExceeded; the body's own raise is an
+    /// Exception.
     fn raise_or_autoretry(&mut self, now: SimTime, r: ExecRef, e: &Exec, kind: ErrorKind, out: &mut Schedule<Event>) {
         let attrs = match e.msg.task {
             TaskRef::Header(_) => &self.header_attrs.class,
             _ => &self.body_attrs.class,
         };
+        let names: Vec<&str> = match (e.msg.task, kind) {
+            (_, ErrorKind::SoftTimeLimit) => vec!["SoftTimeLimitExceeded", "Exception", "BaseException"],
+            (TaskRef::Header(i), _) => self.sc.tests[i as usize].exception_names().collect(),
+            _ => vec!["Exception", "BaseException"],
+        };
+        let retried = names.iter().any(|n| attrs.autoretry_for.iter().any(|a| a == n));
         let attempt = e.msg.retries;
-        if attrs.autoretry {
+        if retried {
             if attrs.max_retries.is_none_or(|m| attempt < m) {
                 let countdown = backoff(attrs, attempt, &mut self.retry_rng);
                 self.retry_task(now, r, e, countdown, out);

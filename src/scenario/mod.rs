@@ -499,6 +499,18 @@ pub struct TestSpec {
     pub soft_time_limit: Option<SimDuration>,
     /// Whether `[run] rates` may draw its outcome (no override sets one).
     pub rated: bool,
+    /// What it raises when it raises: the exception's class and its bases, as
+    /// `type(exc).__mro__` names them (`["ConnectionError", "OSError"]`); empty: `Exception`.
+    /// `autoretry_for` retries it when it names one of them, or `Exception` (§3).
+    pub exception: Vec<String>,
+}
+
+impl TestSpec {
+    /// The names an `except`/`autoretry_for` clause can catch this test's exception by: its
+    /// class and bases, then `Exception` and `BaseException`, which every one has.
+    pub fn exception_names(&self) -> impl Iterator<Item = &str> {
+        self.exception.iter().map(String::as_str).chain(["Exception", "BaseException"])
+    }
 }
 
 /// A node of the topology, for partitions.

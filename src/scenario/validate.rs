@@ -345,8 +345,8 @@ fn read_configuration(
         None => CeleryConfig::defaults(crate::version::CeleryVersion::NEWEST),
     };
     let (mut topology, written) = read_topology(t.get("topology"), origin, problems);
+    let app = read_app(t.get("app"), problems);
     let mut notes = Vec::new();
-    let app = read_app(t.get("app"), &mut notes, problems);
     apply_deployment(&celery, &mut topology, &written, origin, text, problems, &mut notes);
     // Turned on (off is Celery's default), it does nothing on the database backend but in 5.6.
     if topology.backend == BackendKind::Database
@@ -633,7 +633,7 @@ fn read_topology(v: Option<Value<'_, '_>>, origin: &Origin<'_>, problems: &mut V
     (topo, written)
 }
 
-fn read_app(v: Option<Value<'_, '_>>, notes: &mut Vec<Note>, problems: &mut Vec<Problem>) -> AppConfig {
+fn read_app(v: Option<Value<'_, '_>>, problems: &mut Vec<Problem>) -> AppConfig {
     const FIELDS: &[&str] = &[
         "profile",
         "errback",
@@ -700,7 +700,7 @@ fn read_app(v: Option<Value<'_, '_>>, notes: &mut Vec<Note>, problems: &mut Vec<
     }
     for (key, task) in [("header", &mut app.header_task), ("body", &mut app.body_task)] {
         if let Some(v) = t.get(key) {
-            *task = read_task(key, &v, notes, problems);
+            *task = read_task(&v, problems);
         }
     }
     if let Some(v) = t.get("status_rule") {
@@ -781,7 +781,7 @@ fn read_returns(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> Returns {
 
 /// `[app.header]` or `[app.body]`: the task's registered name and the class attributes its code
 /// sets, read as task_annotations entries are.
-fn read_task(which: &str, v: &Value<'_, '_>, notes: &mut Vec<Note>, problems: &mut Vec<Problem>) -> TaskSpec {
+fn read_task(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> TaskSpec {
     let mut spec = TaskSpec::default();
     let Some(mut t) = keep(v.table(), problems) else { return spec };
     for (key, x) in t.entries() {
@@ -805,20 +805,6 @@ fn read_task(which: &str, v: &Value<'_, '_>, notes: &mut Vec<Note>, problems: &m
                     x.problem(format!("not a task attribute chordsim models; expected one of: {}", allowed.join(", "))),
                 );
             }
-        }
-        // The model's failing outcomes raise one exception that any autoretry_for entry is
-        // taken to catch: say so when the list names a narrower class than Exception.
-        if attr == "autoretry_for"
-            && let Some(list) = &spec.attrs.autoretry_for
-            && list.iter().any(|c| !matches!(c.as_str(), "Exception" | "BaseException"))
-        {
-            notes.push(Note {
-                span: key.span(),
-                field: format!("app.{which}.autoretry_for"),
-                message: format!(
-                    "{list:?}: chordsim's raising outcomes carry no exception class, so this is read as retrying every raise, as autoretry_for=(Exception,) does"
-                ),
-            });
         }
     }
     spec
@@ -956,8 +942,17 @@ fn read_run(
     problems: &mut Vec<Problem>,
 ) -> (Vec<TestSpec>, Vec<(Outcome, f64)>) {
     // What `[run]` and each `[[run.override]]` may set for a test, in the order messages list it.
-    const PER_TEST: [&str; 8] =
-        ["duration", "outcome", "fails", "countdown", "max_retries", "ignore_result", "time_limit", "soft_time_limit"];
+    const PER_TEST: [&str; 9] = [
+        "duration",
+        "outcome",
+        "fails",
+        "countdown",
+        "max_retries",
+        "ignore_result",
+        "time_limit",
+        "soft_time_limit",
+        "exception",
+    ];
     let fields: Vec<&str> = ["tests"].into_iter().chain(PER_TEST).chain(["rates", "override"]).collect();
     let override_fields: Vec<&str> = ["test"].into_iter().chain(PER_TEST).collect();
     let Some(v) = v else {
@@ -981,6 +976,7 @@ fn read_run(
         time_limit: None,
         soft_time_limit: None,
         rated: true,
+        exception: Vec::new(),
     };
     apply_test_fields(&mut t, &mut base, problems);
     let mut tests = vec![base; n];
@@ -1059,6 +1055,23 @@ fn apply_test_fields(t: &mut Table<'_, '_>, spec: &mut TestSpec, problems: &mut 
     }
     if let Some(v) = t.get("soft_time_limit") {
         spec.soft_time_limit = keep(v.positive_duration(), problems);
+    }
+    if let Some(v) = t.get("exception") {
+        // A class name, or the class and its bases in MRO order.
+        let names = match v.str() {
+            Ok(one) => Ok(vec![one.to_string()]),
+            Err(_) => v.array().and_then(|items| items.iter().map(|i| i.str().map(str::to_string)).collect()),
+        };
+        if let Some(names) = keep(
+            names.map_err(|_| {
+                v.problem(
+                    "expected an exception class name, or the class and its bases: [\"ConnectionError\", \"OSError\"]",
+                )
+            }),
+            problems,
+        ) {
+            spec.exception = names;
+        }
     }
 }
 

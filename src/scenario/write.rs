@@ -251,6 +251,10 @@ pub fn to_toml(sc: &Scenario) -> String {
         if let Some(l) = test.soft_time_limit {
             let _ = writeln!(s, "soft_time_limit = {}", dur(l));
         }
+        if !test.exception.is_empty() {
+            let names: Vec<String> = test.exception.iter().map(|n| q(n)).collect();
+            let _ = writeln!(s, "exception = [{}]", names.join(", "));
+        }
     }
 
     for f in &sc.faults {

@@ -131,12 +131,12 @@ def test_ctrl_c_stops_an_exploration_with_keyboard_interrupt():
 def test_from_app_reads_the_header_and_body_tasks_own_classes():
     app = seed_doc_app(task_annotations={"celery.chord_unlock": {"max_retries": 301}})
 
-    @app.task(name="proj.tasks.execute_single_test", autoretry_for=(Exception,), max_retries=1,
+    @app.task(shared=False, name="proj.tasks.execute_single_test", autoretry_for=(Exception,), max_retries=1,
               default_retry_delay=1, acks_late=True)
     def execute_single_test(test_id):
         pass
 
-    @app.task(name="proj.tasks.collect_results")
+    @app.task(shared=False, name="proj.tasks.collect_results")
     def collect_results(results):
         pass
 
@@ -150,6 +150,24 @@ def test_from_app_reads_the_header_and_body_tasks_own_classes():
     # The class's autoretry_for retries the transient failure once (celery app/autoretry.py).
     assert v.status == "Completed" and v.raw["header_runs"] == [2], v.explain()
     assert "[app.header]" in sc.to_toml() and 'name = "proj.tasks.execute_single_test"' in sc.to_toml()
+
+
+def test_autoretry_for_matches_the_raised_exceptions_class_and_bases():
+    app = seed_doc_app(task_annotations={"celery.chord_unlock": {"max_retries": 301}})
+
+    @app.task(shared=False, name="proj.tasks.execute_single_test", autoretry_for=(OSError,), max_retries=1, default_retry_delay=1)
+    def execute_single_test(test_id):
+        pass
+
+    def runs(exception):
+        sc = chordsim.from_app(app, header="proj.tasks.execute_single_test", tests=1, duration="1s",
+                               outcome="raise_transient", exception=exception)
+        return sc.run().raw["header_runs"][0]
+
+    assert runs(ConnectionError) == 2, "a ConnectionError is an OSError: retried"
+    assert runs(KeyError) == 1, "a KeyError is not: it fails at once"
+    sc = chordsim.from_app(app, tests=1, outcome="raise", exception=ConnectionError)
+    assert sc.tables["run"]["exception"] == ["ConnectionError", "OSError", "Exception", "BaseException"]
 
 
 def test_from_app_names_the_registered_tasks_when_one_is_missing(app):
