@@ -20,21 +20,6 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from chordsim import _chordsim
 
-__all__ = [
-    "Change",
-    "CheckSummary",
-    "ChordsimWarning",
-    "ExploreReport",
-    "Found",
-    "Hardening",
-    "Record",
-    "Scenario",
-    "ScenarioError",
-    "Verdict",
-    "from_app",
-    "load",
-]
-
 ScenarioError = _chordsim.ScenarioError
 """A scenario or configuration chordsim cannot read; the message names the field, what was
 expected and, for a file, its line and column."""
