@@ -93,6 +93,7 @@ class Chordsim:
     def assert_terminal(self, scenario, seeds: Optional[int] = None) -> None:
         """Every seed's run reaches a terminal status with every safety property intact (or
         does what the scenario's ``expect`` says)."""
+        __tracebackhide__ = True  # the failure is the test's, not the plugin's
         summary = scenario.check(seeds=seeds or self.seeds, first=self.first_seed)
         failures = summary.failures
         if not failures:
@@ -107,6 +108,7 @@ class Chordsim:
     def assert_explore_clean(self, scenario, cases: Optional[int] = None) -> None:
         """``explore`` on the scenario's configuration finds nothing stuck and no broken
         property; otherwise each shrunk counterexample is written under ``.chordsim/``."""
+        __tracebackhide__ = True
         report = scenario.explore(cases=cases or self.cases)
         if not report.found:
             return

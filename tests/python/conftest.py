@@ -2,7 +2,6 @@
 
 import pytest
 
-pytest_plugins = ["pytester"]
 from celery import Celery
 
 
