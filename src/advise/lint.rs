@@ -340,9 +340,9 @@ pub fn lint(base: &Scenario, w: Workload) -> Vec<Hazard> {
     // An annotation applies to the task whose name is its key (celery app/annotations.py:
     // MapAnnotation), or to every task under "*".
     let names = [
-        world.header_attrs.class.name.as_str(),
-        world.body_attrs.class.name.as_str(),
-        world.unlock_attrs.class.name.as_str(),
+        world.header_attrs.class.name.as_ref(),
+        world.body_attrs.class.name.as_ref(),
+        world.unlock_attrs.class.name.as_ref(),
         "*",
     ];
     for key in cfg.annotations.keys().filter(|k| !names.contains(&k.as_str())) {

@@ -4,6 +4,7 @@
 
 pub mod names;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -249,14 +250,15 @@ impl std::fmt::Display for Source {
 /// A task's class attributes before annotations.
 #[derive(Clone, Debug)]
 pub struct TaskClass {
-    /// The registered task name.
-    pub name: String,
+    /// The registered task name (borrowed for the profiles' own tasks: a run builds its
+    /// classes afresh, and explore builds thousands of runs).
+    pub name: Cow<'static, str>,
     /// `max_retries` (None = unlimited for chord_unlock's polling).
     pub max_retries: Option<u32>,
     /// `default_retry_delay`.
     pub default_retry_delay: SimDuration,
     /// `autoretry_for`: the exception classes it retries, by name.
-    pub autoretry_for: Vec<String>,
+    pub autoretry_for: Cow<'static, [Cow<'static, str>]>,
     /// `retry_backoff` factor (0 = off).
     pub retry_backoff: u32,
     /// `retry_backoff_max`.
@@ -303,7 +305,7 @@ impl TaskAttrs {
             c.retry_jitter = j;
         }
         if let Some(list) = &a.autoretry_for {
-            c.autoretry_for.clone_from(list);
+            c.autoretry_for = list.iter().map(|n| Cow::Owned(n.clone())).collect();
         }
         if let Some(i) = a.ignore_result {
             c.ignore_result = i;
@@ -367,7 +369,7 @@ impl CeleryConfig {
             acks_late: None,
         };
         attrs.apply(own, Source::ClassAttribute);
-        for key in [class.name.as_str(), "*"] {
+        for key in [class.name.as_ref(), "*"] {
             if let Some(a) = self.annotations.get(key) {
                 attrs.apply(a, Source::Annotation(key.to_string()));
             }

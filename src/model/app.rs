@@ -2,6 +2,8 @@
 //! `collect_results` body in its two profiles, the error callback, the watchdog, and the
 //! test-run record with its statuses.
 
+use std::borrow::Cow;
+
 use super::backend::{ErrorKind, ResultValue};
 use super::worker::{Exec, Settle};
 use super::{Event, ExecRef, Finish, TaskRef, World};
@@ -87,18 +89,18 @@ pub struct Classes {
 /// its class attributes are applied when the attributes are resolved
 /// ([`CeleryConfig::resolve`]).
 pub fn task_classes(app: &crate::scenario::AppConfig, cfg: &CeleryConfig) -> Classes {
-    let plain = |name: &str| TaskClass {
-        name: name.to_string(),
+    let plain = |name: &'static str| TaskClass {
+        name: Cow::Borrowed(name),
         max_retries: Some(3),
         default_retry_delay: SimDuration::from_secs(180),
-        autoretry_for: Vec::new(),
+        autoretry_for: Cow::Borrowed(&[]),
         retry_backoff: 0,
         retry_backoff_max: SimDuration::from_secs(600),
         retry_jitter: true,
         ignore_result: cfg.ignore_result,
     };
-    let base = |name: &str| TaskClass {
-        autoretry_for: vec!["Exception".to_string()],
+    let base = |name: &'static str| TaskClass {
+        autoretry_for: Cow::Borrowed(&[Cow::Borrowed("Exception")]),
         retry_backoff: 1,
         default_retry_delay: SimDuration::from_secs(10),
         ..plain(name)
@@ -111,16 +113,16 @@ pub fn task_classes(app: &crate::scenario::AppConfig, cfg: &CeleryConfig) -> Cla
         ),
     };
     if let Some(n) = &app.header_task.name {
-        header.name.clone_from(n);
+        header.name = Cow::Owned(n.clone());
     }
     if let Some(n) = &app.body_task.name {
-        body.name.clone_from(n);
+        body.name = Cow::Owned(n.clone());
     }
     let unlock = TaskClass {
-        name: "celery.chord_unlock".to_string(),
+        name: Cow::Borrowed("celery.chord_unlock"),
         max_retries: None,
         default_retry_delay: cfg.chord_retry_interval,
-        autoretry_for: Vec::new(),
+        autoretry_for: Cow::Borrowed(&[]),
         retry_backoff: 0,
         retry_backoff_max: SimDuration::from_secs(600),
         retry_jitter: true,
@@ -329,13 +331,13 @@ impl World {
             StatusRule::Table(t) => Ok(table_rule(t, values)),
             StatusRule::Callable(f) => {
                 let r = &self.sc.app.returns;
-                let json: Vec<&serde_json::Value> = values
+                let json: Vec<serde_json::Value> = values
                     .iter()
                     .map(|v| match v {
-                        Some(ResultValue::Pass | ResultValue::Summary) => &r.pass,
-                        Some(ResultValue::FailDict | ResultValue::Error(_)) => &r.failure,
-                        Some(ResultValue::Malformed) => &r.malformed,
-                        Some(ResultValue::None) | None => &serde_json::Value::Null,
+                        Some(ResultValue::Pass | ResultValue::Summary) => r.pass(),
+                        Some(ResultValue::FailDict | ResultValue::Error(_)) => r.failure(),
+                        Some(ResultValue::Malformed) => r.malformed(),
+                        Some(ResultValue::None) | None => serde_json::Value::Null,
                     })
                     .collect();
                 (f.0)(&serde_json::to_string(&json).expect("JSON values serialise"))

@@ -328,24 +328,31 @@ impl std::fmt::Debug for StatusFn {
     }
 }
 
-/// What each outcome returns, as JSON, for a callable status rule (`[app.returns]`).
-#[derive(Clone, Debug, PartialEq)]
+/// What each outcome returns, as JSON, for a callable status rule (`[app.returns]`); `None`:
+/// the default (kept unset so that a scenario, cloned for every generated case, allocates
+/// nothing for it).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Returns {
-    /// A passing test (`pass`).
-    pub pass: serde_json::Value,
-    /// A failed test (`fail_status`).
-    pub failure: serde_json::Value,
-    /// `malformed`.
-    pub malformed: serde_json::Value,
+    /// A passing test (`pass`); default `{"status": "passed"}`.
+    pub pass: Option<serde_json::Value>,
+    /// A failed test (`fail_status`); default `{"status": "failed"}`.
+    pub failure: Option<serde_json::Value>,
+    /// `malformed`; default `"not a dict"`.
+    pub malformed: Option<serde_json::Value>,
 }
 
-impl Default for Returns {
-    fn default() -> Self {
-        Returns {
-            pass: serde_json::json!({"status": "passed"}),
-            failure: serde_json::json!({"status": "failed"}),
-            malformed: serde_json::json!("not a dict"),
-        }
+impl Returns {
+    /// A passing test's value.
+    pub fn pass(&self) -> serde_json::Value {
+        self.pass.clone().unwrap_or_else(|| serde_json::json!({"status": "passed"}))
+    }
+    /// A failed test's value.
+    pub fn failure(&self) -> serde_json::Value {
+        self.failure.clone().unwrap_or_else(|| serde_json::json!({"status": "failed"}))
+    }
+    /// A malformed result.
+    pub fn malformed(&self) -> serde_json::Value {
+        self.malformed.clone().unwrap_or_else(|| serde_json::json!("not a dict"))
     }
 }
 

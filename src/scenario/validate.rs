@@ -772,7 +772,7 @@ fn read_returns(v: &Value<'_, '_>, problems: &mut Vec<Problem>) -> Returns {
         if let Some(x) = t.get(key)
             && let Some(value) = keep(x.to_toml(), problems)
         {
-            *slot = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+            *slot = Some(serde_json::to_value(value).unwrap_or(serde_json::Value::Null));
         }
     }
     t.finish(&["pass", "fail_status", "malformed"], problems);

@@ -214,7 +214,7 @@ pub fn to_toml(sc: &Scenario) -> String {
         for (key, v) in
             [("pass", &a.returns.pass), ("fail_status", &a.returns.failure), ("malformed", &a.returns.malformed)]
         {
-            if let Ok(value) = toml::Value::try_from(v) {
+            if let Some(value) = v.as_ref().and_then(|v| toml::Value::try_from(v).ok()) {
                 let _ = writeln!(s, "{key} = {value}");
             }
         }
