@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -225,3 +226,32 @@ def test_explore_calls_the_python_rule_from_its_threads():
     first = sc.explore(cases=100, threads=2)
     again = sc.explore(cases=100, threads=1)
     assert first.ran == 100 and [f.signature for f in first.found] == [f.signature for f in again.found]
+
+
+def test_ctrl_c_stops_the_console_script_as_it_stops_the_binary(tmp_path):
+    script = os.path.join(os.path.dirname(sys.executable), "chordsim")
+    p = subprocess.Popen([script, "explore", "--preset", "rhesis", "--cases", "100000000", "--threads", "1",
+                          "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, p.stderr.read().decode()
+
+
+def test_ctrl_c_kills_a_console_script_command_without_its_own_handler():
+    # harden installs no handler: as with the binary, SIGINT's default action ends it at once
+    # (Python's handler would wait for the search to finish).
+    script = os.path.join(os.path.dirname(sys.executable), "chordsim")
+    p = subprocess.Popen([script, "harden", "--preset", "seed-doc", "--threads", "1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    started = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == -signal.SIGINT and time.monotonic() - started < 5
