@@ -1,15 +1,6 @@
-"""The Python API (re-exported by the package, imported on first use): build a scenario from a live Celery app or by hand, run it, check it
-over seeds, explore generated faults and harden the configuration.
-
-Every verdict comes from the Rust engine (the extension module ``chordsim._chordsim``, the same
-library the ``chordsim`` command runs); this package only translates Python values to the
-scenario file's tables and the engine's JSON back to typed results.
-
-    import chordsim
-    sc = chordsim.from_app(app, tests=20, duration="30s")
-    verdict = sc.run(seed=1)
-    assert verdict.terminal, verdict.explain()
-"""
+"""The Python API, which the package re-exports and imports on first use (see its docstring):
+scenarios, their typed results, and ``from_app``. It translates Python values to the scenario
+file's tables and the engine's JSON back; the engine decides every verdict."""
 
 from __future__ import annotations
 
