@@ -358,9 +358,12 @@ fn key_span(text: &str, key: &str, from: usize) -> Range<usize> {
 }
 
 /// The byte offset of a 1-based line and column (serde_json counts columns in bytes).
+/// The byte offset of serde_json's 1-based line and column, on a character's first byte
+/// (serde_json counts the column in bytes, so an error inside a multi-byte character has one
+/// in the middle of it).
 fn offset_of(text: &str, line: usize, column: usize) -> usize {
     let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
-    (start + column.saturating_sub(1)).min(text.len())
+    text.floor_char_boundary(start + column.saturating_sub(1))
 }
 
 fn apply_flags(layer: &mut toml::Table, flags: &Flags) {
