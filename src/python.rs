@@ -114,7 +114,8 @@ fn main(py: Python<'_>, argv: Vec<String>) -> u8 {
 
 /// The scenario file for the package's tables (JSON of the file's tables), read as a file is:
 /// it raises ScenarioError with the reader's own message, or returns the file's text and the
-/// reader's warnings (a misspelt setting: Celery would store and ignore it), as JSON.
+/// reader's warnings (a misspelt setting: Celery would store and ignore it) and the seed the
+/// file gives its runs, as JSON.
 #[pyfunction]
 #[pyo3(signature = (tables, config=None, flags=None))]
 fn validate(tables: &str, config: Option<&str>, flags: Option<&str>) -> PyResult<String> {
@@ -124,7 +125,7 @@ fn validate(tables: &str, config: Option<&str>, flags: Option<&str>) -> PyResult
     let toml = toml::to_string(&table).map_err(|e| ScenarioError::new_err(e.to_string()))?;
     let sc = scenario("scenario.toml", &toml, config, flags, None)?;
     let warnings: Vec<String> = sc.warnings.iter().map(ToString::to_string).collect();
-    Ok(json!({"toml": toml, "warnings": warnings}).to_string())
+    Ok(json!({"toml": toml, "warnings": warnings, "seed": sc.seed}).to_string())
 }
 
 /// One run: the verdict as `chordsim check --json` prints it, and the trace's records.

@@ -209,6 +209,8 @@ class Scenario:
         self._flags = json.dumps({"version": version, "workers": workers, "concurrency": concurrency})
         checked = json.loads(_chordsim.validate(json.dumps(self.tables), config, self._flags))
         self._toml: str = checked["toml"]
+        #: The seed a run takes unless given one: the file's, as the reader has it.
+        self.seed: int = checked["seed"]
         for w in checked["warnings"]:
             warnings.warn(w, ChordsimWarning, stacklevel=2)
 
@@ -243,7 +245,7 @@ class Scenario:
 
     def check(self, seeds: int = 100, first: Optional[int] = None) -> CheckSummary:
         """``seeds`` runs from seed ``first`` (default: the scenario's)."""
-        start = self.tables.get("seed", 1) if first is None else first
+        start = self.seed if first is None else first
         return CheckSummary([self.run(seed=start + i) for i in range(seeds)])
 
     def explore(

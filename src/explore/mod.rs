@@ -185,10 +185,10 @@ fn shrink(opts: &Options, index: u64, signature: &str, stop: &Stop) -> (Scenario
     let mut best = case_of(opts.seed, index, opts.max_tests);
     let mut best_verdict = run(scenario(&best), None).verdict;
     let mut runs = 0;
+    let mut candidates = best.simpler();
     let mut at = 0;
     let mut took = false;
     while runs < opts.shrink_runs && !stop.shrinking_stopped() {
-        let candidates = best.simpler();
         let Some(candidate) = candidates.get(at) else {
             if !std::mem::take(&mut took) {
                 break;
@@ -200,6 +200,8 @@ fn shrink(opts: &Options, index: u64, signature: &str, stop: &Stop) -> (Scenario
         let v = run(scenario(candidate), None).verdict;
         if is_failure(&v, opts.policy_endings_fail) && self::signature(&v) == signature {
             (best, best_verdict, took) = (candidate.clone(), v, true);
+            // The simpler cases of the new best; the same place in them is the next of a kind.
+            candidates = best.simpler();
         } else {
             at += 1;
         }

@@ -251,12 +251,8 @@ impl CaseGen {
             }
         }
         // Numbers, flags and picks, addressed by position so a candidate can change one.
-        for j in 0..self.clone().numbers().len() {
-            let (value, min) = {
-                let mut c = self.clone();
-                let (v, m) = c.numbers().swap_remove(j);
-                (*v, m)
-            };
+        let values: Vec<(u64, u64)> = self.clone().numbers().into_iter().map(|(v, min)| (*v, min)).collect();
+        for (j, (value, min)) in values.into_iter().enumerate() {
             let half = min + (value - min) / 2;
             for target in [min, half] {
                 if target < value && (target == min || half > min) {

@@ -252,12 +252,16 @@ impl World {
             TaskRef::Header(_) => &self.header_attrs.class,
             _ => &self.body_attrs.class,
         };
-        let names: Vec<&str> = match (e.msg.task, kind) {
-            (_, ErrorKind::SoftTimeLimit) => vec!["SoftTimeLimitExceeded", "Exception", "BaseException"],
-            (TaskRef::Header(i), _) => self.sc.tests[i as usize].exception_names().collect(),
-            _ => vec!["Exception", "BaseException"],
+        // What `except` can catch it by: its class and bases, and every exception's two roots.
+        let raised: &[String] = match (e.msg.task, kind) {
+            (TaskRef::Header(i), k) if k != ErrorKind::SoftTimeLimit => &self.sc.tests[i as usize].exception,
+            _ => &[],
         };
-        let retried = names.iter().any(|n| attrs.autoretry_for.iter().any(|a| a == n));
+        let retried = attrs.autoretry_for.iter().any(|a| {
+            matches!(a.as_ref(), "Exception" | "BaseException")
+                || (kind == ErrorKind::SoftTimeLimit && a == "SoftTimeLimitExceeded")
+                || raised.iter().any(|n| n == a)
+        });
         let attempt = e.msg.retries;
         if retried {
             if attrs.max_retries.is_none_or(|m| attempt < m) {

@@ -512,14 +512,6 @@ pub struct TestSpec {
     pub exception: Vec<String>,
 }
 
-impl TestSpec {
-    /// The names an `except`/`autoretry_for` clause can catch this test's exception by: its
-    /// class and bases, then `Exception` and `BaseException`, which every one has.
-    pub fn exception_names(&self) -> impl Iterator<Item = &str> {
-        self.exception.iter().map(String::as_str).chain(["Exception", "BaseException"])
-    }
-}
-
 /// A node of the topology, for partitions.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Node {
