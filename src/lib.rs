@@ -10,7 +10,8 @@
 //!
 //! The public API is what a scenario says and what a run answers: [`scenario`] (the file
 //! format, presets, imported configurations) with [`config`], [`time`] and [`version`] for its
-//! values; [`run`], [`check`] (verdicts, properties, cause chains) and [`trace`] (what a run
+//! values; [`words`] for the words every layer shares (a task, its stored state, the
+//! properties); [`run`], [`check`] (verdicts, properties, cause chains) and [`trace`] (what a run
 //! did); [`explore`], [`advise`] (lint and harden) and [`report`]; and [`cli`], the command
 //! line. The command line and the Python package (`python/`, feature `python`) stand on it.
 //! The model and the engine (`model`, `sim`) are internal: their state machines change as the
@@ -33,3 +34,4 @@ mod sim;
 pub mod time;
 pub mod trace;
 pub mod version;
+pub mod words;

@@ -5,10 +5,9 @@
 use std::fmt;
 
 // The model's names for tasks, results and their states are the trace's vocabulary too.
-pub use crate::model::TaskRef;
-pub use crate::model::backend::{ErrorKind, ResultValue, TaskState};
 use crate::scenario::{Action, Node, PolicyKind, RunStatus};
 use crate::time::{SimDuration, SimTime};
+use crate::words::{ResultValue, TaskRef, TaskState};
 
 /// One line of the timeline.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,9 +4,7 @@
 //! scenario that shows it — by a named symptom, checked on the run — and the same scenario with
 //! the fix, which must not show it.
 
-use crate::check::Property;
-use crate::model::backend::TaskState;
-use crate::model::{TaskRef, World};
+use crate::model::World;
 use crate::run::{RunResult, run};
 use crate::scenario::{
     Action, BackendKind, BrokerKind, Clock, DurationSpec, Errback, Fault, FaultKind, Outcome, Profile, Scenario,
@@ -14,8 +12,11 @@ use crate::scenario::{
 };
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Note, PartNote};
+use crate::words::Property;
+use crate::words::TaskState;
 
 use super::{Change, Workload};
+use crate::words::TaskRef;
 
 /// What shows a hazard in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

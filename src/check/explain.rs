@@ -1,11 +1,12 @@
 //! Cause chains for stuck runs, computed from the trace: which message was lost, when and why;
 //! which poller gave up and after how many polls; which ChordError nobody handled.
 
-use crate::model::backend::TaskState;
-use crate::model::{TaskRef, World};
+use crate::model::World;
 use crate::scenario::{Action, Errback, FaultKind};
 use crate::time::SimTime;
 use crate::trace::{Loss, Note, PartNote};
+use crate::words::TaskRef;
+use crate::words::TaskState;
 
 /// Lines, most important first.
 pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {

@@ -8,64 +8,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::backend::TaskState;
+use crate::model::World;
 use crate::model::operator::Health;
-use crate::model::{TaskRef, World};
 use crate::scenario::{Action, Expect, ExpectedStatus, FaultKind, PolicyKind, RunStatus};
 use crate::sim::StopReason;
 use crate::time::SimTime;
 use crate::trace::Writer;
 use crate::trace::{Loss, Note, Record};
-
-/// A safety property. The names are API: scenario files and reports use them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Property {
-    /// `collect_results` writes the run status at most once.
-    CallbackAtMostOnce,
-    /// The error callback acts at most once: a second call that the terminal guard turns
-    /// away at its first line is harmless.
-    ErrbackAtMostOnce,
-    /// Once terminal, the status never changes.
-    TerminalNeverOverwritten,
-    /// The status collect_results writes is the application's rule applied to the header
-    /// tasks' final outcomes.
-    StatusFollowsRule,
-    /// The body receives exactly one entry per header task, in header order.
-    BodyOneEntryPerHeader,
-    /// chord_unlock does not poll without a limit once the run has ended: a poll message is
-    /// still alive (queued, held, or unacked in the broker) and `max_retries` is None.
-    PollingBounded,
-    /// No message is delivered more than twice for the same attempt, plus once for each
-    /// scripted fault (each may cause one redelivery; anything beyond is a redelivery loop).
-    RedeliveryBounded,
-}
-
-impl Property {
-    /// Every property.
-    pub const ALL: [Property; 7] = [
-        Property::CallbackAtMostOnce,
-        Property::ErrbackAtMostOnce,
-        Property::TerminalNeverOverwritten,
-        Property::StatusFollowsRule,
-        Property::BodyOneEntryPerHeader,
-        Property::PollingBounded,
-        Property::RedeliveryBounded,
-    ];
-
-    /// The stable name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Property::CallbackAtMostOnce => "callback_at_most_once",
-            Property::ErrbackAtMostOnce => "errback_at_most_once",
-            Property::TerminalNeverOverwritten => "terminal_never_overwritten",
-            Property::StatusFollowsRule => "status_follows_rule",
-            Property::BodyOneEntryPerHeader => "body_one_entry_per_header",
-            Property::PollingBounded => "polling_bounded",
-            Property::RedeliveryBounded => "redelivery_bounded",
-        }
-    }
-}
+use crate::words::TaskState;
+use crate::words::{Property, TaskRef};
 
 /// Where the run ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -166,7 +166,7 @@ pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u6
     let shown = result.trace.iter().filter(|r| {
         since.is_none_or(|s| r.at >= s)
             && until.is_none_or(|u| r.at <= u)
-            && filter.test.is_none_or(|t| r.note.task() == Some(crate::model::TaskRef::Header(t)))
+            && filter.test.is_none_or(|t| r.note.task() == Some(crate::words::TaskRef::Header(t)))
             && (filter.kinds.is_empty() || filter.kinds.iter().any(|k| k == r.note.kind()))
     });
     out.print("\ntimeline:\n");

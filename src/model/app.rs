@@ -4,9 +4,8 @@
 
 use std::borrow::Cow;
 
-use super::backend::{ErrorKind, ResultValue};
 use super::worker::{Exec, Settle};
-use super::{Event, ExecRef, Finish, TaskRef, World};
+use super::{Event, ExecRef, Finish, World};
 use crate::config::{CeleryConfig, TaskClass};
 use crate::scenario::{
     CallbackBehaviour, Counts, Errback, ErrbackSignature, Node, Outcome, Param, Profile, RuleTable, RunStatus,
@@ -16,6 +15,7 @@ use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Ending, Note, Record, Writer};
 use crate::version::CeleryVersion;
+use crate::words::{ErrorKind, ResultValue, TaskRef};
 
 /// A TestResult row (rhesis-model §a step 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

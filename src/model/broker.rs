@@ -215,7 +215,7 @@ impl Broker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TaskRef;
+    use crate::words::TaskRef;
 
     fn msg(i: u32) -> Message {
         Message::new(TaskRef::Header(i))

@@ -2,14 +2,15 @@
 //! part-return (§6), chord error delivery (`chord_error_from_stack`, §7), task retries (§3), and
 //! what happens when a result-backend write lands.
 
-use super::backend::{ErrorKind, Part, PartReturn, ResultValue, StoreOutcome, TaskState};
+use super::backend::{Part, PartReturn, StoreOutcome};
 use super::worker::{Exec, Settle};
-use super::{AckAfter, Attempt, Event, ExecRef, Message, TaskRef, World, WriteOp};
+use super::{AckAfter, Attempt, Event, ExecRef, Message, World, WriteOp};
 use crate::config::Source;
 use crate::scenario::{Errback, Node, Outcome};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Note, PartNote, Writer};
+use crate::words::{ErrorKind, ResultValue, TaskRef, TaskState};
 
 /// §5 step 1: the first poll waits for the chord's `countdown`, 1 s by default.
 const UNLOCK_COUNTDOWN: SimDuration = SimDuration::from_secs(1);

@@ -13,7 +13,6 @@ pub mod operator;
 pub mod sqlite;
 pub mod worker;
 
-use std::fmt;
 use std::num::NonZeroU64;
 
 use rand_chacha::ChaCha8Rng;
@@ -27,46 +26,11 @@ use crate::time::{SimDuration, SimTime};
 use crate::trace::{KEEP, Note, Record};
 use crate::version::DatabaseRetries;
 
+use crate::words::{ResultValue, TaskRef, TaskState};
 use app::App;
-use backend::{Backend, Part, ResultValue, TaskState};
+use backend::{Backend, Part};
 use broker::Broker;
 use worker::Worker;
-
-/// A task id of the one chord.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TaskRef {
-    /// `execute_single_test` number i.
-    Header(u32),
-    /// `collect_results`, the body.
-    Body,
-    /// `celery.chord_unlock` (one id, reused by every poll).
-    ChordUnlock,
-    /// The old-style errback task.
-    Errback,
-}
-
-impl TaskRef {
-    /// Index into per-task tables.
-    pub fn slot(self, tests: usize) -> usize {
-        match self {
-            TaskRef::Header(i) => i as usize,
-            TaskRef::Body => tests,
-            TaskRef::ChordUnlock => tests + 1,
-            TaskRef::Errback => tests + 2,
-        }
-    }
-}
-
-impl fmt::Display for TaskRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskRef::Header(i) => write!(f, "test {i}"),
-            TaskRef::Body => f.write_str("collect_results"),
-            TaskRef::ChordUnlock => f.write_str("chord_unlock"),
-            TaskRef::Errback => f.write_str("errback task"),
-        }
-    }
-}
 
 /// A task message.
 #[derive(Clone, Debug, PartialEq)]

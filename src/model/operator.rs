@@ -14,7 +14,8 @@ use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Loss, Note, Writer};
 
-use super::{Event, TaskRef, World};
+use super::{Event, World};
+use crate::words::TaskRef;
 
 /// What a policy's rule finds at an instant.
 #[derive(Clone, Debug, PartialEq, Eq)]

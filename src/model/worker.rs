@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::num::NonZeroU64;
 
-use super::backend::{ErrorKind, ResultValue, TaskState};
-use super::{Event, ExecRef, Finish, Message, TaskRef, World, WriteOp};
+use super::{Event, ExecRef, Finish, Message, World, WriteOp};
 use crate::config::AckMode;
 use crate::scenario::{BackendKind, BrokerKind, Node, WorkerSpec};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{AckWhen, Ending, Loss, Note};
+use crate::words::{ErrorKind, ResultValue, TaskRef, TaskState};
 
 /// kombu's Redis restore sweep (docs/celery-source-notes.md §8): `QoS.restore_visible` counts
 /// its calls and scans on the 1st, 11th, 21st… (`unacked_restore_throttle` 10). The 1st is the

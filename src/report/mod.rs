@@ -9,10 +9,10 @@ pub mod svg;
 use std::fmt::Write;
 
 use crate::check::{Ending, Verdict};
-use crate::model::backend::TaskState;
 use crate::scenario::{ExpectedStatus, Scenario};
 use crate::time::SimTime;
 use crate::trace::{Note, PartNote, Record};
+use crate::words::TaskState;
 
 /// Text for XML (JUnit, SVG), in element content or a double-quoted attribute: `& < > "`
 /// escaped, and every character XML 1.0 cannot carry (control characters other than tab and
@@ -279,10 +279,10 @@ pub fn compact_timeline(trace: &[Record], cap: usize) -> Vec<String> {
                 continue;
             }
             Note::Published { .. } | Note::Delivered { .. } | Note::Acked { .. } => false,
-            Note::Stored { state, .. } => *state != crate::model::backend::TaskState::Started,
+            Note::Stored { state, .. } => *state != crate::words::TaskState::Started,
             Note::PartReturn { outcome, .. } => !matches!(outcome, PartNote::Counted(..)),
             Note::ConsumerStarted { .. } => r.at > SimTime::ZERO,
-            Note::Started { task, .. } => *task != crate::model::TaskRef::ChordUnlock,
+            Note::Started { task, .. } => *task != crate::words::TaskRef::ChordUnlock,
             _ => true,
         };
         flush(&mut polls, &mut lines);

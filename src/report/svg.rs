@@ -6,11 +6,11 @@
 use std::fmt::Write;
 
 use crate::check::{Ending as RunEnding, Verdict};
-use crate::model::TaskRef;
-use crate::model::backend::ResultValue;
 use crate::scenario::{BackendKind, FaultKind, Node, Scenario};
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Ending, Note, PartNote, Record};
+use crate::words::ResultValue;
+use crate::words::TaskRef;
 
 const WIDTH: f64 = 1000.0;
 const LEFT: f64 = 120.0;
@@ -416,7 +416,7 @@ pub fn render(sc: &Scenario, v: &Verdict, trace: &[Record]) -> String {
                 );
             }
             Note::Stored { task, state, kept_success: false } if polling => {
-                use crate::model::backend::TaskState;
+                use crate::words::TaskState;
                 let colour = match state {
                     TaskState::Success => "#43a047",
                     TaskState::Failure => "#e53935",

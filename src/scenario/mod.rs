@@ -1020,9 +1020,9 @@ pub struct Expect {
     /// chord_unlock executions.
     pub chord_unlock_runs: Option<CountRange>,
     /// The body's final state in the result backend.
-    pub body_state: Option<crate::model::backend::TaskState>,
+    pub body_state: Option<crate::words::TaskState>,
     /// Safety properties expected to break.
-    pub violations: BTreeSet<crate::check::Property>,
+    pub violations: BTreeSet<crate::words::Property>,
 }
 
 impl Expect {

@@ -11,10 +11,10 @@ use super::deployment;
 use super::import::Import;
 use super::read::{Problem, Table, Value, keep};
 use super::*;
-use crate::check::Property;
 use crate::config::CeleryConfig;
-use crate::model::backend::TaskState;
 use crate::time::parse_duration;
+use crate::words::Property;
+use crate::words::TaskState;
 
 const TOP: &[&str] =
     &["name", "about", "seed", "preset", "horizon", "celery", "topology", "run", "app", "fault", "policy", "expect"];

@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use super::read::toml_key;
 use super::*;
-use crate::check::Property;
 use crate::config::{AckMode, InertPlace};
+use crate::words::Property;
 
 pub(super) fn q(s: &str) -> String {
     // A TOML basic string.

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use chordsim::check::Ending;
 use chordsim::run::{RunResult, run};
 use chordsim::scenario::Scenario;
-use chordsim::trace::{Note, TaskRef, TaskState};
+use chordsim::trace::Note;
+use chordsim::words::{TaskRef, TaskState};
 use serde_json::Value;
 
 const TIME_SLACK_S: f64 = 0.5;

@@ -3,11 +3,12 @@
 
 use std::process::Command;
 
-use chordsim::check::{Ending, Property, health_call};
+use chordsim::check::{Ending, health_call};
 use chordsim::run::{run, run_with_health};
 use chordsim::scenario::{Action, PolicyKind, RunStatus, Scenario};
 use chordsim::time::SimTime;
-use chordsim::trace::{Ending as Exec, Loss, Note, TaskRef, Writer};
+use chordsim::trace::{Ending as Exec, Loss, Note, Writer};
+use chordsim::words::{Property, TaskRef};
 
 use super::{count, has, parse, run_toml};
 

@@ -19,10 +19,11 @@ fn every_shipped_scenario_round_trips_through_toml() {
 
 use std::collections::BTreeSet;
 
-use chordsim::check::{Ending, Property};
+use chordsim::check::Ending;
 use chordsim::explore::strategy::{LIVENESS_BOUND, case, knobs};
 use chordsim::explore::{self, is_failure, strategy};
 use chordsim::scenario::Preset;
+use chordsim::words::Property;
 use proptest::prelude::*;
 
 /// What each preset is known to break under generated workloads and faults, and why.

@@ -1,11 +1,12 @@
 //! One focused test per model rule: a small scenario whose outcome the cited rule predicts,
 //! run through the whole model. Version-dependent rules run once per version.
 
-use chordsim::check::{Ending, Property};
+use chordsim::check::Ending;
 use chordsim::run::RunResult;
 use chordsim::scenario::{PolicyKind, RunStatus};
 use chordsim::time::SimTime;
-use chordsim::trace::{Loss, Note, TaskRef, TaskState};
+use chordsim::trace::{Loss, Note};
+use chordsim::words::{Property, TaskRef, TaskState};
 
 use super::{count, has, run_toml};
 
