@@ -1,8 +1,7 @@
 //! The words every layer shares: a task of the one chord ([`TaskRef`]), the state the result
 //! backend stores for it ([`TaskState`]) with what it returned or raised ([`ResultValue`]), and
-//! the safety properties a run is checked against
-//! ([`Property`]). Scenario files name them, the model moves them, the checker and the reports
-//! read them; they sit below all four, so no layer imports one above it.
+//! the safety properties a run is checked against ([`Property`]). Scenario files name them, the
+//! model moves them, the checker and the reports read them; they sit below all four, so no layer imports one above it.
 
 use std::fmt;
 
@@ -45,7 +44,7 @@ impl fmt::Display for TaskRef {
 }
 
 /// A task state as stored (§2). Unknown, expired or forgotten ids read as `Pending`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskState {
     /// No record.
@@ -90,7 +89,7 @@ impl TaskState {
 }
 
 /// What a task returned or raised, as far as chords and collect_results care.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultValue {
     /// A passing test result dict.
@@ -108,7 +107,7 @@ pub enum ResultValue {
 }
 
 /// Exceptions the model distinguishes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The application raised.

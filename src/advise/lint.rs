@@ -12,11 +12,9 @@ use crate::scenario::{
 };
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Note, PartNote};
-use crate::words::Property;
-use crate::words::TaskState;
+use crate::words::{Property, TaskRef, TaskState};
 
 use super::{Change, Workload};
-use crate::words::TaskRef;
 
 /// What shows a hazard in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,7 @@ use crate::model::World;
 use crate::scenario::{Action, Errback, FaultKind};
 use crate::time::SimTime;
 use crate::trace::{Loss, Note, PartNote};
-use crate::words::TaskRef;
-use crate::words::TaskState;
+use crate::words::{TaskRef, TaskState};
 
 /// Lines, most important first.
 pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {

@@ -15,8 +15,7 @@ use crate::sim::StopReason;
 use crate::time::SimTime;
 use crate::trace::Writer;
 use crate::trace::{Loss, Note, Record};
-use crate::words::TaskState;
-use crate::words::{Property, TaskRef};
+use crate::words::{Property, TaskRef, TaskState};
 
 /// Where the run ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -25,8 +25,8 @@ use crate::sim::{Model, Schedule};
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{KEEP, Note, Record};
 use crate::version::DatabaseRetries;
-
 use crate::words::{ResultValue, TaskRef, TaskState};
+
 use app::App;
 use backend::{Backend, Part};
 use broker::Broker;

@@ -13,9 +13,9 @@ use crate::scenario::{Action, Clock, Node, Policy, PolicyKind, RunStatus};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Loss, Note, Writer};
+use crate::words::TaskRef;
 
 use super::{Event, World};
-use crate::words::TaskRef;
 
 /// What a policy's rule finds at an instant.
 #[derive(Clone, Debug, PartialEq, Eq)]

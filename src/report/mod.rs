@@ -279,7 +279,7 @@ pub fn compact_timeline(trace: &[Record], cap: usize) -> Vec<String> {
                 continue;
             }
             Note::Published { .. } | Note::Delivered { .. } | Note::Acked { .. } => false,
-            Note::Stored { state, .. } => *state != crate::words::TaskState::Started,
+            Note::Stored { state, .. } => *state != TaskState::Started,
             Note::PartReturn { outcome, .. } => !matches!(outcome, PartNote::Counted(..)),
             Note::ConsumerStarted { .. } => r.at > SimTime::ZERO,
             Note::Started { task, .. } => *task != crate::words::TaskRef::ChordUnlock,

@@ -9,8 +9,7 @@ use crate::check::{Ending as RunEnding, Verdict};
 use crate::scenario::{BackendKind, FaultKind, Node, Scenario};
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Ending, Note, PartNote, Record};
-use crate::words::ResultValue;
-use crate::words::TaskRef;
+use crate::words::{ResultValue, TaskRef};
 
 const WIDTH: f64 = 1000.0;
 const LEFT: f64 = 120.0;

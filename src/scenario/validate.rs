@@ -13,8 +13,7 @@ use super::read::{Problem, Table, Value, keep};
 use super::*;
 use crate::config::CeleryConfig;
 use crate::time::parse_duration;
-use crate::words::Property;
-use crate::words::TaskState;
+use crate::words::{Property, TaskState};
 
 const TOP: &[&str] =
     &["name", "about", "seed", "preset", "horizon", "celery", "topology", "run", "app", "fault", "policy", "expect"];
