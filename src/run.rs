@@ -5,6 +5,8 @@ use crate::model::World;
 use crate::model::operator::Health;
 use crate::scenario::Scenario;
 pub use crate::sim::StopReason;
+use crate::sim::rng::{Stream, stream};
+use crate::sim::tcp::Tcp;
 use crate::sim::{EVENT_BUDGET, Limits, Sim};
 use crate::time::SimTime;
 use crate::trace::Record;
@@ -35,15 +37,41 @@ pub struct Progress {
 /// How many events a run handles between two progress reports.
 const REPORT_EVERY: u64 = 1 << 16;
 
-/// Run `sc` (with its own seed unless `seed` overrides it) up to its horizon.
-pub fn run(sc: Scenario, seed: Option<u64>) -> RunResult {
-    drive(sc, seed, &[], None).0
+/// What carries the messages between the parts of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Driver {
+    /// The discrete-event engine alone: a message arrives one link latency after it is sent.
+    #[default]
+    Events,
+    /// turmoil's simulated TCP: every part a host, every message a frame on a connection
+    /// (`sim/tcp.rs`); slower, and explore stays on the engine.
+    Turmoil,
 }
 
-/// [`run`], telling `progress` how far it has got every few tens of thousands of events (a long
-/// run's progress bar); what it is told never changes the run.
-pub fn run_observed(sc: Scenario, seed: Option<u64>, progress: &mut dyn FnMut(Progress)) -> RunResult {
-    drive(sc, seed, &[], Some(progress)).0
+impl Driver {
+    /// What a replay line adds to name it (nothing for the default).
+    pub fn flag(self) -> &'static str {
+        match self {
+            Driver::Events => "",
+            Driver::Turmoil => " --driver turmoil",
+        }
+    }
+}
+
+/// Run `sc` (with its own seed unless `seed` overrides it) up to its horizon.
+pub fn run(sc: Scenario, seed: Option<u64>) -> RunResult {
+    run_on(sc, seed, Driver::Events)
+}
+
+/// [`run`] on `driver`.
+pub fn run_on(sc: Scenario, seed: Option<u64>, driver: Driver) -> RunResult {
+    drive(sc, seed, driver, &[], None).0
+}
+
+/// [`run_on`], telling `progress` how far it has got every few tens of thousands of events (a
+/// long run's progress bar); what it is told never changes the run.
+pub fn run_observed(sc: Scenario, seed: Option<u64>, driver: Driver, progress: &mut dyn FnMut(Progress)) -> RunResult {
+    drive(sc, seed, driver, &[], Some(progress)).0
 }
 
 /// [`run_observed`], and the monitor's view of health at each of `health_at` (in any order;
@@ -51,15 +79,17 @@ pub fn run_observed(sc: Scenario, seed: Option<u64>, progress: &mut dyn FnMut(Pr
 pub fn run_with_health(
     sc: Scenario,
     seed: Option<u64>,
+    driver: Driver,
     health_at: &[SimTime],
     progress: &mut dyn FnMut(Progress),
 ) -> (RunResult, Vec<Health>) {
-    drive(sc, seed, health_at, Some(progress))
+    drive(sc, seed, driver, health_at, Some(progress))
 }
 
 fn drive(
     mut sc: Scenario,
     seed: Option<u64>,
+    driver: Driver,
     health_at: &[SimTime],
     mut progress: Option<&mut dyn FnMut(Progress)>,
 ) -> (RunResult, Vec<Health>) {
@@ -68,28 +98,36 @@ fn drive(
     }
     let sc = sc.draw();
     let horizon = SimTime::ZERO + sc.horizon;
+    let net_seed = rand::Rng::next_u64(&mut stream(sc.seed, Stream::Network));
+    let latency = sc.topology.latency;
     let (world, init) = World::new(sc);
     let mut sim = Sim::new(world);
     for (at, e) in init {
         sim.schedule(at, e);
     }
+    let mut net = (driver == Driver::Turmoil).then(|| Tcp::new(&sim.model, net_seed, latency));
+    let mut advance = |sim: &mut Sim<World>, until: SimTime| {
+        let limits = Limits { horizon: until, max_events: EVENT_BUDGET };
+        match &mut net {
+            Some(net) => net.run(sim, limits),
+            None => advance(sim, limits, &mut progress, horizon),
+        }
+    };
     let mut looks: Vec<SimTime> = health_at.to_vec();
     looks.sort();
     let mut health = Vec::with_capacity(looks.len());
     for t in looks {
         // Up to and including every event at t, then look: stopping at a horizon and going on
         // changes nothing (the engine only pops what is due).
-        advance(&mut sim, Limits { horizon: t.min(horizon), max_events: EVENT_BUDGET }, &mut progress, horizon);
+        advance(&mut sim, t.min(horizon));
         health.push(sim.model.health(t));
     }
-    let mut stop = advance(&mut sim, Limits { horizon, max_events: EVENT_BUDGET }, &mut progress, horizon);
+    let mut stop = advance(&mut sim, horizon);
     // Parked restore sweeps stand for no-op events up to the horizon: the run ends there.
-    let at = if stop == StopReason::Quiescent && sim.model.sweeps_parked() {
+    if stop == StopReason::Quiescent && sim.model.sweeps_parked() {
         stop = StopReason::Horizon;
-        horizon
-    } else {
-        sim.now()
-    };
+    }
+    let at = if stop == StopReason::Horizon { horizon } else { sim.now() };
     let events = sim.events();
     let verdict = check::verdict(&sim.model, stop, at);
     let result = RunResult { verdict, trace: std::mem::take(&mut sim.model.trace), events, work: sim.model.work };

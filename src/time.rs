@@ -213,6 +213,14 @@ impl serde::Serialize for SimTime {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for SimTime {
+    /// Seconds, as a number, back to the microsecond it was written from.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+        Ok(SimTime((secs * 1e6).round() as u64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -11,7 +11,7 @@ use super::output::{Stdout, warn_raw};
 use super::{EXIT_BAD_INPUT, EXIT_MISSED, EXIT_OK};
 use crate::check::{Ending, misses};
 use crate::report::{self, json};
-use crate::run::run;
+use crate::run::{Driver, run_on};
 use crate::scenario::import::Import;
 use crate::scenario::{Needs, Scenario};
 use crate::time::SimDuration;
@@ -26,6 +26,7 @@ pub fn check(
     import: Option<&Import>,
     again: &str,
     seed: Option<u64>,
+    driver: Driver,
     seeds: Option<u64>,
     as_json: bool,
 ) -> u8 {
@@ -41,13 +42,13 @@ pub fn check(
     }
     let first = seed.unwrap_or(sc.seed);
     match seeds {
-        None => one(&sc, file, again, first, as_json),
-        Some(n) => many(&sc, file, again, first, n, as_json),
+        None => one(&sc, file, again, first, driver, as_json),
+        Some(n) => many(&sc, file, again, first, driver, n, as_json),
     }
 }
 
-fn one(sc: &Scenario, file: &Path, again: &str, seed: u64, as_json: bool) -> u8 {
-    let result = run(sc.clone(), Some(seed));
+fn one(sc: &Scenario, file: &Path, again: &str, seed: u64, driver: Driver, as_json: bool) -> u8 {
+    let result = run_on(sc.clone(), Some(seed), driver);
     let missed = misses(&result.verdict, sc.expect.as_ref());
     let mut out = Stdout::new();
     if as_json {
@@ -84,14 +85,14 @@ struct Group {
     first_seed: u64,
 }
 
-fn many(sc: &Scenario, file: &Path, again: &str, first: u64, n: u64, as_json: bool) -> u8 {
+fn many(sc: &Scenario, file: &Path, again: &str, first: u64, driver: Driver, n: u64, as_json: bool) -> u8 {
     let mut out = Stdout::new();
     let mut outcomes: BTreeMap<String, Group> = BTreeMap::new();
     let mut not_ok: BTreeMap<String, Group> = BTreeMap::new();
     let mut terminal: Vec<SimDuration> = Vec::new();
     let mut failed = 0;
     for seed in first..first.saturating_add(n) {
-        let result = run(sc.clone(), Some(seed));
+        let result = run_on(sc.clone(), Some(seed), driver);
         let v = &result.verdict;
         let missed = misses(v, sc.expect.as_ref());
         if as_json {

@@ -16,6 +16,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::run::Driver;
+
 pub use harden::text as harden_text;
 pub use inputs::collect;
 
@@ -48,6 +50,10 @@ enum Command {
         /// Override every scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// What carries the messages between the parts: the discrete-event engine, or
+        /// turmoil's simulated TCP (slower; see the README).
+        #[arg(long, value_enum, default_value_t = Driver::Events)]
+        driver: Driver,
         /// JSON Lines instead of a table.
         #[arg(long)]
         json: bool,
@@ -66,6 +72,10 @@ enum Command {
         /// The seed (default: the file's).
         #[arg(long)]
         seed: Option<u64>,
+        /// What carries the messages between the parts: the discrete-event engine, or
+        /// turmoil's simulated TCP (slower; see the README).
+        #[arg(long, value_enum, default_value_t = Driver::Events)]
+        driver: Driver,
         /// Run N seeds from the first and say how often the run ends how.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         seeds: Option<u64>,
@@ -160,6 +170,10 @@ enum Command {
         /// Override the seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// What carries the messages between the parts: the discrete-event engine, or
+        /// turmoil's simulated TCP (slower; see the README).
+        #[arg(long, value_enum, default_value_t = Driver::Events)]
+        driver: Driver,
         /// Stop the timeline at this time (e.g. "30s").
         #[arg(long)]
         until: Option<String>,
@@ -327,12 +341,15 @@ where
         }
     };
     match cli.command {
-        Command::Run { paths, config, seed, json, junit } => match config.import() {
-            Ok(import) => run::run(&paths, import.as_ref(), seed, json, junit.as_deref()),
+        Command::Run { paths, config, seed, driver, json, junit } => match config.import() {
+            Ok(import) => run::run(&paths, import.as_ref(), seed, driver, json, junit.as_deref()),
             Err(code) => code,
         },
-        Command::Check { file, config, seed, seeds, json } => match config.import() {
-            Ok(import) => check::check(&file, import.as_ref(), &config.again(), seed, seeds, json),
+        Command::Check { file, config, seed, driver, seeds, json } => match config.import() {
+            Ok(import) => {
+                let again = config.again() + driver.flag();
+                check::check(&file, import.as_ref(), &again, seed, driver, seeds, json)
+            }
             Err(code) => code,
         },
         Command::Report { paths, out } => report::report(&paths, &out),
@@ -412,13 +429,16 @@ where
             let opts = crate::advise::harden::Options { base, workload, cases, search_cases, seed, max_tests, threads };
             harden::harden(&opts, budget, out.as_deref())
         }
-        Command::Replay { file, config, seed, until, since, test, kind, health_at, json } => match config.import() {
-            Ok(import) => {
-                let filter = run::Filter { since, until, test, kinds: kind, health_at, json };
-                run::replay(&file, import.as_ref(), &config.again(), seed, &filter)
+        Command::Replay { file, config, seed, driver, until, since, test, kind, health_at, json } => {
+            match config.import() {
+                Ok(import) => {
+                    let filter = run::Filter { since, until, test, kinds: kind, health_at, json };
+                    let again = config.again() + driver.flag();
+                    run::replay(&file, import.as_ref(), &again, seed, driver, &filter)
+                }
+                Err(code) => code,
             }
-            Err(code) => code,
-        },
+        }
     }
 }
 

@@ -8,13 +8,20 @@ use super::output::{RunProgress, Stdout, warn_raw, write_atomic};
 use super::{EXIT_MISSED, EXIT_OK, bad_input};
 use crate::check::{HealthCall, health_call, misses};
 use crate::report::{self, Row, json, junit};
-use crate::run::{RunResult, run_observed, run_with_health};
+use crate::run::{Driver, RunResult, run_observed, run_with_health};
 use crate::scenario::import::Import;
 use crate::scenario::{Needs, Scenario};
 use crate::time::{SimTime, parse_duration};
 use crate::trace::Note;
 
-pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_json: bool, junit: Option<&Path>) -> u8 {
+pub fn run(
+    paths: &[PathBuf],
+    import: Option<&Import>,
+    seed: Option<u64>,
+    driver: Driver,
+    as_json: bool,
+    junit: Option<&Path>,
+) -> u8 {
     let (_, scenarios) = match load_paths(paths, import) {
         Ok(x) => x,
         Err(code) => return code,
@@ -37,7 +44,7 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
         let seed_used = seed.unwrap_or(sc.seed);
         // Wall-clock time for JUnit's `time` only; it never reaches the model.
         let started = std::time::Instant::now();
-        let result = observed(&sc, seed);
+        let result = observed(&sc, seed, driver);
         let seconds = started.elapsed().as_secs_f64();
         let missed = misses(&result.verdict, sc.expect.as_ref());
         if as_json {
@@ -68,7 +75,7 @@ pub fn run(paths: &[PathBuf], import: Option<&Import>, seed: Option<u64>, as_jso
                 name,
                 misses: missed,
                 cause,
-                replay: format!("chordsim replay {file} --seed {seed}"),
+                replay: format!("chordsim replay {file} --seed {seed}{}", driver.flag()),
                 seconds: *seconds,
             })
             .collect();
@@ -100,7 +107,14 @@ pub struct Filter {
     pub json: bool,
 }
 
-pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u64>, filter: &Filter) -> u8 {
+pub fn replay(
+    file: &Path,
+    import: Option<&Import>,
+    again: &str,
+    seed: Option<u64>,
+    driver: Driver,
+    filter: &Filter,
+) -> u8 {
     let time = |flag: &str, v: &Option<String>| -> Result<Option<SimTime>, String> {
         v.as_deref()
             .map(parse_duration)
@@ -140,7 +154,7 @@ pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u6
         ));
     }
     let mut bar = RunProgress::new(&sc.file);
-    let (result, health) = run_with_health(sc.clone(), seed, &looks, &mut |p| bar.update(p));
+    let (result, health) = run_with_health(sc.clone(), seed, driver, &looks, &mut |p| bar.update(p));
     bar.finish();
     let calls: Vec<HealthCall> = health.into_iter().map(|h| health_call(h, &result.verdict, &result.trace)).collect();
     let missed = misses(&result.verdict, sc.expect.as_ref());
@@ -188,9 +202,9 @@ pub fn replay(file: &Path, import: Option<&Import>, again: &str, seed: Option<u6
 }
 
 /// Run one scenario, with a progress bar on a terminal if it takes long.
-fn observed(sc: &Scenario, seed: Option<u64>) -> RunResult {
+fn observed(sc: &Scenario, seed: Option<u64>, driver: Driver) -> RunResult {
     let mut bar = RunProgress::new(&sc.file);
-    let result = run_observed(sc.clone(), seed, &mut |p| bar.update(p));
+    let result = run_observed(sc.clone(), seed, driver, &mut |p| bar.update(p));
     bar.finish();
     result
 }

@@ -16,11 +16,13 @@ pub mod worker;
 use std::num::NonZeroU64;
 
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{AckMode, CeleryConfig, TaskAttrs};
 use crate::scenario::{BackendKind, BrokerKind, Direction, FaultKind, Node, RevokeTarget, Scenario};
 use crate::sim::net::Net;
 use crate::sim::rng::{Stream, stream};
+use crate::sim::tcp::Parts;
 use crate::sim::{Model, Schedule};
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{KEEP, Note, Record};
@@ -33,7 +35,7 @@ use broker::Broker;
 use worker::Worker;
 
 /// A task message.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// The task id.
     pub task: TaskRef,
@@ -58,7 +60,7 @@ impl Message {
 }
 
 /// A backend write.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// `task_track_started`.
     Started(TaskRef),
@@ -80,7 +82,7 @@ pub enum WriteOp {
 }
 
 /// A backend write's attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Attempt {
     /// The first: its writer read the row at `read` (the database backend's SUCCESS guard
     /// reads before it writes, `sqlite.rs`).
@@ -98,7 +100,7 @@ pub enum Attempt {
 }
 
 /// A delivery to ack once a write has landed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckAfter {
     /// Worker.
     pub worker: usize,
@@ -112,7 +114,7 @@ pub struct AckAfter {
 
 /// Which execution a write or timer belongs to (24 bytes, and `Option<ExecRef>` too: events
 /// stay small, and every event is moved several times).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecRef {
     /// Worker.
     pub worker: usize,
@@ -125,7 +127,7 @@ pub struct ExecRef {
 }
 
 /// What ends an execution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Finish {
     /// The task body returns or raises.
     Normal,
@@ -136,7 +138,7 @@ pub enum Finish {
 }
 
 /// Everything that can happen.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// Apply the chord.
     Apply,
@@ -493,7 +495,7 @@ impl World {
             return false;
         }
         let lat = self.latency();
-        out.after(lat, Event::Enqueue { from: from.clone(), msg });
+        out.send(from, Node::Broker, lat, Event::Enqueue { from: from.clone(), msg });
         true
     }
 
@@ -511,7 +513,8 @@ impl World {
     ) -> SimTime {
         let now = out.now();
         let (read, lands) = self.write_times(now, &from, exec, writes_before);
-        out.after(lands.since(now), Event::Write { from, exec, op, attempt: Attempt::First { read }, then_ack: None });
+        let event = Event::Write { from: from.clone(), exec, op, attempt: Attempt::First { read }, then_ack: None };
+        out.send(&from, Node::Backend, lands.since(now), event);
         lands
     }
 
@@ -546,10 +549,9 @@ impl World {
         let now = out.now();
         let (read, lands) = self.write_times(now, &Node::Worker(w), None, 0);
         let then_ack = Some(Box::new(AckAfter { worker: w, inc: self.workers[w].inc, tag, task }));
-        out.after(
-            lands.since(now),
-            Event::Write { from: Node::Worker(w), exec: None, op, attempt: Attempt::First { read }, then_ack },
-        );
+        let from = Node::Worker(w);
+        let event = Event::Write { from: from.clone(), exec: None, op, attempt: Attempt::First { read }, then_ack };
+        out.send(&from, Node::Backend, lands.since(now), event);
     }
 
     /// How long a result store keeps trying (docs/celery-source-notes.md §7; celery-semantics
@@ -642,7 +644,7 @@ impl World {
         self.workers[w].in_flight(&msg, now);
         let inc = self.workers[w].inc;
         let lat = self.latency();
-        out.after(lat, Event::Deliver { worker: w, inc, tag, msg });
+        out.send(&Node::Broker, Node::Worker(w), lat, Event::Deliver { worker: w, inc, tag, msg });
         true
     }
 
@@ -832,6 +834,25 @@ const FOLD_AFTER: u32 = 20;
 /// `result_backend_max_sleep_between_retries_ms` (10 s); the jitter is left out.
 fn retry_backoff(k: u32) -> SimDuration {
     SimDuration::from_millis(10u64 << k.min(20)).min(SimDuration::from_secs(10))
+}
+
+/// The parts the network driver makes hosts of (`sim/tcp.rs`).
+impl Parts for World {
+    fn parts(&self) -> Vec<Node> {
+        let workers = (0..self.workers.len()).map(Node::Worker);
+        [Node::Producer, Node::Broker, Node::Backend].into_iter().chain(workers).collect()
+    }
+
+    fn cut(&self, from: &Node, to: &Node) -> bool {
+        !self.net.can_send(from, to)
+    }
+
+    fn running(&self, part: &Node) -> Option<u32> {
+        match part {
+            Node::Worker(w) => (self.workers[*w].status != worker::Status::Down).then_some(self.workers[*w].inc),
+            _ => Some(0),
+        }
+    }
 }
 
 impl Model for World {

@@ -513,7 +513,7 @@ pub struct TestSpec {
 }
 
 /// A node of the topology, for partitions.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Node {
     /// The process that applies the chord (the API / parent task).
     Producer,

@@ -5,10 +5,12 @@
 
 pub mod net;
 pub mod rng;
+pub mod tcp;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use crate::scenario::Node;
 use crate::time::{SimDuration, SimTime};
 
 /// A model the engine can drive: it handles one event at a time and pushes follow-ups to `out`.
@@ -93,9 +95,9 @@ impl<E> Queue<E> {
         self.heap.is_empty() && self.lanes.iter().all(|l| l.keys.is_empty())
     }
 
-    /// The next event, if it is due by `horizon`.
-    fn pop_until(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
-        // The smallest key among the heap's top and each lane's front; `None` is the heap.
+    /// The smallest key among the heap's top and each lane's front, and where it is (`None`:
+    /// the heap).
+    fn peek(&self) -> Option<(u128, Option<usize>)> {
         let mut next = self.heap.peek().map(|r| (r.0, None));
         for (i, lane) in self.lanes.iter().enumerate() {
             if let Some(&k) = lane.keys.front()
@@ -104,7 +106,12 @@ impl<E> Queue<E> {
                 next = Some((k, Some(i)));
             }
         }
-        let (key, from) = next?;
+        next
+    }
+
+    /// The next event, if it is due by `horizon`.
+    fn pop_until(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
+        let (key, from) = self.peek()?;
         let at = SimTime((key >> 64) as u64);
         if at > horizon {
             return None;
@@ -119,10 +126,26 @@ impl<E> Queue<E> {
     }
 }
 
+/// A message from one part to another that a network driver carries ([`tcp`]): the event, and
+/// when the discrete-event engine would have delivered it.
+#[derive(Debug)]
+pub struct Frame<E> {
+    /// The sending part.
+    pub from: Node,
+    /// The receiving part.
+    pub to: Node,
+    /// When it arrives if the network adds nothing to the model's latency.
+    pub due: SimTime,
+    /// What happens when it arrives.
+    pub event: E,
+}
+
 /// Where the model schedules follow-up events while it handles one.
 pub struct Schedule<'a, E> {
     now: SimTime,
     queue: &'a mut Queue<E>,
+    /// A network driver's outbox; `None`: the engine delivers messages itself.
+    wire: Option<&'a mut Vec<Frame<E>>>,
 }
 
 impl<E> Schedule<'_, E> {
@@ -133,6 +156,15 @@ impl<E> Schedule<'_, E> {
     /// Schedule `event` after `d`.
     pub fn after(&mut self, d: SimDuration, event: E) {
         self.queue.push_after(self.now, d, event);
+    }
+    /// Send `event` from part `from` to part `to`, arriving `delay` after now: the engine
+    /// delivers it itself, or hands it to the network driver it runs under.
+    #[inline]
+    pub fn send(&mut self, from: &Node, to: Node, delay: SimDuration, event: E) {
+        match &mut self.wire {
+            None => self.queue.push_after(self.now, delay, event),
+            Some(wire) => wire.push(Frame { from: from.clone(), to, due: self.now + delay, event }),
+        }
     }
     /// The current instant.
     pub fn now(&self) -> SimTime {
@@ -213,11 +245,21 @@ impl<M: Model> Sim<M> {
 
     /// Handle the next event, if there is one before `horizon`. Returns false when there is not.
     pub fn step(&mut self, horizon: SimTime) -> bool {
+        self.step_wired(horizon, None)
+    }
+
+    /// [`Sim::step`], with the messages between parts going to `wire` instead of the queue.
+    pub fn step_wired(&mut self, horizon: SimTime, wire: Option<&mut Vec<Frame<M::Event>>>) -> bool {
         let Some((at, event)) = self.queue.pop_until(horizon) else { return false };
         self.now = at;
         self.events += 1;
-        self.model.handle(at, event, &mut Schedule { now: at, queue: &mut self.queue });
+        self.model.handle(at, event, &mut Schedule { now: at, queue: &mut self.queue, wire });
         true
+    }
+
+    /// When the next event is due, if there is one.
+    pub fn next_at(&self) -> Option<SimTime> {
+        self.queue.peek().map(|(key, _)| SimTime((key >> 64) as u64))
     }
 
     /// Run until quiescence, the horizon, or the event budget.

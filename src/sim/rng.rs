@@ -20,6 +20,8 @@ pub enum Stream {
     Faults = 5,
     /// Which outcome `[run] rates` draws for each test.
     Outcomes = 6,
+    /// The simulated network's own seed (`--driver turmoil`).
+    Network = 7,
 }
 
 /// A stream derived from the master seed.

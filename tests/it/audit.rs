@@ -746,7 +746,7 @@ fn r9_7_a_sweep_with_nothing_due_costs_nothing_per_unacked_message() {
 fn r9_7_a_long_run_reports_its_progress() {
     let sc = super::parse(HUNG_FOR_TEN_YEARS);
     let mut seen = Vec::new();
-    let whole = chordsim::run::run_observed(sc.clone(), None, &mut |p| seen.push(p.now));
+    let whole = chordsim::run::run_observed(sc.clone(), None, chordsim::run::Driver::Events, &mut |p| seen.push(p.now));
     assert!(seen.len() > 10, "{} reports", seen.len());
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "virtual time only goes forward");
     let quiet = chordsim::run::run(sc, None);

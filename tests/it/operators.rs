@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use chordsim::check::{Ending, health_call};
-use chordsim::run::{run, run_with_health};
+use chordsim::run::{Driver, run, run_with_health};
 use chordsim::scenario::{Action, PolicyKind, RunStatus, Scenario};
 use chordsim::time::SimTime;
 use chordsim::trace::{Ending as Exec, Loss, Note, Writer};
@@ -181,7 +181,7 @@ fn looking_at_health_changes_nothing_about_the_run() {
     let sc = load("scenarios/operators/chord-monitor-fires-during-a-stall.toml");
     let plain = run(sc.clone(), None);
     let looks = [at("30m"), at("1h10m"), at("1h15m"), at("3h")];
-    let (looked, health) = run_with_health(sc, None, &looks, &mut |_| {});
+    let (looked, health) = run_with_health(sc, None, Driver::Events, &looks, &mut |_| {});
     assert_eq!(plain.trace, looked.trace);
     assert_eq!(plain.events, looked.events);
     assert_eq!(health.iter().map(|h| h.at).collect::<Vec<_>>(), looks);
@@ -199,19 +199,19 @@ fn looking_at_health_changes_nothing_about_the_run() {
 fn a_health_check_is_judged_right_or_wrong_by_how_the_run_ends() {
     // Native chord, a hung test: nothing for the monitor to see, and the run never ends.
     let sc = load("scenarios/operators/chord-monitor-native-chord.toml");
-    let (r, health) = run_with_health(sc, None, &[at("2h")], &mut |_| {});
+    let (r, health) = run_with_health(sc, None, Driver::Events, &[at("2h")], &mut |_| {});
     let call = health_call(health[0].clone(), &r.verdict, &r.trace);
     assert!(call.health.healthy && !call.right, "{call:?}");
     assert!(call.why.starts_with("missed"), "{}", call.why);
     // The fix_chords cron: healthy before it acts is right for then; unhealthy after is right.
     let sc = load("scenarios/operators/fix-chords-revokes-long-run.toml");
-    let (r, health) = run_with_health(sc, None, &[at("1h"), at("3h")], &mut |_| {});
+    let (r, health) = run_with_health(sc, None, Driver::Events, &[at("1h"), at("3h")], &mut |_| {});
     let calls: Vec<_> = health.into_iter().map(|h| health_call(h, &r.verdict, &r.trace)).collect();
     assert!(calls[0].health.healthy && calls[0].right, "{:?}", calls[0]);
     assert!(!calls[1].health.healthy && calls[1].right, "{:?}", calls[1]);
     // A slow run that completes: unhealthy by the chord's age is a false alarm.
     let sc = load("scenarios/operators/fix-chords-dry-run.toml");
-    let (r, health) = run_with_health(sc, None, &[at("2h15m")], &mut |_| {});
+    let (r, health) = run_with_health(sc, None, Driver::Events, &[at("2h15m")], &mut |_| {});
     let call = health_call(health[0].clone(), &r.verdict, &r.trace);
     assert!(!call.health.healthy && !call.right && call.why.starts_with("false alarm"), "{call:?}");
 }

@@ -1,0 +1,412 @@
+//! The network driver: the same model over turmoil's simulated TCP (`--driver turmoil`).
+//!
+//! Each part of the topology — the producer, the broker, the result backend, every worker — is a
+//! turmoil host. The messages between parts, which the model sends through
+//! [`Schedule::send`](super::Schedule::send) (a publish, a delivery, a result store), travel as
+//! [`Frame`]s, length-prefixed JSON, over one TCP connection between each worker or the producer
+//! and each of the broker and the backend; everything a part does by itself (timers, task
+//! bodies, its own retries) stays in the engine's queue. A frame arrives when TCP delivers it,
+//! never before the model's own latency would have brought it (`due`).
+//!
+//! Virtual time is the engine's. turmoil's clock moves one tick at a time, and only while
+//! something is on the wire or a connection is being made; the idle stretches in between are
+//! skipped, as the engine skips them, so a run of hours costs what its traffic costs. A tick is
+//! 100 µs, a tenth of the default link latency: a frame reaches the model at most two ticks
+//! after it would have under the engine alone.
+//!
+//! Faults reach the network as well as the model: a link the model cuts is held (what is on the
+//! wire waits, as TCP's retransmissions would keep it, and arrives when the link heals; turmoil's
+//! own `partition` drops segments and never retransmits, which wedges a stream for good), and a
+//! worker that dies is a crashed host, its connections closed, bounced when it starts again (a
+//! new process connects anew). What a part sends while the model says its link is cut, or while
+//! either end is down, the model decides about itself, exactly as under the engine.
+//!
+//! Deterministic: turmoil's seed comes from the scenario's master seed, its epoch is fixed, the
+//! latency is fixed, hosts are stepped in the order they were added, and no `select!` is used.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use turmoil::net::{TcpListener, TcpStream};
+
+use super::{Frame, Limits, Model, Sim, StopReason};
+use crate::scenario::Node;
+use crate::time::{SimDuration, SimTime};
+
+/// What the driver needs to know of the model beyond its events: its parts, which links are
+/// cut, and which parts are running.
+pub trait Parts: Model<Event: Serialize + DeserializeOwned + 'static> {
+    /// The parts, each one host; servers (`Broker`, `Backend`) are listened on, the others
+    /// connect to them.
+    fn parts(&self) -> Vec<Node>;
+    /// Whether the model has cut `from → to` now.
+    fn cut(&self, from: &Node, to: &Node) -> bool;
+    /// The part's incarnation while its process runs; `None` while it is down.
+    fn running(&self, part: &Node) -> Option<u32>;
+}
+
+/// One turmoil tick (see the module doc).
+pub const TICK: Duration = Duration::from_micros(100);
+
+/// The port every server part listens on.
+const PORT: u16 = 5672;
+
+/// A frame on the wire.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wire<E> {
+    /// Which frame: the driver counts those still on the wire.
+    id: u64,
+    /// When it is due, in microseconds ([`Frame::due`]).
+    due: u64,
+    /// What happens when it arrives.
+    event: E,
+}
+
+/// The state the hosts share with the driver (one thread: turmoil steps every host on it).
+#[derive(Default)]
+struct Shared {
+    /// Frames read off a connection, in the order they were read.
+    arrived: Vec<Vec<u8>>,
+    /// The writing end of each connection, by (sending host, receiving host), with the
+    /// connection's number (a bounced host's new connection replaces its old one).
+    outbox: BTreeMap<(usize, usize), (u64, UnboundedSender<Vec<u8>>)>,
+    /// Connections numbered so far.
+    connections: u64,
+    /// Connections being made, by client host: from its (re)start until each server has read
+    /// who it is.
+    connecting: BTreeMap<usize, usize>,
+}
+
+type Hosts = Rc<RefCell<Shared>>;
+
+/// The driver: a turmoil simulation carrying one model's frames.
+pub struct Tcp {
+    net: turmoil::Sim<'static>,
+    shared: Hosts,
+    parts: Vec<Node>,
+    names: Vec<String>,
+    /// (client, server) host pairs, each one connection.
+    pairs: Vec<(usize, usize)>,
+    /// How many server parts there are: the connections each client makes.
+    servers: usize,
+    /// Links held now.
+    held: BTreeSet<(usize, usize)>,
+    /// Each part's incarnation when last looked at.
+    running: Vec<Option<u32>>,
+    /// Whether each host runs. Every host starts up and connected, a worker the model starts
+    /// later too (its boot time covers the connecting); a host crashes when its part dies and
+    /// is bounced when it starts again.
+    host_up: Vec<bool>,
+    /// Frames on the wire: id → (from, to).
+    in_flight: BTreeMap<u64, (usize, usize)>,
+    next_id: u64,
+    /// The engine's time is turmoil's elapsed time, less the warm-up, plus every idle stretch
+    /// skipped (µs).
+    warm_up: u64,
+    skipped: u64,
+    /// Turmoil ticks taken.
+    ticks: u64,
+}
+
+impl Tcp {
+    /// A simulated network for `model`'s parts, seeded with `seed`, links of `latency`; its
+    /// connections are made before the engine's time starts.
+    pub fn new<M: Parts>(model: &M, seed: u64, latency: SimDuration) -> Self {
+        let latency = Duration::from_micros(latency.0);
+        let mut net = turmoil::Builder::new()
+            .rng_seed(seed)
+            .epoch(UNIX_EPOCH)
+            .tick_duration(TICK)
+            .min_message_latency(latency)
+            .max_message_latency(latency)
+            .tcp_capacity(1 << 16)
+            .simulation_duration(Duration::from_secs(u64::from(u32::MAX)))
+            .build();
+        let parts = model.parts();
+        let names: Vec<String> = parts.iter().map(host_name).collect();
+        let servers: Vec<usize> = (0..parts.len()).filter(|&i| is_server(&parts[i])).collect();
+        let shared = Hosts::default();
+        let mut pairs = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let shared = shared.clone();
+            if is_server(part) {
+                net.host(names[i].as_str(), move || serve(i, shared.clone()));
+            } else {
+                let targets: Vec<(usize, String)> = servers.iter().map(|&s| (s, names[s].clone())).collect();
+                pairs.extend(servers.iter().map(|&s| (i, s)));
+                net.host(names[i].as_str(), move || connect_all(i, targets.clone(), shared.clone()));
+            }
+        }
+        let running = parts.iter().map(|p| model.running(p)).collect();
+        let host_up = vec![true; parts.len()];
+        let clients = (0..parts.len()).filter(|&i| !is_server(&parts[i]));
+        shared.borrow_mut().connecting = clients.map(|i| (i, servers.len())).collect();
+        let mut tcp = Tcp {
+            net,
+            shared,
+            parts,
+            names,
+            pairs,
+            servers: servers.len(),
+            held: BTreeSet::new(),
+            running,
+            host_up,
+            in_flight: BTreeMap::new(),
+            next_id: 0,
+            warm_up: 0,
+            skipped: 0,
+            ticks: 0,
+        };
+        while !tcp.connected() {
+            tcp.tick();
+        }
+        tcp.warm_up = tcp.net.elapsed().as_micros() as u64;
+        tcp
+    }
+
+    /// Turmoil ticks taken so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// The engine's time now.
+    fn now(&self) -> SimTime {
+        SimTime(self.net.elapsed().as_micros() as u64 - self.warm_up + self.skipped)
+    }
+
+    /// Whether every running pair has its connection, both ways.
+    fn connected(&self) -> bool {
+        let sh = self.shared.borrow();
+        sh.connecting.is_empty()
+            && self
+                .pairs
+                .iter()
+                .all(|&(c, s)| !self.host_up[c] || (sh.outbox.contains_key(&(c, s)) && sh.outbox.contains_key(&(s, c))))
+    }
+
+    fn tick(&mut self) {
+        self.ticks += 1;
+        if let Err(e) = self.net.step() {
+            // Hosts never return and nothing here reads past the simulation's duration.
+            panic!("the simulated network failed: {e}");
+        }
+    }
+
+    /// Run `sim` over the network up to `limits`, as [`Sim::run`] does over its queue alone.
+    pub fn run<M: Parts>(&mut self, sim: &mut Sim<M>, limits: Limits) -> StopReason {
+        let mut frames = Vec::new();
+        loop {
+            if sim.events().saturating_add(sim.model.work()) >= limits.max_events {
+                return StopReason::EventBudget;
+            }
+            let now = self.now();
+            self.take_arrivals(sim, now);
+            let until = now.min(limits.horizon);
+            while sim.step_wired(until, Some(&mut frames)) {
+                self.mirror(&sim.model);
+                self.dispatch(sim, &mut frames);
+                if sim.events().saturating_add(sim.model.work()) >= limits.max_events {
+                    return StopReason::EventBudget;
+                }
+            }
+            if self.idle() {
+                match sim.next_at() {
+                    None => return StopReason::Quiescent,
+                    Some(t) if t > limits.horizon => return StopReason::Horizon,
+                    Some(t) => self.skipped += t.0.saturating_sub(now.0),
+                }
+                continue;
+            }
+            if now >= limits.horizon {
+                return StopReason::Horizon;
+            }
+            self.tick();
+        }
+    }
+
+    /// Nothing moves on the network: no frame on a link that is not held, no connection being
+    /// made, nothing read and not yet handed over.
+    fn idle(&self) -> bool {
+        let sh = self.shared.borrow();
+        sh.arrived.is_empty() && sh.connecting.is_empty() && self.in_flight.values().all(|l| self.is_held(*l))
+    }
+
+    fn is_held(&self, (a, b): (usize, usize)) -> bool {
+        self.held.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Hand what was read to the engine, due when the model says or now, whichever is later.
+    fn take_arrivals<M: Parts>(&mut self, sim: &mut Sim<M>, now: SimTime) {
+        let arrived = std::mem::take(&mut self.shared.borrow_mut().arrived);
+        for buf in arrived {
+            let wire: Wire<M::Event> = serde_json::from_slice(&buf).expect("a frame this driver wrote");
+            self.in_flight.remove(&wire.id);
+            sim.schedule(SimTime(wire.due).max(now), wire.event);
+        }
+    }
+
+    /// Put the frames the last event sent on their connections; one the model sent across a
+    /// link it has cut, or between parts that are not both running, it handles itself.
+    fn dispatch<M: Parts>(&mut self, sim: &mut Sim<M>, frames: &mut Vec<Frame<M::Event>>) {
+        for f in frames.drain(..) {
+            let (a, b) = (self.index(&f.from), self.index(&f.to));
+            let open = !sim.model.cut(&f.from, &f.to) && self.running[a].is_some() && self.running[b].is_some();
+            let sh = self.shared.borrow();
+            match sh.outbox.get(&(a, b)) {
+                Some((_, tx)) if open => {
+                    self.next_id += 1;
+                    let wire = Wire { id: self.next_id, due: f.due.0, event: f.event };
+                    let body = serde_json::to_vec(&wire).expect("frames serialise");
+                    let mut buf = Vec::with_capacity(body.len() + 4);
+                    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                    buf.extend_from_slice(&body);
+                    tx.send(buf).expect("a registered connection's writer runs until it is removed");
+                    self.in_flight.insert(self.next_id, (a, b));
+                }
+                _ => {
+                    drop(sh);
+                    sim.schedule(f.due, f.event);
+                }
+            }
+        }
+    }
+
+    /// Make the network what the model says it is: cut links held, dead workers crashed,
+    /// restarted ones bounced.
+    fn mirror<M: Parts>(&mut self, model: &M) {
+        for &(c, s) in &self.pairs {
+            let (pc, ps) = (&self.parts[c], &self.parts[s]);
+            let cut = model.cut(pc, ps) || model.cut(ps, pc);
+            let key = (c.min(s), c.max(s));
+            if cut && self.held.insert(key) {
+                self.net.hold(self.names[c].as_str(), self.names[s].as_str());
+            } else if !cut && self.held.remove(&key) {
+                self.net.release(self.names[c].as_str(), self.names[s].as_str());
+            }
+        }
+        for i in 0..self.parts.len() {
+            let now = model.running(&self.parts[i]);
+            let was = std::mem::replace(&mut self.running[i], now);
+            if now == was {
+                continue;
+            }
+            if was.is_some() {
+                self.net.crash(self.names[i].as_str());
+                self.host_up[i] = false;
+                // What was on the wire to or from it is gone with its connections (their tasks
+                // are gone too: the outboxes go here), and so is a connection it was making.
+                self.in_flight.retain(|_, (a, b)| *a != i && *b != i);
+                let mut sh = self.shared.borrow_mut();
+                sh.outbox.retain(|(a, b), _| *a != i && *b != i);
+                sh.connecting.remove(&i);
+            }
+            if now.is_some() && !self.host_up[i] {
+                self.net.bounce(self.names[i].as_str());
+                self.host_up[i] = true;
+                // Not idle until the new process has connected to every server.
+                self.shared.borrow_mut().connecting.insert(i, self.servers);
+            }
+        }
+    }
+
+    fn index(&self, part: &Node) -> usize {
+        self.parts.iter().position(|p| p == part).expect("a frame between two parts of the topology")
+    }
+}
+
+fn is_server(part: &Node) -> bool {
+    matches!(part, Node::Broker | Node::Backend)
+}
+
+/// A part's host name.
+fn host_name(part: &Node) -> String {
+    match part {
+        Node::Producer => "producer".into(),
+        Node::Broker => "broker".into(),
+        Node::Backend => "backend".into(),
+        Node::Worker(w) => format!("w{}", w + 1),
+    }
+}
+
+/// A server part: accept connections; each begins with the client's host index.
+async fn serve(me: usize, shared: Hosts) -> turmoil::Result {
+    let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        let shared = shared.clone();
+        tokio::task::spawn_local(async move {
+            let Ok(peer) = stream.read_u32().await else { return };
+            let peer = peer as usize;
+            {
+                let mut sh = shared.borrow_mut();
+                if let Some(n) = sh.connecting.get_mut(&peer) {
+                    *n -= 1;
+                    if *n == 0 {
+                        sh.connecting.remove(&peer);
+                    }
+                }
+            }
+            carry(stream, me, peer, shared).await;
+        });
+    }
+}
+
+/// A client part: connect to every server, then carry frames until the host crashes.
+async fn connect_all(me: usize, servers: Vec<(usize, String)>, shared: Hosts) -> turmoil::Result {
+    for (server, name) in servers {
+        let shared = shared.clone();
+        tokio::task::spawn_local(async move {
+            let mut stream = loop {
+                match TcpStream::connect((name.as_str(), PORT)).await {
+                    Ok(s) => break s,
+                    Err(_) => tokio::time::sleep(TICK).await,
+                }
+            };
+            if stream.write_u32(me as u32).await.is_err() {
+                return;
+            }
+            carry(stream, me, server, shared).await;
+        });
+    }
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Carry frames both ways on one connection until it closes: what the outbox holds for `peer`
+/// is written, what is read goes to `arrived`.
+async fn carry(stream: TcpStream, me: usize, peer: usize, shared: Hosts) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = unbounded_channel::<Vec<u8>>();
+    let number = {
+        let mut sh = shared.borrow_mut();
+        sh.connections += 1;
+        let n = sh.connections;
+        sh.outbox.insert((me, peer), (n, tx));
+        n
+    };
+    tokio::task::spawn_local(async move {
+        while let Some(buf) = rx.recv().await {
+            if wr.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let Ok(len) = rd.read_u32().await else { break };
+        let mut buf = vec![0; len as usize];
+        if rd.read_exact(&mut buf).await.is_err() {
+            break;
+        }
+        shared.borrow_mut().arrived.push(buf);
+    }
+    let mut sh = shared.borrow_mut();
+    if sh.outbox.get(&(me, peer)).is_some_and(|(n, _)| *n == number) {
+        sh.outbox.remove(&(me, peer));
+    }
+}
