@@ -56,6 +56,9 @@ pub enum Loss {
     BrokerWiped,
     /// Published while the broker was down: it never reached a queue.
     BrokerDown,
+    /// Published on a link that was cut, on a connection that broke before the link healed
+    /// (docs/celery-source-notes.md §16): it never reached a queue, and nothing raised.
+    CutConnection,
     /// Waiting in its queue when `control.purge()` deleted the queue's messages.
     Purged,
 }
@@ -638,6 +641,9 @@ impl fmt::Display for Note {
                 }
                 Loss::BrokerWiped => write!(f, "{task}: lost with the broker's data"),
                 Loss::BrokerDown => write!(f, "{task}: published while the broker was down: never queued"),
+                Loss::CutConnection => {
+                    write!(f, "{task}: published on a cut link whose connection broke: never queued")
+                }
                 Loss::Purged => write!(f, "{task}: deleted from its queue by a purge"),
             },
             Note::Fault { what } => write!(f, "FAULT {what}"),

@@ -296,6 +296,10 @@ fn test_story(world: &World, i: u32, end: SimTime) -> String {
                     Loss::BrokerDown => {
                         format!("published at {} while the broker was down: the message never reached a queue", r.at)
                     }
+                    Loss::CutConnection => format!(
+                        "published on a cut broker link; its connection broke before the link healed, at {}: the message never reached a queue and nothing raised (docs/celery-source-notes.md §16)",
+                        r.at
+                    ),
                     Loss::Purged => format!("deleted from its queue by a purge at {}", r.at),
                 };
                 parts.push(what);

@@ -185,7 +185,9 @@ pub(crate) fn verdict(world: &World, stop: StopReason, stopped_at: SimTime) -> V
         ended_by,
         lost_for_good: ended_by.is_some()
             && (world.trace.iter().any(|r| match r.note {
-                Note::Lost { why, .. } => matches!(why, Loss::BrokerWiped | Loss::BrokerDown | Loss::Purged),
+                Note::Lost { why, .. } => {
+                    matches!(why, Loss::BrokerWiped | Loss::BrokerDown | Loss::CutConnection | Loss::Purged)
+                }
                 Note::RevokedDropped { task, .. } => matches!(task, TaskRef::ChordUnlock | TaskRef::Body),
                 Note::Finished { task, how: crate::trace::Ending::Terminated, .. } => {
                     matches!(task, TaskRef::ChordUnlock | TaskRef::Body)

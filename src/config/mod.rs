@@ -65,6 +65,13 @@ pub struct CeleryConfig {
     pub broker_connection_retry: bool,
     /// `broker_connection_max_retries` (None = for ever).
     pub broker_connection_max_retries: Option<u32>,
+    /// `broker_heartbeat` (AMQP: what the worker's consumer asks for; 0 = none).
+    pub broker_heartbeat: SimDuration,
+    /// `broker_heartbeat_checkrate`: heartbeat checks per heartbeat interval.
+    pub broker_heartbeat_checkrate: f64,
+    /// `broker_transport_options['health_check_interval']` (Redis transport: how often the
+    /// consumer pings its pub/sub connection; 0 = never).
+    pub health_check_interval: SimDuration,
     /// `worker_prefetch_multiplier` (0 = no limit).
     pub prefetch_multiplier: u32,
     /// `broker_transport_options['visibility_timeout']` (Redis transport).
@@ -346,6 +353,9 @@ impl CeleryConfig {
             redis_connect_timeout: SimDuration::from_secs(120),
             broker_connection_retry: true,
             broker_connection_max_retries: Some(100),
+            broker_heartbeat: SimDuration::from_secs(120),
+            broker_heartbeat_checkrate: 3.0,
+            health_check_interval: SimDuration::from_secs(25),
             prefetch_multiplier: 4,
             visibility_timeout: SimDuration::from_secs(3600),
             soft_shutdown_timeout: SimDuration::ZERO,
@@ -436,6 +446,16 @@ impl CeleryConfig {
                 "redis_socket_timeout" => value.seconds_or_none().map(|d| socket_timeout = d),
                 "broker_connection_retry" => value.bool().map(|b| c.broker_connection_retry = b),
                 "broker_connection_max_retries" => count_or_none(&value).map(|n| c.broker_connection_max_retries = n),
+                "broker_heartbeat" => value.seconds_or_none().map(|d| c.broker_heartbeat = d.unwrap_or_default()),
+                "broker_heartbeat_checkrate" => value.number().and_then(|r| {
+                    if r.is_finite() && (0.01..=1e6).contains(&r) {
+                        c.broker_heartbeat_checkrate = r;
+                        Ok(())
+                    } else {
+                        Err(value
+                            .problem(format!("expected a number of checks per heartbeat from 0.01 to 1e6, found {r}")))
+                    }
+                }),
                 "worker_prefetch_multiplier" => value.count(0, 10_000).map(|n| c.prefetch_multiplier = n as u32),
                 "broker_url" => value.str().map(|u| c.deployment.broker_url = Some((u.to_string(), value.span()))),
                 "result_backend" => {
@@ -516,7 +536,12 @@ fn read_broker_options(v: &Value<'_, '_>, c: &mut CeleryConfig, problems: &mut V
     {
         c.visibility_timeout = d;
     }
-    t.finish(&["visibility_timeout"], problems);
+    if let Some(x) = t.get("health_check_interval")
+        && let Some(d) = keep(x.seconds(), problems)
+    {
+        c.health_check_interval = d;
+    }
+    t.finish(&["visibility_timeout", "health_check_interval"], problems);
     Ok(())
 }
 
@@ -621,6 +646,12 @@ impl CeleryConfig {
         diff("result_chord_expires", secs(self.result_chord_expires), secs(d.result_chord_expires));
         diff("result_chord_retry_interval", secs(Some(self.chord_retry_interval)), secs(Some(d.chord_retry_interval)));
         diff("result_backend_always_retry", self.backend_always_retry.to_string(), d.backend_always_retry.to_string());
+        diff("broker_heartbeat", secs(Some(self.broker_heartbeat)), secs(Some(d.broker_heartbeat)));
+        diff(
+            "broker_heartbeat_checkrate",
+            self.broker_heartbeat_checkrate.to_string(),
+            d.broker_heartbeat_checkrate.to_string(),
+        );
         diff("worker_prefetch_multiplier", self.prefetch_multiplier.to_string(), d.prefetch_multiplier.to_string());
         diff(
             "worker_soft_shutdown_timeout",
@@ -636,6 +667,11 @@ impl CeleryConfig {
             "broker_transport_options['visibility_timeout']",
             secs(Some(self.visibility_timeout)),
             secs(Some(d.visibility_timeout)),
+        );
+        diff(
+            "broker_transport_options['health_check_interval']",
+            secs(Some(self.health_check_interval)),
+            secs(Some(d.health_check_interval)),
         );
         diff(
             "result_backend_transport_options['result_chord_ordered']",

@@ -377,7 +377,7 @@ impl World {
         if let Some(&AckAfter { worker, inc, tag, task }) = then_ack.as_deref()
             && self.workers[worker].inc == inc
         {
-            self.ack(now, worker, tag, task, crate::trace::AckWhen::Revoked);
+            self.ack(now, worker, tag, task, crate::trace::AckWhen::Revoked, out);
         }
     }
 

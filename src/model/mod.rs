@@ -239,6 +239,16 @@ pub enum Event {
     /// A worker's main process reaps a pool child that died of a signal to the process group,
     /// and fails the child's task with WorkerLostError.
     ChildReaped(ExecRef),
+    /// A worker's client would notice now that its broker link, cut at `cut_at`, is down
+    /// ([`Detection::ByTimeouts`]).
+    ConnectionCheck {
+        /// Worker.
+        worker: usize,
+        /// Incarnation.
+        inc: u32,
+        /// When the cut it checks for began.
+        cut_at: SimTime,
+    },
 }
 
 // Every event is moved several times between the model and the engine's slab: keep it small
@@ -312,6 +322,22 @@ pub struct World {
     rr: usize,
     /// Workers whose restore sweeps are parked (`worker.rs: sweep`).
     parked_sweeps: usize,
+    /// When a worker notices that its broker link is cut.
+    pub detection: Detection,
+}
+
+/// When a worker's consumer notices that its link to the broker is cut (worker.rs:
+/// `notice_at`; docs/celery-source-notes.md §16). A broker that goes down closes its
+/// connections, which every client sees at once either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detection {
+    /// At once: the discrete-event engine's simplification (docs/model.md).
+    #[default]
+    AtOnce,
+    /// When the client's own timeouts say: until then the connection stays up, what it
+    /// sends waits on the link, and a cut that heals in time breaks nothing (the network
+    /// driver, whose links hold what is on the wire).
+    ByTimeouts,
 }
 
 impl World {
@@ -357,6 +383,7 @@ impl World {
             shutdown_rng: stream(sc.seed, Stream::Shutdown),
             db_rng: stream(sc.seed, Stream::Database),
             sqlite: sqlite::Sqlite::default(),
+            detection: Detection::AtOnce,
             last_poll: None,
             kept: Vec::new(),
             count_from: COUNT_FROM * (n + 4),
@@ -491,6 +518,15 @@ impl World {
     /// reached, and the caller handles a failure the way Celery handles the raised error.
     pub(crate) fn send(&mut self, now: SimTime, from: &Node, msg: Message, out: &mut Schedule<Event>) -> bool {
         if !self.broker_reachable(from) {
+            if let Node::Worker(w) = *from
+                && self.broker.up
+                && self.workers[w].on_cut_link()
+            {
+                // A cut nobody has noticed: the publish is written and waits on the link
+                // (worker.rs: publish_on_cut_link).
+                self.publish_on_cut_link(now, w, msg);
+                return true;
+            }
             self.note(now, Note::PublishFailed { task: msg.task, from: from.clone() });
             return false;
         }
@@ -809,14 +845,23 @@ impl World {
         }
     }
 
-    /// After any change of links or broker state: workers whose broker connection broke lose
-    /// it; the others may reconnect later through their retry loop.
+    /// After any change of links or broker state: a worker whose broker went down loses its
+    /// connection at once (the server closed it); one whose link was cut loses it when it
+    /// notices ([`Detection`]), and one whose link healed before that keeps it. The others may
+    /// reconnect later through their retry loop.
     fn links_changed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
         self.work += self.workers.len() as u64;
         for w in 0..self.workers.len() {
-            let ok = self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w));
-            if self.workers[w].is_running() && self.workers[w].connected && !ok {
+            if !self.workers[w].is_running() || !self.workers[w].connected {
+                continue;
+            }
+            let linked = self.net.connected(&Node::Broker, &Node::Worker(w));
+            if !self.broker.up || (!linked && self.detection == Detection::AtOnce) {
                 self.connection_lost(now, w, out);
+            } else if !linked {
+                self.link_cut(now, w, out);
+            } else {
+                self.link_healed(now, w, out);
             }
         }
         self.pump(now, out);
@@ -915,6 +960,7 @@ impl Model for World {
             Event::FaultEnd(i) => self.fault(now, i, false, out),
             Event::Policy(i) => self.policy_check(now, i, out),
             Event::ChildReaped(r) => self.child_reaped(now, r, out),
+            Event::ConnectionCheck { worker, inc, cut_at } => self.connection_check(now, worker, inc, cut_at, out),
         }
     }
 }

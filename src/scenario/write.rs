@@ -112,10 +112,17 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "redis_socket_connect_timeout = {}", secs(c.redis_connect_timeout));
     let _ = writeln!(s, "broker_connection_retry = {}", c.broker_connection_retry);
     let _ = writeln!(s, "broker_connection_max_retries = {}", count_or_none(c.broker_connection_max_retries));
+    let _ = writeln!(s, "broker_heartbeat = {}", secs(c.broker_heartbeat));
+    let _ = writeln!(s, "broker_heartbeat_checkrate = {}", c.broker_heartbeat_checkrate);
     let _ = writeln!(s, "worker_prefetch_multiplier = {}", c.prefetch_multiplier);
     let _ = writeln!(s, "worker_soft_shutdown_timeout = {}", secs(c.soft_shutdown_timeout));
     let _ = writeln!(s, "worker_enable_soft_shutdown_on_idle = {}", c.soft_shutdown_on_idle);
-    let _ = writeln!(s, "broker_transport_options = {{ visibility_timeout = {} }}", secs(c.visibility_timeout));
+    let _ = writeln!(
+        s,
+        "broker_transport_options = {{ visibility_timeout = {}, health_check_interval = {} }}",
+        secs(c.visibility_timeout),
+        secs(c.health_check_interval)
+    );
     let _ = writeln!(s, "result_backend_transport_options = {{ result_chord_ordered = {} }}", c.chord_ordered);
     for i in &c.inert {
         if let InertPlace::Setting(key) = &i.place {

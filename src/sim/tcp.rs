@@ -75,7 +75,7 @@ struct Shared {
     arrived: Vec<Vec<u8>>,
     /// The writing end of each connection, by (sending host, receiving host), with the
     /// connection's number (a bounced host's new connection replaces its old one).
-    outbox: BTreeMap<(usize, usize), (u64, UnboundedSender<Vec<u8>>)>,
+    outbox: BTreeMap<(usize, usize), Outbox>,
     /// Connections numbered so far.
     connections: u64,
     /// Connections being made, by client host: from its (re)start until each server has read
@@ -84,6 +84,9 @@ struct Shared {
 }
 
 type Hosts = Rc<RefCell<Shared>>;
+
+/// A connection's number and the queue its writer sends from.
+type Outbox = (u64, UnboundedSender<Vec<u8>>);
 
 /// The driver: a turmoil simulation carrying one model's frames.
 pub struct Tcp {
@@ -110,8 +113,6 @@ pub struct Tcp {
     /// skipped (µs).
     warm_up: u64,
     skipped: u64,
-    /// Turmoil ticks taken.
-    ticks: u64,
 }
 
 impl Tcp {
@@ -161,18 +162,12 @@ impl Tcp {
             next_id: 0,
             warm_up: 0,
             skipped: 0,
-            ticks: 0,
         };
         while !tcp.connected() {
             tcp.tick();
         }
         tcp.warm_up = tcp.net.elapsed().as_micros() as u64;
         tcp
-    }
-
-    /// Turmoil ticks taken so far.
-    pub fn ticks(&self) -> u64 {
-        self.ticks
     }
 
     /// The engine's time now.
@@ -191,7 +186,6 @@ impl Tcp {
     }
 
     fn tick(&mut self) {
-        self.ticks += 1;
         if let Err(e) = self.net.step() {
             // Hosts never return and nothing here reads past the simulation's duration.
             panic!("the simulated network failed: {e}");
@@ -397,8 +391,7 @@ async fn carry(stream: TcpStream, me: usize, peer: usize, shared: Hosts) {
             }
         }
     });
-    loop {
-        let Ok(len) = rd.read_u32().await else { break };
+    while let Ok(len) = rd.read_u32().await {
         let mut buf = vec![0; len as usize];
         if rd.read_exact(&mut buf).await.is_err() {
             break;
