@@ -2,7 +2,7 @@
 //! Each run reports its simulated events as the throughput counter, so divan prints events/s.
 
 use chordsim::explore::{Options, Stop, explore};
-use chordsim::run::run;
+use chordsim::run::{Driver, run, run_on};
 use chordsim::scenario::Scenario;
 use divan::Bencher;
 use divan::counter::ItemsCount;
@@ -36,13 +36,14 @@ fn bench_run(b: Bencher, sc: Scenario) {
     b.counter(ItemsCount::new(events)).with_inputs(|| sc.clone()).bench_values(|sc| run(sc, None));
 }
 
-#[divan::bench]
-fn chord_100_tests(b: Bencher) {
-    bench_run(b, scenario(100, ""));
+/// The same, over turmoil's simulated TCP (`--driver turmoil`): against its `bench_run`
+/// twin, the driver's cost.
+fn bench_turmoil(b: Bencher, sc: Scenario) {
+    let events = run_on(sc.clone(), None, Driver::Turmoil).events;
+    b.counter(ItemsCount::new(events)).with_inputs(|| sc.clone()).bench_values(|sc| run_on(sc, None, Driver::Turmoil));
 }
 
-#[divan::bench]
-fn chord_100_tests_worker_kill_and_partition(b: Bencher) {
+fn kill_and_partition() -> Scenario {
     let faults = r#"[[fault]]
 at = "2s"
 kind = "kill_worker"
@@ -56,7 +57,32 @@ heal_after = "30s""#;
     let mut sc = scenario(100, faults);
     sc.celery.acks = chordsim::config::AckMode::Late;
     sc.celery.visibility_timeout = chordsim::time::SimDuration::from_secs(60);
-    bench_run(b, sc);
+    sc
+}
+
+#[divan::bench]
+fn chord_100_tests(b: Bencher) {
+    bench_run(b, scenario(100, ""));
+}
+
+#[divan::bench]
+fn chord_100_tests_worker_kill_and_partition(b: Bencher) {
+    bench_run(b, kill_and_partition());
+}
+
+#[divan::bench(sample_count = 20)]
+fn chord_100_tests_over_turmoil(b: Bencher) {
+    bench_turmoil(b, scenario(100, ""));
+}
+
+#[divan::bench(sample_count = 20)]
+fn chord_100_tests_worker_kill_and_partition_over_turmoil(b: Bencher) {
+    bench_turmoil(b, kill_and_partition());
+}
+
+#[divan::bench(sample_count = 10)]
+fn chord_1000_tests_over_turmoil(b: Bencher) {
+    bench_turmoil(b, scenario(1_000, ""));
 }
 
 #[divan::bench]

@@ -1,8 +1,8 @@
 //! Running one scenario: build the world, drive it to its horizon or quiescence, and check it.
 
 use crate::check::{self, Verdict};
+use crate::model::World;
 use crate::model::operator::Health;
-use crate::model::{Detection, World};
 use crate::scenario::Scenario;
 pub use crate::sim::StopReason;
 use crate::sim::rng::{Stream, stream};
@@ -100,11 +100,7 @@ fn drive(
     let horizon = SimTime::ZERO + sc.horizon;
     let net_seed = rand::Rng::next_u64(&mut stream(sc.seed, Stream::Network));
     let latency = sc.topology.latency;
-    let (mut world, init) = World::new(sc);
-    if driver == Driver::Turmoil {
-        // Its links hold what is on the wire: a worker notices a cut when its client would.
-        world.detection = Detection::ByTimeouts;
-    }
+    let (world, init) = World::new(sc);
     let mut sim = Sim::new(world);
     for (at, e) in init {
         sim.schedule(at, e);

@@ -67,6 +67,15 @@ pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
             None => {}
         }
     }
+    // A body fired once and lost on its way: the counter, or chord_unlock, fired for good.
+    let body_lost =
+        trace.iter().find(|r| body == TaskState::Pending && matches!(r.note, Note::Lost { task: TaskRef::Body, .. }));
+    if let Some(r) = body_lost {
+        out.push(format!(
+            "{}: {}; the header had completed the chord, which calls its body once: nothing publishes it again (§6)",
+            r.at, r.note
+        ));
+    }
     if let Some(r) = trace
         .iter()
         .find(|r| matches!(r.note, Note::Finished { task: TaskRef::Body, how: crate::trace::Ending::Raised, .. }))
@@ -83,7 +92,9 @@ pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     // what it led to (the poll held unacked, the counter short of the header).
     let lost_at = trace.iter().find_map(|r| match &r.note {
         Note::Lost { task, .. } | Note::StoreFailed { task, .. }
-            if matches!(task, TaskRef::Header(i) if stuck.contains(i)) || *task == TaskRef::ChordUnlock =>
+            if matches!(task, TaskRef::Header(i) if stuck.contains(i))
+                || *task == TaskRef::ChordUnlock
+                || (*task == TaskRef::Body && body_lost.is_some()) =>
         {
             Some(r.at)
         }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod backend;
 pub mod broker;
 pub mod canvas;
+pub mod link;
 pub mod operator;
 pub mod sqlite;
 pub mod worker;
@@ -240,7 +241,7 @@ pub enum Event {
     /// and fails the child's task with WorkerLostError.
     ChildReaped(ExecRef),
     /// A worker's client would notice now that its broker link, cut at `cut_at`, is down
-    /// ([`Detection::ByTimeouts`]).
+    /// (`link.rs: notice_at`).
     ConnectionCheck {
         /// Worker.
         worker: usize,
@@ -249,6 +250,8 @@ pub enum Event {
         /// When the cut it checks for began.
         cut_at: SimTime,
     },
+    /// The kernel gives up on orphaned writes whose time is over (`link.rs: orphan`).
+    OrphansGiveUp,
 }
 
 // Every event is moved several times between the model and the engine's slab: keep it small
@@ -322,22 +325,9 @@ pub struct World {
     rr: usize,
     /// Workers whose restore sweeps are parked (`worker.rs: sweep`).
     parked_sweeps: usize,
-    /// When a worker notices that its broker link is cut.
-    pub detection: Detection,
-}
-
-/// When a worker's consumer notices that its link to the broker is cut (worker.rs:
-/// `notice_at`; docs/celery-source-notes.md §16). A broker that goes down closes its
-/// connections, which every client sees at once either way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Detection {
-    /// At once: the discrete-event engine's simplification (docs/model.md).
-    #[default]
-    AtOnce,
-    /// When the client's own timeouts say: until then the connection stays up, what it
-    /// sends waits on the link, and a cut that heals in time breaks nothing (the network
-    /// driver, whose links hold what is on the wire).
-    ByTimeouts,
+    /// Writes of exited worker processes that the kernel still sends on a cut link
+    /// (`link.rs: orphan`).
+    orphans: Vec<link::Orphaned>,
 }
 
 impl World {
@@ -383,7 +373,7 @@ impl World {
             shutdown_rng: stream(sc.seed, Stream::Shutdown),
             db_rng: stream(sc.seed, Stream::Database),
             sqlite: sqlite::Sqlite::default(),
-            detection: Detection::AtOnce,
+            orphans: Vec::new(),
             last_poll: None,
             kept: Vec::new(),
             count_from: COUNT_FROM * (n + 4),
@@ -522,9 +512,8 @@ impl World {
                 && self.broker.up
                 && self.workers[w].on_cut_link()
             {
-                // A cut nobody has noticed: the publish is written and waits on the link
-                // (worker.rs: publish_on_cut_link).
-                self.publish_on_cut_link(now, w, msg);
+                // A cut nobody has noticed: the publish is written and waits on the link.
+                self.write_on_cut_link(now, w, link::Unsent::Publish(msg), out);
                 return true;
             }
             self.note(now, Note::PublishFailed { task: msg.task, from: from.clone() });
@@ -846,9 +835,8 @@ impl World {
     }
 
     /// After any change of links or broker state: a worker whose broker went down loses its
-    /// connection at once (the server closed it); one whose link was cut loses it when it
-    /// notices ([`Detection`]), and one whose link healed before that keeps it. The others may
-    /// reconnect later through their retry loop.
+    /// connection at once (the server closed it); one whose link was cut loses it when its
+    /// client notices (`link.rs`), and one whose link healed before that keeps it. The others may reconnect later through their retry loop.
     fn links_changed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
         self.work += self.workers.len() as u64;
         for w in 0..self.workers.len() {
@@ -856,7 +844,7 @@ impl World {
                 continue;
             }
             let linked = self.net.connected(&Node::Broker, &Node::Worker(w));
-            if !self.broker.up || (!linked && self.detection == Detection::AtOnce) {
+            if !self.broker.up {
                 self.connection_lost(now, w, out);
             } else if !linked {
                 self.link_cut(now, w, out);
@@ -864,6 +852,7 @@ impl World {
                 self.link_healed(now, w, out);
             }
         }
+        self.orphans_land(now, out);
         self.pump(now, out);
     }
 }
@@ -961,6 +950,7 @@ impl Model for World {
             Event::Policy(i) => self.policy_check(now, i, out),
             Event::ChildReaped(r) => self.child_reaped(now, r, out),
             Event::ConnectionCheck { worker, inc, cut_at } => self.connection_check(now, worker, inc, cut_at, out),
+            Event::OrphansGiveUp => self.orphans_give_up(now),
         }
     }
 }

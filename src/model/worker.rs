@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::num::NonZeroU64;
 
+use super::link::Unsent;
 use super::{Event, ExecRef, Finish, Message, World, WriteOp};
 use crate::config::AckMode;
 use crate::scenario::{BackendKind, BrokerKind, Node, WorkerSpec};
@@ -44,19 +45,6 @@ const UNLOCK_WORK: SimDuration = SimDuration::from_millis(2);
 /// The prefork pool starts each child before the consumer connects.
 const BOOT_PER_PROCESS: SimDuration = SimDuration::from_millis(25);
 
-/// RabbitMQ's own heartbeat offer: the consumer's `broker_heartbeat` (120 s) is negotiated down
-/// to it (py-amqp `Connection._on_tune`: the smaller of the two, none if the client asks none).
-const RABBITMQ_HEARTBEAT: SimDuration = SimDuration::from_secs(60);
-/// py-amqp's `TCP_USER_TIMEOUT` (`transport.py: DEFAULT_SOCKET_SETTINGS`, Linux): data
-/// unacknowledged this long aborts the connection.
-const AMQP_USER_TIMEOUT: SimDuration = SimDuration::from_secs(1);
-/// py-amqp's keepalive on an idle socket without heartbeats: the first probe after
-/// `TCP_KEEPIDLE` 60 s, unanswered, aborts at the next keepalive timer, `TCP_KEEPINTVL` 10 s
-/// later (the user timeout overrides the probe count; inference, source notes §16).
-const AMQP_KEEPALIVE_ABORT: SimDuration = SimDuration::from_secs(70);
-/// Linux's `tcp_retries2` = 15: unacknowledged data is retransmitted for about 924.6 s before
-/// the socket fails (ip-sysctl.rst); the Redis transport sets no socket timeout of its own.
-const TCP_RETRIES2: SimDuration = SimDuration(924_600_000);
 /// The wait before reconnect attempt `attempt` (1-based): kombu's `ensure_connection` defaults,
 /// 2 s then 2 s more each time, at most 30 s (docs/model.md).
 fn reconnect_wait(attempt: u32) -> SimDuration {
@@ -230,14 +218,11 @@ pub struct Worker {
     sweep_parked: Option<(SimTime, u32)>,
     /// When the consumer's connection was made: its heartbeat or health-check timer runs
     /// from there.
-    connected_at: SimTime,
-    /// When its broker link was cut, while it has not noticed ([`super::Detection::ByTimeouts`]).
-    cut_at: Option<SimTime>,
-    /// Acks and rejects written on a cut link: they reach the broker if it heals before the
-    /// connection breaks.
-    unsent: Vec<(Settle, u64, TaskRef, AckWhen)>,
-    /// Messages its processes published on the cut link, and when.
-    unsent_publishes: Vec<(SimTime, Message)>,
+    pub(crate) connected_at: SimTime,
+    /// When its broker link was cut, while it has not noticed (`link.rs`).
+    pub(crate) cut_at: Option<SimTime>,
+    /// What it wrote on the cut link meanwhile (`link.rs`).
+    pub(crate) unsent: Vec<(SimTime, Unsent)>,
 }
 
 impl Worker {
@@ -262,11 +247,10 @@ impl Worker {
             connected_at: SimTime::ZERO,
             cut_at: None,
             unsent: Vec::new(),
-            unsent_publishes: Vec::new(),
         }
     }
 
-    /// Connected over a broker link that is cut, not yet noticed ([`super::Detection`]).
+    /// Connected over a broker link that is cut, not yet noticed (`link.rs`).
     pub fn on_cut_link(&self) -> bool {
         self.connected && self.cut_at.is_some()
     }
@@ -302,7 +286,6 @@ impl Worker {
         self.consuming = false;
         self.cut_at = None;
         self.unsent.clear();
-        self.unsent_publishes.clear();
         self.inc += 1;
     }
 
@@ -495,13 +478,7 @@ impl World {
         wk.consuming = false;
         wk.cut_at = None;
         let unsent = std::mem::take(&mut wk.unsent);
-        let published = std::mem::take(&mut wk.unsent_publishes);
-        for (_, _, task, _) in unsent {
-            self.note(now, Note::AckLost { task, worker: w });
-        }
-        for (_, msg) in published {
-            self.note(now, Note::Lost { task: msg.task, why: Loss::CutConnection });
-        }
+        self.unsent_lost(now, w, unsent);
         let wk = &mut self.workers[w];
         let dropped: Vec<Held> = wk.reserved.drain(..).chain(std::mem::take(&mut wk.eta).into_values()).collect();
         self.work += dropped.len() as u64 + self.broker.unacked.len() as u64;
@@ -561,6 +538,7 @@ impl World {
                 self.note(now, Note::Lost { task, why: Loss::DroppedHeldUnacked });
             }
         }
+        self.orphan(now, w, out);
         let wk = &mut self.workers[w];
         wk.wipe();
         wk.status = Status::Down;
@@ -806,139 +784,6 @@ impl World {
         self.settle_tag(now, w, (Settle::Ack, tag, task, when), out);
     }
 
-    /// Send an ack or a reject(requeue=True) for `tag` from worker `w`.
-    fn settle_tag(
-        &mut self,
-        now: SimTime,
-        w: usize,
-        settle: (Settle, u64, TaskRef, AckWhen),
-        out: &mut Schedule<Event>,
-    ) {
-        if self.workers[w].connected && self.broker_reachable(&Node::Worker(w)) {
-            self.settle_lands(now, w, settle);
-        } else if self.workers[w].on_cut_link() {
-            // Written on a connection the worker still believes in: it waits on the link, and
-            // unacknowledged data makes the client notice sooner (`notice_at`).
-            let cut_at = self.workers[w].cut_at.expect("checked");
-            self.workers[w].unsent.push(settle);
-            let inc = self.workers[w].inc;
-            out.after(self.unacked_timeout(), Event::ConnectionCheck { worker: w, inc, cut_at });
-        } else {
-            self.note(now, Note::AckLost { task: settle.2, worker: w });
-        }
-    }
-
-    /// An ack or reject reaches the broker.
-    fn settle_lands(&mut self, now: SimTime, w: usize, (how, tag, task, when): (Settle, u64, TaskRef, AckWhen)) {
-        match how {
-            Settle::Ack => {
-                if self.broker.ack(tag) {
-                    self.note(now, Note::Acked { task, worker: w, when });
-                }
-            }
-            Settle::Requeue => {
-                if self.broker.requeue(tag) {
-                    self.note(now, Note::Requeued { task, why: "reject(requeue=True)" });
-                } else {
-                    self.note(now, Note::AckLost { task, worker: w });
-                }
-            }
-        }
-    }
-
-    /// Worker `w`'s broker link is cut while it is connected ([`super::Detection::ByTimeouts`]): its
-    /// connection stays up until its client notices (docs/celery-source-notes.md §16).
-    pub(crate) fn link_cut(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
-        if self.workers[w].cut_at.is_some() {
-            return;
-        }
-        self.workers[w].cut_at = Some(now);
-        if let Some(at) = self.notice_at(w, now) {
-            let inc = self.workers[w].inc;
-            out.at(at, Event::ConnectionCheck { worker: w, inc, cut_at: now });
-        }
-    }
-
-    /// Worker `w`'s broker link works again before it noticed the cut: what it wrote meanwhile
-    /// arrives (TCP retransmits it), and nothing else happened; a publish on AMQP arrives only
-    /// if its connection outlived the user timeout (`publish_on_cut_link`).
-    pub(crate) fn link_healed(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
-        if self.workers[w].cut_at.take().is_none() {
-            return;
-        }
-        for settle in std::mem::take(&mut self.workers[w].unsent) {
-            self.settle_lands(now, w, settle);
-        }
-        let amqp = self.sc.topology.broker == BrokerKind::Amqp;
-        for (at, msg) in std::mem::take(&mut self.workers[w].unsent_publishes) {
-            if amqp && now.since(at) > AMQP_USER_TIMEOUT {
-                self.note(now, Note::Lost { task: msg.task, why: Loss::CutConnection });
-            } else {
-                let from = Node::Worker(w);
-                let event = Event::Enqueue { from: from.clone(), msg };
-                out.send(&from, Node::Broker, self.latency(), event);
-            }
-        }
-    }
-
-    /// A process of worker `w` publishes while its broker link is cut and nobody has noticed
-    /// (docs/celery-source-notes.md §16). The producer's pooled connection is as blind as the
-    /// consumer's. Redis: the LPUSH waits for its reply, so the message reaches the queue when
-    /// the link heals. AMQP: `basic_publish` returns once written, without publisher confirms;
-    /// the 1 s user timeout aborts that connection unless the link heals first, and the message
-    /// is gone. Left out: the publishing process blocking on Redis until then.
-    pub(crate) fn publish_on_cut_link(&mut self, now: SimTime, w: usize, msg: Message) {
-        self.workers[w].unsent_publishes.push((now, msg));
-    }
-
-    /// The client's timeout for the cut at `cut_at` fires: if that cut still stands, the
-    /// connection is lost now.
-    pub(crate) fn connection_check(
-        &mut self,
-        now: SimTime,
-        w: usize,
-        inc: u32,
-        cut_at: SimTime,
-        out: &mut Schedule<Event>,
-    ) {
-        let wk = &self.workers[w];
-        if wk.inc == inc && wk.connected && wk.cut_at == Some(cut_at) {
-            self.connection_lost(now, w, out);
-        }
-    }
-
-    /// When worker `w`'s consumer notices a cut of its broker link at `cut`
-    /// (docs/celery-source-notes.md §16): when it next sends something and that goes unacknowledged too
-    /// long. AMQP: a heartbeat frame at the next heartbeat check (every heartbeat /
-    /// `broker_heartbeat_checkrate`, the heartbeat negotiated with RabbitMQ), aborted by
-    /// py-amqp's 1 s `TCP_USER_TIMEOUT`; with no heartbeat, the keepalive probe after 60 s
-    /// idle. Redis: the PING on the pub/sub connection every `health_check_interval`, failing
-    /// after Linux's retransmissions give up (about 924.6 s); with no health check, never.
-    fn notice_at(&self, w: usize, cut: SimTime) -> Option<SimTime> {
-        let cfg = self.cfg();
-        let since = self.workers[w].connected_at;
-        let next_tick = |every: SimDuration| since + every.times(cut.since(since).0 / every.0 + 1);
-        match self.sc.topology.broker {
-            BrokerKind::Amqp if cfg.broker_heartbeat == SimDuration::ZERO => Some(cut + AMQP_KEEPALIVE_ABORT),
-            BrokerKind::Amqp => {
-                let heartbeat = cfg.broker_heartbeat.min(RABBITMQ_HEARTBEAT);
-                let every = SimDuration::from_secs_f64(heartbeat.as_secs_f64() / cfg.broker_heartbeat_checkrate);
-                Some(next_tick(every.max(SimDuration(1))) + AMQP_USER_TIMEOUT)
-            }
-            BrokerKind::Redis if cfg.health_check_interval == SimDuration::ZERO => None,
-            BrokerKind::Redis => Some(next_tick(cfg.health_check_interval) + TCP_RETRIES2),
-        }
-    }
-
-    /// How long data written on the broker connection may go unacknowledged before the
-    /// socket fails: py-amqp's user timeout, or Linux's retransmissions for Redis.
-    fn unacked_timeout(&self) -> SimDuration {
-        match self.sc.topology.broker {
-            BrokerKind::Amqp => AMQP_USER_TIMEOUT,
-            BrokerKind::Redis => TCP_RETRIES2,
-        }
-    }
-
     /// Free the slot and settle the message, then take more work.
     pub(crate) fn finish_exec(&mut self, now: SimTime, r: ExecRef, settle: Settle, out: &mut Schedule<Event>) {
         let Some(e) = self.exec(r).cloned() else { return };
@@ -955,8 +800,9 @@ impl World {
     }
 
     fn after_slot_freed(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
-        let wk = &mut self.workers[w];
-        if wk.status == Status::Draining && wk.pool.is_idle() {
+        if self.workers[w].status == Status::Draining && self.workers[w].pool.is_idle() {
+            self.orphan(now, w, out);
+            let wk = &mut self.workers[w];
             let restart = wk.restart.take();
             wk.wipe();
             wk.status = Status::Down;
@@ -1232,6 +1078,7 @@ impl World {
             let tasks = back.iter().map(|(_, m)| m.task).collect();
             self.note(now, Note::Restored { tasks, sweep: false });
         }
+        self.orphan(now, w, out);
         let wk = &mut self.workers[w];
         wk.wipe();
         wk.status = Status::Down;

@@ -10,9 +10,13 @@
 //!
 //! Virtual time is the engine's. turmoil's clock moves one tick at a time, and only while
 //! something is on the wire or a connection is being made; the idle stretches in between are
-//! skipped, as the engine skips them, so a run of hours costs what its traffic costs. A tick is
-//! 100 µs, a tenth of the default link latency: a frame reaches the model at most two ticks
-//! after it would have under the engine alone.
+//! skipped, as the engine skips them, so a run of hours costs what its traffic costs. turmoil's
+//! clock runs [`SLOW_MOTION`] times slower than the model's: its tick is 1 ms, the resolution
+//! of tokio's timers that every turmoil host runs on (a shorter tick still advances them a
+//! whole millisecond), and stands for 100 µs of the model's time, a tenth of the default link
+//! latency; the links' latency is scaled alike, less the tick a frame waits to be written. A
+//! frame reaches the model when the engine would have delivered it, or up to a tick later
+//! when it was sent between two ticks.
 //!
 //! Faults reach the network as well as the model: a link the model cuts is held (what is on the
 //! wire waits, as TCP's retransmissions would keep it, and arrives when the link heals; turmoil's
@@ -52,7 +56,10 @@ pub trait Parts: Model<Event: Serialize + DeserializeOwned + 'static> {
 }
 
 /// One turmoil tick (see the module doc).
-pub const TICK: Duration = Duration::from_micros(100);
+const TICK: Duration = Duration::from_millis(1);
+
+/// How many of turmoil's microseconds make one of the model's.
+pub const SLOW_MOTION: u64 = 10;
 
 /// The port every server part listens on.
 const PORT: u16 = 5672;
@@ -109,8 +116,8 @@ pub struct Tcp {
     /// Frames on the wire: id → (from, to).
     in_flight: BTreeMap<u64, (usize, usize)>,
     next_id: u64,
-    /// The engine's time is turmoil's elapsed time, less the warm-up, plus every idle stretch
-    /// skipped (µs).
+    /// The engine's time is turmoil's elapsed time in slow motion, less the warm-up, plus every
+    /// idle stretch skipped (the model's µs).
     warm_up: u64,
     skipped: u64,
 }
@@ -119,7 +126,8 @@ impl Tcp {
     /// A simulated network for `model`'s parts, seeded with `seed`, links of `latency`; its
     /// connections are made before the engine's time starts.
     pub fn new<M: Parts>(model: &M, seed: u64, latency: SimDuration) -> Self {
-        let latency = Duration::from_micros(latency.0);
+        // A frame is written at the tick after it is sent: the link takes one tick less.
+        let latency = Duration::from_micros(latency.0 * SLOW_MOTION).saturating_sub(TICK);
         let mut net = turmoil::Builder::new()
             .rng_seed(seed)
             .epoch(UNIX_EPOCH)
@@ -166,13 +174,13 @@ impl Tcp {
         while !tcp.connected() {
             tcp.tick();
         }
-        tcp.warm_up = tcp.net.elapsed().as_micros() as u64;
+        tcp.warm_up = tcp.net.elapsed().as_micros() as u64 / SLOW_MOTION;
         tcp
     }
 
     /// The engine's time now.
     fn now(&self) -> SimTime {
-        SimTime(self.net.elapsed().as_micros() as u64 - self.warm_up + self.skipped)
+        SimTime(self.net.elapsed().as_micros() as u64 / SLOW_MOTION - self.warm_up + self.skipped)
     }
 
     /// Whether every running pair has its connection, both ways.

@@ -7,6 +7,7 @@ mod check;
 mod citations;
 mod cli;
 mod determinism;
+mod drivers;
 mod explore;
 mod harden;
 mod import;
@@ -20,7 +21,7 @@ mod scenarios;
 
 use std::path::{Path, PathBuf};
 
-use chordsim::run::{RunResult, run};
+use chordsim::run::{Driver, RunResult, run, run_on};
 use chordsim::scenario::Preset;
 use chordsim::scenario::Scenario;
 use chordsim::trace::Note;
@@ -62,7 +63,12 @@ pub fn count(r: &RunResult, f: impl Fn(&Note) -> bool) -> usize {
 
 /// The verdict and the whole rendered trace of a run: equal fingerprints, equal runs.
 pub fn fingerprint(sc: &Scenario, seed: Option<u64>) -> String {
-    let r = run(sc.clone(), seed);
+    fingerprint_on(sc, seed, Driver::Events)
+}
+
+/// [`fingerprint`] on `driver`.
+pub fn fingerprint_on(sc: &Scenario, seed: Option<u64>, driver: Driver) -> String {
+    let r = run_on(sc.clone(), seed, driver);
     let mut s = serde_json::to_string(&r.verdict).unwrap();
     for rec in &r.trace {
         s.push('\n');

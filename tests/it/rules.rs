@@ -278,8 +278,14 @@ restart_after = "1s""#
 }
 
 #[test]
-fn broker_connection_loss_drops_reserved_messages_until_the_visibility_timeout() {
-    for (broker, completes) in [("redis", false), ("amqp", true)] {
+fn a_noticed_broker_cut_drops_reserved_messages_until_the_visibility_timeout() {
+    // One process, three 20-minute tests: test 0 runs, tests 1 and 2 wait reserved in worker
+    // memory. The link is cut at 2 s and heals at 1002 s. The worker notices (source notes
+    // §16) at its next heartbeat check plus the 1 s user timeout on AMQP (ticks every 60 s /
+    // 3.0 from its connection at 0: 21 s), at its next health-check PING plus 924.6 s of
+    // retransmissions on Redis (25 s + 924.6 s = 949.6 s). Then it drops the reserved tests:
+    // RabbitMQ requeues them at once, Redis keeps them unacked until the visibility timeout.
+    for (broker, noticed) in [("redis", 949.6), ("amqp", 21.0)] {
         let r = sc(&format!(
             r#"horizon = "30m"
 [topology]
@@ -287,29 +293,130 @@ broker = "{broker}"
 concurrency = 1
 [run]
 tests = 3
-duration = "10s"
+duration = "20m"
 [[fault]]
 at = "2s"
 kind = "partition"
 between = ["w1", "broker"]
-heal_after = "3s""#
+heal_after = "1000s""#
         ));
-        assert!(has(&r, |n| matches!(n, Note::ConnectionLost { worker: 0 })));
+        assert_eq!(first_at(&r, |n| matches!(n, Note::ConnectionLost { worker: 0 })), Some(noticed), "{broker}");
         let reconnected = r
             .trace
             .iter()
             .filter(|rec| matches!(rec.note, Note::ConsumerStarted { worker: 0 }))
             .map(|rec| secs(rec.at))
             .collect::<Vec<_>>();
-        assert!(reconnected.len() == 2 && reconnected[1] >= 5.0, "{broker}: {reconnected:?}");
-        assert_eq!(status(&r).is_some(), completes, "{broker}");
-        if !completes {
-            assert_eq!(count(&r, |n| matches!(n, Note::Lost { why: Loss::DroppedHeldUnacked, .. })), 2);
+        assert!(reconnected.len() == 2 && reconnected[1] >= 1002.0, "{broker}: {reconnected:?}");
+        let dropped = count(&r, |n| matches!(n, Note::Lost { why: Loss::DroppedHeldUnacked, .. }));
+        let requeued = first_at(&r, |n| matches!(n, Note::Restored { sweep: false, tasks } if tasks.len() == 2));
+        match broker {
+            "redis" => assert_eq!((dropped, requeued), (2, None)),
+            _ => assert_eq!((dropped, requeued), (0, Some(noticed))),
         }
     }
 }
 
-// ---- §5 chord_unlock ------------------------------------------------------------------------
+#[test]
+fn a_publish_on_a_cut_link_waits_on_redis_and_is_lost_on_amqp_past_the_user_timeout() {
+    // One 3 s test on the Redis backend: its part-return publishes the body from the worker at
+    // about 3.005 s, while the link cut at 2 s is down and unnoticed (source notes §16).
+    // Redis' LPUSH waits for its reply: the body is queued when the link heals. AMQP's
+    // basic_publish returns once written; that write makes the client notice 1 s later, when
+    // the connection breaks and the message is gone, unless the link heals first.
+    for (broker, heal, completes) in [("redis", "5s", true), ("amqp", "1500ms", true), ("amqp", "5s", false)] {
+        let r = sc(&format!(
+            r#"horizon = "10m"
+[topology]
+broker = "{broker}"
+[run]
+tests = 1
+duration = "3s"
+[[fault]]
+at = "2s"
+kind = "partition"
+between = ["w1", "broker"]
+heal_after = "{heal}""#
+        ));
+        let lost = first_at(&r, |n| matches!(n, Note::Lost { task: TaskRef::Body, why: Loss::CutConnection }));
+        assert_eq!(status(&r) == Some(RunStatus::Completed), completes, "{broker} {heal}");
+        assert_eq!(lost.is_some(), !completes, "{broker} {heal}");
+        if let Some(at) = lost {
+            assert!((4.0..4.1).contains(&at), "{broker} {heal}: noticed 1 s after the publish, at {at}");
+            assert_eq!(first_at(&r, |n| matches!(n, Note::ConnectionLost { .. })), Some(at));
+        }
+    }
+}
+
+#[test]
+fn a_dead_process_s_writes_on_a_cut_link_are_sent_by_the_kernel_for_tcp_orphan_retries() {
+    // A 1 s test (acks_late, Redis) ends at about 1.003 s while the link is cut: its ack and
+    // the body's publish wait on the link. The worker is killed at 1.5 s and restarted at
+    // 20 s. Linux keeps retransmitting a dead process's data for tcp_orphan_retries, about
+    // 102.2 s from the first write (source notes §16): a heal at 10.5 s delivers both and the
+    // run completes; a heal at 200.5 s comes too late, and both are lost at about 103.2 s.
+    for (heal, completes) in [("10s", true), ("200s", false)] {
+        let r = sc(&format!(
+            r#"horizon = "10m"
+[celery]
+task_acks_late = true
+[run]
+tests = 1
+duration = "1s"
+[[fault]]
+at = "500ms"
+kind = "partition"
+between = ["w1", "broker"]
+heal_after = "{heal}"
+[[fault]]
+at = "1500ms"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "18500ms""#
+        ));
+        assert_eq!(status(&r) == Some(RunStatus::Completed), completes, "heal after {heal}");
+        assert_eq!(r.verdict.header_runs, vec![1], "heal after {heal}: nothing redelivered");
+        let lost = first_at(&r, |n| matches!(n, Note::Lost { task: TaskRef::Body, why: Loss::CutConnection }));
+        match lost {
+            None => assert!(completes, "heal after {heal}"),
+            Some(at) => {
+                assert!(!completes && (103.1..103.3).contains(&at), "heal after {heal}: lost at {at}");
+                assert!(has(&r, |n| matches!(n, Note::AckLost { task: TaskRef::Header(0), .. })));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broker_cut_that_heals_before_the_worker_notices_breaks_nothing() {
+    // The same cut for 3 s: shorter than either client's detection (source notes §16). Acks
+    // after the task (acks_late) written during the cut wait on the link and land when it
+    // heals; nothing is dropped, redelivered or reconnected.
+    for broker in ["redis", "amqp"] {
+        let r = sc(&format!(
+            r#"horizon = "30m"
+[celery]
+task_acks_late = true
+[topology]
+broker = "{broker}"
+concurrency = 1
+[run]
+tests = 3
+duration = "1s"
+[[fault]]
+at = "1500ms"
+kind = "partition"
+between = ["w1", "broker"]
+heal_after = "800ms""#
+        ));
+        assert!(!has(&r, |n| matches!(n, Note::ConnectionLost { .. })), "{broker}");
+        assert_eq!(r.verdict.header_runs, vec![1, 1, 1], "{broker}");
+        // Test 1 ends at 2.0 s, inside the cut: its ack lands at the heal, 2.3 s.
+        let acked = first_at(&r, |n| matches!(n, Note::Acked { task: TaskRef::Header(1), .. }));
+        assert_eq!(acked, Some(2.3), "{broker}");
+        assert_eq!(status(&r), Some(RunStatus::Completed), "{broker}");
+    }
+}
 
 #[test]
 fn unlock_polls_after_a_one_second_countdown_then_every_interval() {
@@ -884,12 +991,12 @@ fn a_retry_whose_publish_fails_stores_nothing_up_to_5_6_and_failure_in_5_7() {
     for v in VERSIONS {
         let r = sc(&format!(
             r#"preset = "rhesis"
-horizon = "1m"
+horizon = "20m"
 [celery]
 version = "{v}"
 [run]
 tests = 2
-duration = "2s"
+duration = "16m"
 [[run.override]]
 test = 1
 outcome = "raise"
@@ -899,6 +1006,8 @@ kind = "partition"
 between = ["w1", "broker"]
 direction = "one_way""#
         ));
+        // The worker notices the cut at 25 s + 924.6 s (source notes §16); the test raises
+        // after that, so its retry's publish fails at once.
         assert!(has(&r, |n| matches!(n, Note::PublishFailed { task: TaskRef::Header(1), .. })), "{v}");
         let want = if v == "5.7" { TaskState::Failure } else { TaskState::Started };
         assert_eq!(r.verdict.header_states[1], want, "{v}");
@@ -1063,40 +1172,50 @@ heal_after = "149s""#);
 
 #[test]
 fn reconnects_back_off_to_30_seconds_and_stop_after_broker_connection_max_retries() {
-    // Waits 2, 4, …, 28 s, then 30 s from the 15th attempt: 210 + 6 × 30 = 390 s for 20.
-    for (max, exits_at) in [("5", Some(31.0)), ("20", Some(391.0)), ("100", None)] {
+    // The worker notices the cut at 1 s at its next health-check PING, 25 s, plus 924.6 s of
+    // retransmissions (source notes §16): 949.6 s (its test, still running, writes nothing on
+    // the link meanwhile). Then waits 2, 4, …, 28 s, then 30 s from
+    // the 15th attempt: 30 s for 5 attempts, 210 + 6 × 30 = 390 s for 20.
+    for (max, exits_at) in [("5", Some(979.6)), ("20", Some(1339.6)), ("100", None)] {
         let r = sc(&format!(
-            r#"horizon = "10m"
+            r#"horizon = "30m"
 [celery]
 broker_connection_max_retries = {max}
 [run]
 tests = 1
-duration = "5s"
+duration = "20m"
 [[fault]]
 at = "1s"
 kind = "partition"
 between = ["w1", "broker"]"#
         ));
-        // Waits 2, 4, 6, 8, 10 s: the fifth attempt fails at 31 s.
         assert_eq!(first_at(&r, |n| matches!(n, Note::WorkerExited { .. })), exits_at, "max {max}");
     }
 }
 
 #[test]
 fn without_broker_connection_retry_a_worker_exits_when_its_connection_breaks() {
-    let r = sc(r#"horizon = "1m"
+    // RabbitMQ: the cut at 1 s is noticed at the heartbeat check at 20 s plus the 1 s user
+    // timeout (source notes §16); one that heals before then breaks nothing.
+    for (heal, exits) in [("30s", Some(21.0)), ("15s", None)] {
+        let r = sc(&format!(
+            r#"horizon = "1m"
 [celery]
 broker_connection_retry = false
+[topology]
+broker = "amqp"
 [run]
 tests = 1
-duration = "5s"
+duration = "40s"
 [[fault]]
 at = "1s"
 kind = "partition"
 between = ["w1", "broker"]
-heal_after = "1s""#);
-    assert_eq!(first_at(&r, |n| matches!(n, Note::WorkerExited { .. })), Some(1.0));
-    assert_eq!(r.verdict.ending, Ending::Stuck);
+heal_after = "{heal}""#
+        ));
+        assert_eq!(first_at(&r, |n| matches!(n, Note::WorkerExited { .. })), exits, "heal after {heal}");
+        assert_eq!(r.verdict.ending == Ending::Stuck, exits.is_some(), "heal after {heal}");
+    }
 }
 
 #[test]
