@@ -884,7 +884,17 @@ impl Parts for World {
     fn running(&self, part: &Node) -> Option<u32> {
         match part {
             Node::Worker(w) => (self.workers[*w].status != worker::Status::Down).then_some(self.workers[*w].inc),
-            _ => Some(0),
+            Node::Broker => self.broker.up.then_some(0),
+            Node::Backend => self.backend.up.then_some(0),
+            Node::Producer => Some(0),
+        }
+    }
+
+    fn stalled(&self, part: &Node, now: SimTime) -> bool {
+        match part {
+            Node::Broker => self.broker.stalled(now),
+            Node::Backend => self.backend.stalled(now),
+            _ => false,
         }
     }
 }

@@ -53,6 +53,8 @@ pub trait Parts: Model<Event: Serialize + DeserializeOwned + 'static> {
     fn cut(&self, from: &Node, to: &Node) -> bool;
     /// The part's incarnation while its process runs; `None` while it is down.
     fn running(&self, part: &Node) -> Option<u32>;
+    /// Whether the part is stalled at `now`: it reads nothing from its connections.
+    fn stalled(&self, part: &Node, now: SimTime) -> bool;
 }
 
 /// One turmoil tick (see the module doc).
@@ -60,6 +62,9 @@ const TICK: Duration = Duration::from_millis(1);
 
 /// How many of turmoil's microseconds make one of the model's.
 pub const SLOW_MOTION: u64 = 10;
+
+/// How long a client waits for a connect to be answered before it tries again.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// The port every server part listens on.
 const PORT: u16 = 5672;
@@ -85,9 +90,9 @@ struct Shared {
     outbox: BTreeMap<(usize, usize), Outbox>,
     /// Connections numbered so far.
     connections: u64,
-    /// Connections being made, by client host: from its (re)start until each server has read
-    /// who it is.
-    connecting: BTreeMap<usize, usize>,
+    /// Connections being made, (client, server), both hosts up: from a (re)start of either
+    /// until the server has read who the client is.
+    connecting: BTreeSet<(usize, usize)>,
 }
 
 type Hosts = Rc<RefCell<Shared>>;
@@ -96,15 +101,13 @@ type Hosts = Rc<RefCell<Shared>>;
 type Outbox = (u64, UnboundedSender<Vec<u8>>);
 
 /// The driver: a turmoil simulation carrying one model's frames.
-pub struct Tcp {
+pub struct Tcp<E> {
     net: turmoil::Sim<'static>,
     shared: Hosts,
     parts: Vec<Node>,
     names: Vec<String>,
     /// (client, server) host pairs, each one connection.
     pairs: Vec<(usize, usize)>,
-    /// How many server parts there are: the connections each client makes.
-    servers: usize,
     /// Links held now.
     held: BTreeSet<(usize, usize)>,
     /// Each part's incarnation when last looked at.
@@ -113,8 +116,9 @@ pub struct Tcp {
     /// later too (its boot time covers the connecting); a host crashes when its part dies and
     /// is bounced when it starts again.
     host_up: Vec<bool>,
-    /// Frames on the wire: id → (from, to).
-    in_flight: BTreeMap<u64, (usize, usize)>,
+    /// Frames on the wire: id → (from, to, the frame), kept for the model to settle if a host
+    /// at either end crashes before the frame arrives.
+    in_flight: BTreeMap<u64, (usize, usize, Frame<E>)>,
     next_id: u64,
     /// The engine's time is turmoil's elapsed time in slow motion, less the warm-up, plus every
     /// idle stretch skipped (the model's µs).
@@ -122,10 +126,10 @@ pub struct Tcp {
     skipped: u64,
 }
 
-impl Tcp {
+impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
     /// A simulated network for `model`'s parts, seeded with `seed`, links of `latency`; its
     /// connections are made before the engine's time starts.
-    pub fn new<M: Parts>(model: &M, seed: u64, latency: SimDuration) -> Self {
+    pub fn new<M: Parts<Event = E>>(model: &M, seed: u64, latency: SimDuration) -> Self {
         // A frame is written at the tick after it is sent: the link takes one tick less.
         let latency = Duration::from_micros(latency.0 * SLOW_MOTION).saturating_sub(TICK);
         let mut net = turmoil::Builder::new()
@@ -154,15 +158,13 @@ impl Tcp {
         }
         let running = parts.iter().map(|p| model.running(p)).collect();
         let host_up = vec![true; parts.len()];
-        let clients = (0..parts.len()).filter(|&i| !is_server(&parts[i]));
-        shared.borrow_mut().connecting = clients.map(|i| (i, servers.len())).collect();
+        shared.borrow_mut().connecting = pairs.iter().copied().collect();
         let mut tcp = Tcp {
             net,
             shared,
             parts,
             names,
             pairs,
-            servers: servers.len(),
             held: BTreeSet::new(),
             running,
             host_up,
@@ -201,7 +203,7 @@ impl Tcp {
     }
 
     /// Run `sim` over the network up to `limits`, as [`Sim::run`] does over its queue alone.
-    pub fn run<M: Parts>(&mut self, sim: &mut Sim<M>, limits: Limits) -> StopReason {
+    pub fn run<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>, limits: Limits) -> StopReason {
         let mut frames = Vec::new();
         loop {
             if sim.events().saturating_add(sim.model.work()) >= limits.max_events {
@@ -211,7 +213,7 @@ impl Tcp {
             self.take_arrivals(sim, now);
             let until = now.min(limits.horizon);
             while sim.step_wired(until, Some(&mut frames)) {
-                self.mirror(&sim.model);
+                self.mirror(sim);
                 self.dispatch(sim, &mut frames);
                 if sim.events().saturating_add(sim.model.work()) >= limits.max_events {
                     return StopReason::EventBudget;
@@ -236,26 +238,30 @@ impl Tcp {
     /// made, nothing read and not yet handed over.
     fn idle(&self) -> bool {
         let sh = self.shared.borrow();
-        sh.arrived.is_empty() && sh.connecting.is_empty() && self.in_flight.values().all(|l| self.is_held(*l))
+        sh.arrived.is_empty()
+            && sh.connecting.is_empty()
+            && self.in_flight.values().all(|(a, b, _)| self.is_held(*a, *b))
     }
 
-    fn is_held(&self, (a, b): (usize, usize)) -> bool {
+    fn is_held(&self, a: usize, b: usize) -> bool {
         self.held.contains(&(a.min(b), a.max(b)))
     }
 
     /// Hand what was read to the engine, due when the model says or now, whichever is later.
-    fn take_arrivals<M: Parts>(&mut self, sim: &mut Sim<M>, now: SimTime) {
+    fn take_arrivals<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>, now: SimTime) {
         let arrived = std::mem::take(&mut self.shared.borrow_mut().arrived);
         for buf in arrived {
-            let wire: Wire<M::Event> = serde_json::from_slice(&buf).expect("a frame this driver wrote");
-            self.in_flight.remove(&wire.id);
-            sim.schedule(SimTime(wire.due).max(now), wire.event);
+            let wire: Wire<E> = serde_json::from_slice(&buf).expect("a frame this driver wrote");
+            // One the driver already settled (a host at an end crashed) is a duplicate.
+            if self.in_flight.remove(&wire.id).is_some() {
+                sim.schedule(SimTime(wire.due).max(now), wire.event);
+            }
         }
     }
 
     /// Put the frames the last event sent on their connections; one the model sent across a
     /// link it has cut, or between parts that are not both running, it handles itself.
-    fn dispatch<M: Parts>(&mut self, sim: &mut Sim<M>, frames: &mut Vec<Frame<M::Event>>) {
+    fn dispatch<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>, frames: &mut Vec<Frame<E>>) {
         for f in frames.drain(..) {
             let (a, b) = (self.index(&f.from), self.index(&f.to));
             let open = !sim.model.cut(&f.from, &f.to) && self.running[a].is_some() && self.running[b].is_some();
@@ -263,13 +269,13 @@ impl Tcp {
             match sh.outbox.get(&(a, b)) {
                 Some((_, tx)) if open => {
                     self.next_id += 1;
-                    let wire = Wire { id: self.next_id, due: f.due.0, event: f.event };
+                    let wire = Wire { id: self.next_id, due: f.due.0, event: &f.event };
                     let body = serde_json::to_vec(&wire).expect("frames serialise");
                     let mut buf = Vec::with_capacity(body.len() + 4);
                     buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
                     buf.extend_from_slice(&body);
                     tx.send(buf).expect("a registered connection's writer runs until it is removed");
-                    self.in_flight.insert(self.next_id, (a, b));
+                    self.in_flight.insert(self.next_id, (a, b, f));
                 }
                 _ => {
                     drop(sh);
@@ -279,42 +285,56 @@ impl Tcp {
         }
     }
 
-    /// Make the network what the model says it is: cut links held, dead workers crashed,
-    /// restarted ones bounced.
-    fn mirror<M: Parts>(&mut self, model: &M) {
+    /// Make the network what the model says it is: a link cut both ways, or to a stalled
+    /// part, held; a part that died crashed, and bounced when it starts again.
+    fn mirror<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>) {
+        let (model, now) = (&sim.model, sim.now());
         for &(c, s) in &self.pairs {
             let (pc, ps) = (&self.parts[c], &self.parts[s]);
-            let cut = model.cut(pc, ps) || model.cut(ps, pc);
+            let hold = (model.cut(pc, ps) && model.cut(ps, pc)) || model.stalled(pc, now) || model.stalled(ps, now);
             let key = (c.min(s), c.max(s));
-            if cut && self.held.insert(key) {
+            if hold && self.held.insert(key) {
                 self.net.hold(self.names[c].as_str(), self.names[s].as_str());
-            } else if !cut && self.held.remove(&key) {
+            } else if !hold && self.held.remove(&key) {
                 self.net.release(self.names[c].as_str(), self.names[s].as_str());
             }
         }
         for i in 0..self.parts.len() {
-            let now = model.running(&self.parts[i]);
+            let now = sim.model.running(&self.parts[i]);
             let was = std::mem::replace(&mut self.running[i], now);
             if now == was {
                 continue;
             }
             if was.is_some() {
-                self.net.crash(self.names[i].as_str());
-                self.host_up[i] = false;
-                // What was on the wire to or from it is gone with its connections (their tasks
-                // are gone too: the outboxes go here), and so is a connection it was making.
-                self.in_flight.retain(|_, (a, b)| *a != i && *b != i);
-                let mut sh = self.shared.borrow_mut();
-                sh.outbox.retain(|(a, b), _| *a != i && *b != i);
-                sh.connecting.remove(&i);
+                self.crash(sim, i);
             }
             if now.is_some() && !self.host_up[i] {
                 self.net.bounce(self.names[i].as_str());
                 self.host_up[i] = true;
-                // Not idle until the new process has connected to every server.
-                self.shared.borrow_mut().connecting.insert(i, self.servers);
+                // Not idle until the new process and its peers have connected again.
+                let up = &self.host_up;
+                let pairs = self.pairs.iter().filter(|&&(c, s)| (c == i || s == i) && up[c] && up[s]);
+                self.shared.borrow_mut().connecting.extend(pairs);
             }
         }
+    }
+
+    /// Host `i`'s process dies: its connections close. What was on the wire to or from it,
+    /// the model settles as the engine would (a delivery to a dead incarnation is dropped, what
+    /// a dead process sent still arrives); its connections' tasks are gone, and so are their
+    /// outboxes and the connections being made.
+    fn crash<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>, i: usize) {
+        self.net.crash(self.names[i].as_str());
+        self.host_up[i] = false;
+        let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            std::mem::take(&mut self.in_flight).into_iter().partition(|(_, (a, b, _))| *a == i || *b == i);
+        self.in_flight = kept;
+        for (_, (_, _, f)) in gone {
+            sim.schedule(f.due, f.event);
+        }
+        let mut sh = self.shared.borrow_mut();
+        sh.outbox.retain(|(a, b), _| *a != i && *b != i);
+        sh.connecting.retain(|(c, s)| *c != i && *s != i);
     }
 
     fn index(&self, part: &Node) -> usize {
@@ -345,35 +365,30 @@ async fn serve(me: usize, shared: Hosts) -> turmoil::Result {
         tokio::task::spawn_local(async move {
             let Ok(peer) = stream.read_u32().await else { return };
             let peer = peer as usize;
-            {
-                let mut sh = shared.borrow_mut();
-                if let Some(n) = sh.connecting.get_mut(&peer) {
-                    *n -= 1;
-                    if *n == 0 {
-                        sh.connecting.remove(&peer);
-                    }
-                }
-            }
+            shared.borrow_mut().connecting.remove(&(peer, me));
             carry(stream, me, peer, shared).await;
         });
     }
 }
 
-/// A client part: connect to every server, then carry frames until the host crashes.
+/// A client part: keep a connection to every server, carrying frames, until the host crashes;
+/// a connection that closes (its server crashed) is made again. A connect that gets no answer
+/// (to a crashed host, whose SYN turmoil neither delivers nor refuses) is tried again after
+/// [`CONNECT_TIMEOUT`].
 async fn connect_all(me: usize, servers: Vec<(usize, String)>, shared: Hosts) -> turmoil::Result {
     for (server, name) in servers {
         let shared = shared.clone();
         tokio::task::spawn_local(async move {
-            let mut stream = loop {
-                match TcpStream::connect((name.as_str(), PORT)).await {
-                    Ok(s) => break s,
-                    Err(_) => tokio::time::sleep(TICK).await,
+            loop {
+                let connect = TcpStream::connect((name.as_str(), PORT));
+                let Ok(Ok(mut stream)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await else {
+                    tokio::time::sleep(TICK).await;
+                    continue;
+                };
+                if stream.write_u32(me as u32).await.is_ok() {
+                    carry(stream, me, server, shared.clone()).await;
                 }
-            };
-            if stream.write_u32(me as u32).await.is_err() {
-                return;
             }
-            carry(stream, me, server, shared).await;
         });
     }
     std::future::pending::<()>().await;
