@@ -18,12 +18,16 @@
 //! frame reaches the model when the engine would have delivered it, or up to a tick later
 //! when it was sent between two ticks.
 //!
-//! Faults reach the network as well as the model: a link the model cuts is held (what is on the
-//! wire waits, as TCP's retransmissions would keep it, and arrives when the link heals; turmoil's
-//! own `partition` drops segments and never retransmits, which wedges a stream for good), and a
-//! worker that dies is a crashed host, its connections closed, bounced when it starts again (a
-//! new process connects anew). What a part sends while the model says its link is cut, or while
-//! either end is down, the model decides about itself, exactly as under the engine.
+//! Faults reach the network as well as the model. A link the model cuts both ways, and every
+//! link of a stalled broker or backend, is held: what is on the wire waits, as TCP's
+//! retransmissions would keep it, and arrives when the link is released (turmoil's own
+//! `partition` drops segments and never retransmits, which wedges a stream for good). turmoil
+//! cannot hold one direction, so a one-way cut is the model's alone. A part that dies — a
+//! killed or shut-down worker, a restarting broker, a backend in an outage — is a crashed host,
+//! its connections closed, bounced when it starts again; clients connect anew. What was on the
+//! wire to or from a crashed host, and what a part sends across a cut link or to a part that is
+//! down, the model settles itself, exactly as under the engine. When a worker notices a cut
+//! is the model's rule (`model/link.rs`), the same under both drivers.
 //!
 //! Deterministic: turmoil's seed comes from the scenario's master seed, its epoch is fixed, the
 //! latency is fixed, hosts are stepped in the order they were added, and no `select!` is used.
@@ -93,6 +97,10 @@ struct Shared {
     /// Connections being made, (client, server), both hosts up: from a (re)start of either
     /// until the server has read who the client is.
     connecting: BTreeSet<(usize, usize)>,
+    /// What a client may connect to now: (client, server) pairs whose server is up and whose
+    /// link is not held. A connect across a held link, or to a crashed host, would wait
+    /// unanswered, each try taking an ephemeral port turmoil never gives back.
+    reachable: BTreeSet<(usize, usize)>,
 }
 
 type Hosts = Rc<RefCell<Shared>>;
@@ -159,6 +167,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
         let running = parts.iter().map(|p| model.running(p)).collect();
         let host_up = vec![true; parts.len()];
         shared.borrow_mut().connecting = pairs.iter().copied().collect();
+        shared.borrow_mut().reachable = pairs.iter().copied().collect();
         let mut tcp = Tcp {
             net,
             shared,
@@ -235,11 +244,12 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
     }
 
     /// Nothing moves on the network: no frame on a link that is not held, no connection being
-    /// made, nothing read and not yet handed over.
+    /// made that could be (its server is up, its link not held), nothing read and not yet
+    /// handed over.
     fn idle(&self) -> bool {
         let sh = self.shared.borrow();
         sh.arrived.is_empty()
-            && sh.connecting.is_empty()
+            && sh.connecting.iter().all(|p| !sh.reachable.contains(p))
             && self.in_flight.values().all(|(a, b, _)| self.is_held(*a, *b))
     }
 
@@ -317,6 +327,8 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
                 self.shared.borrow_mut().connecting.extend(pairs);
             }
         }
+        let reachable = self.pairs.iter().filter(|&&(c, s)| self.host_up[s] && !self.is_held(c, s)).copied().collect();
+        self.shared.borrow_mut().reachable = reachable;
     }
 
     /// Host `i`'s process dies: its connections close. What was on the wire to or from it,
@@ -372,14 +384,18 @@ async fn serve(me: usize, shared: Hosts) -> turmoil::Result {
 }
 
 /// A client part: keep a connection to every server, carrying frames, until the host crashes;
-/// a connection that closes (its server crashed) is made again. A connect that gets no answer
-/// (to a crashed host, whose SYN turmoil neither delivers nor refuses) is tried again after
+/// a connection that closes (its server crashed) is made again once the server is up and the
+/// link not held. A connect that gets no answer anyway is tried again after
 /// [`CONNECT_TIMEOUT`].
 async fn connect_all(me: usize, servers: Vec<(usize, String)>, shared: Hosts) -> turmoil::Result {
     for (server, name) in servers {
         let shared = shared.clone();
         tokio::task::spawn_local(async move {
             loop {
+                if !shared.borrow().reachable.contains(&(me, server)) {
+                    tokio::time::sleep(TICK).await;
+                    continue;
+                }
                 let connect = TcpStream::connect((name.as_str(), PORT));
                 let Ok(Ok(mut stream)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await else {
                     tokio::time::sleep(TICK).await;

@@ -111,3 +111,41 @@ status = "Completed"
     }
     assert!(!a.trace.iter().chain(&b.trace).any(|x| matches!(x.note, Note::ConnectionLost { .. })));
 }
+
+#[test]
+fn a_worker_restarted_behind_a_cut_link_connects_when_it_heals_over_turmoil() {
+    // w1 dies at 2 s and starts again at 7 s, while its link to the backend is cut from 3 s to
+    // 33 s: over turmoil its new process connects to the backend only once the link heals (a
+    // connect across the held link would wait unanswered), and its stores then travel on the
+    // new connection: the drivers agree.
+    let sc = parse(
+        r#"
+name = "restart behind a cut link"
+about = "the turmoil driver reconnects a restarted worker after the heal"
+horizon = "10m"
+[celery]
+task_acks_late = true
+broker_transport_options = { visibility_timeout = 60 }
+[topology]
+concurrency = 100
+[run]
+tests = 100
+duration = "1s..5s"
+[[fault]]
+at = "2s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "5s"
+[[fault]]
+at = "3s"
+kind = "partition"
+between = ["w1", "backend"]
+heal_after = "30s"
+[expect]
+status = "Completed"
+"#,
+    );
+    let (a, b) = (run_on(sc.clone(), None, Driver::Events), run_on(sc, None, Driver::Turmoil));
+    assert_eq!(outcome(&a), outcome(&b));
+    assert_eq!(b.verdict.final_status, chordsim::scenario::RunStatus::Completed);
+}
