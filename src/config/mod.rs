@@ -65,6 +65,8 @@ pub struct CeleryConfig {
     pub broker_connection_retry: bool,
     /// `broker_connection_max_retries` (None = for ever).
     pub broker_connection_max_retries: Option<u32>,
+    /// `broker_connection_timeout` (AMQP: a connect's timeout; None = the kernel's).
+    pub broker_connection_timeout: Option<SimDuration>,
     /// `broker_heartbeat` (AMQP: what the worker's consumer asks for; 0 = none).
     pub broker_heartbeat: SimDuration,
     /// `broker_heartbeat_checkrate`: heartbeat checks per heartbeat interval.
@@ -353,6 +355,7 @@ impl CeleryConfig {
             redis_connect_timeout: SimDuration::from_secs(120),
             broker_connection_retry: true,
             broker_connection_max_retries: Some(100),
+            broker_connection_timeout: Some(SimDuration::from_secs(4)),
             broker_heartbeat: SimDuration::from_secs(120),
             broker_heartbeat_checkrate: 3.0,
             health_check_interval: SimDuration::from_secs(25),
@@ -446,6 +449,7 @@ impl CeleryConfig {
                 "redis_socket_timeout" => value.seconds_or_none().map(|d| socket_timeout = d),
                 "broker_connection_retry" => value.bool().map(|b| c.broker_connection_retry = b),
                 "broker_connection_max_retries" => count_or_none(&value).map(|n| c.broker_connection_max_retries = n),
+                "broker_connection_timeout" => value.seconds_or_none().map(|d| c.broker_connection_timeout = d),
                 "broker_heartbeat" => value.seconds_or_none().map(|d| c.broker_heartbeat = d.unwrap_or_default()),
                 "broker_heartbeat_checkrate" => value.number().and_then(|r| {
                     if r.is_finite() && (0.01..=1e6).contains(&r) {
@@ -646,6 +650,7 @@ impl CeleryConfig {
         diff("result_chord_expires", secs(self.result_chord_expires), secs(d.result_chord_expires));
         diff("result_chord_retry_interval", secs(Some(self.chord_retry_interval)), secs(Some(d.chord_retry_interval)));
         diff("result_backend_always_retry", self.backend_always_retry.to_string(), d.backend_always_retry.to_string());
+        diff("broker_connection_timeout", secs(self.broker_connection_timeout), secs(d.broker_connection_timeout));
         diff("broker_heartbeat", secs(Some(self.broker_heartbeat)), secs(Some(d.broker_heartbeat)));
         diff(
             "broker_heartbeat_checkrate",

@@ -30,6 +30,9 @@ const AMQP_KEEPALIVE_ABORT: SimDuration = SimDuration::from_secs(70);
 /// Linux's `tcp_retries2` = 15: unacknowledged data is retransmitted for about 924.6 s before
 /// the socket fails (ip-sysctl.rst); the Redis transport sets no socket timeout of its own.
 const TCP_RETRIES2: SimDuration = SimDuration(924_600_000);
+/// Linux's `tcp_syn_retries` = 6: a connect whose SYN gets no answer fails after 131 s
+/// (ip-sysctl.rst).
+const TCP_SYN_RETRIES: SimDuration = SimDuration::from_secs(131);
 /// Linux's `tcp_orphan_retries` (default 8): a closed socket's unacknowledged data is
 /// retransmitted 8 times, from a 200 ms RTO doubling, about 102 s, then dropped.
 const TCP_ORPHAN_RETRIES: SimDuration = SimDuration(102_200_000);
@@ -56,6 +59,7 @@ pub struct Orphaned {
 impl World {
     /// Send an ack or a reject(requeue=True) for `tag` from worker `w`: it lands now, waits on
     /// a cut link nobody has noticed, or is lost without a connection.
+    #[inline]
     pub(crate) fn settle_tag(
         &mut self,
         now: SimTime,
@@ -73,6 +77,7 @@ impl World {
     }
 
     /// An ack or a reject reaches the broker.
+    #[inline]
     fn settle_lands(&mut self, now: SimTime, w: usize, how: Settle, tag: u64, task: TaskRef, when: AckWhen) {
         match how {
             Settle::Ack => {
@@ -230,6 +235,19 @@ impl World {
             }
             BrokerKind::Redis if cfg.health_check_interval == SimDuration::ZERO => None,
             BrokerKind::Redis => Some(next_tick(cfg.health_check_interval) + TCP_RETRIES2),
+        }
+    }
+
+    /// How long a failed connect to the broker takes before the reconnect loop sleeps: none
+    /// when the broker is down (refused at once); across a cut link the SYN gets no answer, and
+    /// the attempt fails at its timeout: py-amqp's `connect_timeout`, Celery's
+    /// `broker_connection_timeout` (4 s; none: the kernel's), or for Redis, whose transport
+    /// passes no connect timeout, Linux's SYN retries (`tcp_syn_retries` 6: 131 s).
+    pub(crate) fn unanswered_connect(&self) -> SimDuration {
+        match self.sc.topology.broker {
+            _ if !self.broker.up => SimDuration::ZERO,
+            BrokerKind::Amqp => self.cfg().broker_connection_timeout.unwrap_or(TCP_SYN_RETRIES),
+            BrokerKind::Redis => TCP_SYN_RETRIES,
         }
     }
 

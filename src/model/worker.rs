@@ -348,7 +348,7 @@ impl World {
             self.connect(now, w, out);
             out.after(MINGLE, Event::Mingled { worker: w, inc });
         } else {
-            out.after(reconnect_wait(1), Event::Reconnect { worker: w, inc, attempt: 1 });
+            out.after(self.unanswered_connect() + reconnect_wait(1), Event::Reconnect { worker: w, inc, attempt: 1 });
         }
     }
 
@@ -452,17 +452,23 @@ impl World {
         if wk.inc != inc || !wk.is_running() || wk.connected {
             return;
         }
-        if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
+        let max = self.cfg().broker_connection_max_retries;
+        if max.is_some_and(|max| attempt > max) {
+            // §9: reconnects up to broker_connection_max_retries, then shuts down once the
+            // last attempt has failed.
+            self.note(now, Note::WorkerExited { worker: w });
+            self.kill_worker(now, w, out);
+        } else if self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(w)) {
             // The consumer's blueprint restarts, mingle included (consumer.py:
             // on_connection_error_after_connected → blueprint.restart).
             self.connect(now, w, out);
             out.after(MINGLE, Event::Mingled { worker: w, inc });
-        } else if self.cfg().broker_connection_max_retries.is_some_and(|max| attempt >= max) {
-            // §9: reconnects up to broker_connection_max_retries, then shuts down.
-            self.note(now, Note::WorkerExited { worker: w });
-            self.kill_worker(now, w, out);
         } else {
-            out.after(reconnect_wait(attempt + 1), Event::Reconnect { worker: w, inc, attempt: attempt + 1 });
+            // The attempt fails at once, or at its connect timeout across a cut
+            // (link.rs: unanswered_connect); kombu sleeps before the next one.
+            let last = max.is_some_and(|max| attempt >= max);
+            let sleep = if last { SimDuration::ZERO } else { reconnect_wait(attempt + 1) };
+            out.after(self.unanswered_connect() + sleep, Event::Reconnect { worker: w, inc, attempt: attempt + 1 });
         }
     }
 

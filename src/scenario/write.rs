@@ -112,6 +112,7 @@ pub fn to_toml(sc: &Scenario) -> String {
     let _ = writeln!(s, "redis_socket_connect_timeout = {}", secs(c.redis_connect_timeout));
     let _ = writeln!(s, "broker_connection_retry = {}", c.broker_connection_retry);
     let _ = writeln!(s, "broker_connection_max_retries = {}", count_or_none(c.broker_connection_max_retries));
+    let _ = writeln!(s, "broker_connection_timeout = {}", secs_or_none(c.broker_connection_timeout));
     let _ = writeln!(s, "broker_heartbeat = {}", secs(c.broker_heartbeat));
     let _ = writeln!(s, "broker_heartbeat_checkrate = {}", c.broker_heartbeat_checkrate);
     let _ = writeln!(s, "worker_prefetch_multiplier = {}", c.prefetch_multiplier);

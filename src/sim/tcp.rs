@@ -22,7 +22,8 @@
 //! link of a stalled broker or backend, is held: what is on the wire waits, as TCP's
 //! retransmissions would keep it, and arrives when the link is released (turmoil's own
 //! `partition` drops segments and never retransmits, which wedges a stream for good). turmoil
-//! cannot hold one direction, so a one-way cut is the model's alone. A part that dies — a
+//! cannot hold one direction, so a frame that arrives over a link cut its way only waits in the
+//! driver until the link heals. A part that dies — a
 //! killed or shut-down worker, a restarting broker, a backend in an outage — is a crashed host,
 //! its connections closed, bounced when it starts again; clients connect anew. What was on the
 //! wire to or from a crashed host, and what a part sends across a cut link or to a part that is
@@ -127,6 +128,9 @@ pub struct Tcp<E> {
     /// Frames on the wire: id → (from, to, the frame), kept for the model to settle if a host
     /// at either end crashes before the frame arrives.
     in_flight: BTreeMap<u64, (usize, usize, Frame<E>)>,
+    /// Frames that arrived over a link cut in their direction only, which turmoil cannot hold:
+    /// (from, to, due, event), handed over when it heals.
+    one_way: Vec<(usize, usize, u64, E)>,
     next_id: u64,
     /// The engine's time is turmoil's elapsed time in slow motion, less the warm-up, plus every
     /// idle stretch skipped (the model's µs).
@@ -178,6 +182,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
             running,
             host_up,
             in_flight: BTreeMap::new(),
+            one_way: Vec::new(),
             next_id: 0,
             warm_up: 0,
             skipped: 0,
@@ -263,7 +268,11 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
         for buf in arrived {
             let wire: Wire<E> = serde_json::from_slice(&buf).expect("a frame this driver wrote");
             // One the driver already settled (a host at an end crashed) is a duplicate.
-            if self.in_flight.remove(&wire.id).is_some() {
+            let Some((a, b, _)) = self.in_flight.remove(&wire.id) else { continue };
+            if sim.model.cut(&self.parts[a], &self.parts[b]) {
+                // Cut one way only (both ways, turmoil holds it): it waits for the heal here.
+                self.one_way.push((a, b, wire.due, wire.event));
+            } else {
                 sim.schedule(SimTime(wire.due).max(now), wire.event);
             }
         }
@@ -329,6 +338,14 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
         }
         let reachable = self.pairs.iter().filter(|&&(c, s)| self.host_up[s] && !self.is_held(c, s)).copied().collect();
         self.shared.borrow_mut().reachable = reachable;
+        let now = sim.now();
+        let (healed, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.one_way)
+            .into_iter()
+            .partition(|(a, b, _, _)| !sim.model.cut(&self.parts[*a], &self.parts[*b]));
+        self.one_way = waiting;
+        for (_, _, due, event) in healed {
+            sim.schedule(SimTime(due).max(now), event);
+        }
     }
 
     /// Host `i`'s process dies: its connections close. What was on the wire to or from it,
@@ -343,6 +360,12 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
         self.in_flight = kept;
         for (_, (_, _, f)) in gone {
             sim.schedule(f.due, f.event);
+        }
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.one_way).into_iter().partition(|(a, b, _, _)| *a == i || *b == i);
+        self.one_way = kept;
+        for (_, _, due, event) in gone {
+            sim.schedule(SimTime(due), event);
         }
         let mut sh = self.shared.borrow_mut();
         sh.outbox.retain(|(a, b), _| *a != i && *b != i);
