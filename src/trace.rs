@@ -95,6 +95,8 @@ pub enum Note {
         /// Why.
         why: &'static str,
     },
+    /// Applying the chord waits: its first publish gets no reply over the cut broker link.
+    ApplyWaits,
     /// A message reached the broker's queue.
     Published {
         /// Task.
@@ -402,7 +404,7 @@ impl Note {
     /// This note's kind (one of [`Note::KINDS`]).
     pub fn kind(&self) -> &'static str {
         match self {
-            Note::ChordApplied { .. } | Note::ApplyFailed { .. } => "apply",
+            Note::ChordApplied { .. } | Note::ApplyFailed { .. } | Note::ApplyWaits => "apply",
             Note::Published { .. } | Note::PublishFailed { .. } => "publish",
             Note::Delivered { .. } => "deliver",
             Note::Acked { .. } | Note::AckLost { .. } => "ack",
@@ -517,6 +519,9 @@ impl fmt::Display for Note {
                 if *polling { "chord_unlock polling (§5)" } else { "Redis native counter (§6)" }
             ),
             Note::ApplyFailed { why } => write!(f, "applying the chord raised: {why}"),
+            Note::ApplyWaits => {
+                f.write_str("applying the chord waits: its publish gets no reply over the cut broker link")
+            }
             Note::RuleRaised { why } => write!(f, "collect_results' status rule raised: {why}"),
             Note::Published { task, retries, eta, from } => {
                 write!(f, "{task} published by {}", node(from))?;

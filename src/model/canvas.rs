@@ -6,7 +6,7 @@ use super::backend::{Part, PartReturn, StoreOutcome};
 use super::worker::{Exec, Settle};
 use super::{AckAfter, Attempt, Event, ExecRef, Message, World, WriteOp};
 use crate::config::Source;
-use crate::scenario::{Errback, Node, Outcome};
+use crate::scenario::{BrokerKind, Errback, Node, Outcome};
 use crate::sim::Schedule;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{Note, PartNote, Writer};
@@ -19,7 +19,6 @@ impl World {
     /// `chord(header)(body)`: §5 step 1–2 for polling backends, §6 step 1 for Redis.
     pub(crate) fn apply_chord(&mut self, now: SimTime, out: &mut Schedule<Event>) {
         self.app.set_status(now, crate::scenario::RunStatus::Progress, Writer::Parent, &mut self.trace);
-        let n = self.n() as u32;
         let polling = !self.native_chord();
         let producer = Node::Producer;
         if !polling && !self.backend_reachable(&producer) {
@@ -28,10 +27,24 @@ impl World {
             self.note(now, Note::ApplyFailed { why: "the result backend is unreachable" });
             return;
         }
-        if !self.broker_reachable(&producer) {
+        if !self.broker.up {
             self.note(now, Note::ApplyFailed { why: "the broker is unreachable" });
             return;
         }
+        if !self.broker_reachable(&producer) && self.sc.topology.broker == BrokerKind::Redis {
+            // The LPUSH waits for its reply (link.rs: apply_waits).
+            self.apply_waits(now, out);
+            return;
+        }
+        self.publish_chord(now, out);
+    }
+
+    /// Applying the chord publishes its messages (on AMQP over a cut link too: they wait on it,
+    /// `link.rs`).
+    pub(crate) fn publish_chord(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        let n = self.n() as u32;
+        let polling = !self.native_chord();
+        let producer = Node::Producer;
         self.note(now, Note::ChordApplied { tests: n, polling });
         if n == 0 {
             // §5 step 1: an empty header runs the body at once with [].

@@ -199,6 +199,64 @@ impl World {
         }
     }
 
+    /// Applying the chord from the producer over a cut link to a Redis broker: its first LPUSH
+    /// waits for a reply (the transport sets no socket timeout), so the apply goes on when the
+    /// link heals, or raises when Linux gives up retransmitting. Left out: the producer's
+    /// process blocking meanwhile, and a producer without a pooled connection, whose connect
+    /// would fail after 131 s of SYN retries instead.
+    pub(crate) fn apply_waits(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        self.note(now, Note::ApplyWaits);
+        self.apply_waiting = Some(now);
+        out.at(now + TCP_RETRIES2, Event::ApplyGivesUp { since: now });
+    }
+
+    /// The apply that has waited since `since` raises, if it still waits.
+    pub(crate) fn apply_gives_up(&mut self, now: SimTime, since: SimTime) {
+        if self.apply_waiting == Some(since) {
+            self.apply_waiting = None;
+            let why = "its publish got no reply over the cut broker link before Linux gave up retransmitting (924.6 s)";
+            self.note(now, Note::ApplyFailed { why });
+        }
+    }
+
+    /// The producer publishes over a cut link to RabbitMQ: `basic_publish` returns once the
+    /// frame is written, and the 1 s user timeout aborts the connection, and the message with
+    /// it, unless the link heals first.
+    pub(crate) fn producer_writes(&mut self, now: SimTime, msg: Message, out: &mut Schedule<Event>) {
+        self.producer_unsent.push((now, msg));
+        out.after(AMQP_USER_TIMEOUT, Event::ProducerTimeout);
+    }
+
+    /// The producer's user timeout: if its link is still cut, what it wrote a second ago or
+    /// more is gone with the connection.
+    pub(crate) fn producer_timeout(&mut self, now: SimTime) {
+        if self.net.connected(&Node::Producer, &Node::Broker) {
+            return;
+        }
+        let (lost, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.producer_unsent)
+            .into_iter()
+            .partition(|(at, _)| now.since(*at) >= AMQP_USER_TIMEOUT);
+        self.producer_unsent = kept;
+        for (_, msg) in lost {
+            self.note(now, Note::Lost { task: msg.task, why: Loss::CutConnection });
+        }
+    }
+
+    /// After a change of links: the producer's link works again, so a waiting apply goes on and
+    /// what it wrote arrives.
+    pub(crate) fn producer_link_healed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        if !self.broker.up || !self.net.connected(&Node::Producer, &Node::Broker) {
+            return;
+        }
+        if self.apply_waiting.take().is_some() {
+            self.publish_chord(now, out);
+        }
+        for (_, msg) in std::mem::take(&mut self.producer_unsent) {
+            let from = Node::Producer;
+            out.send(&from, Node::Broker, self.latency(), Event::Enqueue { from: from.clone(), msg });
+        }
+    }
+
     /// The client's timeout for the cut at `cut_at` fires: if that cut still stands, the
     /// connection is lost now.
     pub(crate) fn connection_check(

@@ -252,6 +252,13 @@ pub enum Event {
     },
     /// The kernel gives up on orphaned writes whose time is over (`link.rs: orphan`).
     OrphansGiveUp,
+    /// Applying the chord, waiting on a cut link since `since`, raises if it still waits.
+    ApplyGivesUp {
+        /// When it began to wait.
+        since: SimTime,
+    },
+    /// The producer's user timeout on a cut link to RabbitMQ (`link.rs: producer_timeout`).
+    ProducerTimeout,
 }
 
 // Every event is moved several times between the model and the engine's slab: keep it small
@@ -328,6 +335,10 @@ pub struct World {
     /// Writes of exited worker processes that the kernel still sends on a cut link
     /// (`link.rs: orphan`).
     orphans: Vec<link::Orphaned>,
+    /// Since when applying the chord waits on a cut link (`link.rs: apply_waits`).
+    apply_waiting: Option<SimTime>,
+    /// What the producer wrote on a cut link to RabbitMQ, and when (`link.rs: producer_writes`).
+    producer_unsent: Vec<(SimTime, Message)>,
 }
 
 impl World {
@@ -374,6 +385,8 @@ impl World {
             db_rng: stream(sc.seed, Stream::Database),
             sqlite: sqlite::Sqlite::default(),
             orphans: Vec::new(),
+            apply_waiting: None,
+            producer_unsent: Vec::new(),
             last_poll: None,
             kept: Vec::new(),
             count_from: COUNT_FROM * (n + 4),
@@ -514,6 +527,10 @@ impl World {
             {
                 // A cut nobody has noticed: the publish is written and waits on the link.
                 self.write_on_cut_link(now, w, link::Unsent::Publish(msg), out);
+                return true;
+            }
+            if *from == Node::Producer && self.broker.up && self.sc.topology.broker == BrokerKind::Amqp {
+                self.producer_writes(now, msg, out);
                 return true;
             }
             self.note(now, Note::PublishFailed { task: msg.task, from: from.clone() });
@@ -853,6 +870,7 @@ impl World {
             }
         }
         self.orphans_land(now, out);
+        self.producer_link_healed(now, out);
         self.pump(now, out);
     }
 }
@@ -961,6 +979,8 @@ impl Model for World {
             Event::ChildReaped(r) => self.child_reaped(now, r, out),
             Event::ConnectionCheck { worker, inc, cut_at } => self.connection_check(now, worker, inc, cut_at, out),
             Event::OrphansGiveUp => self.orphans_give_up(now),
+            Event::ApplyGivesUp { since } => self.apply_gives_up(now, since),
+            Event::ProducerTimeout => self.producer_timeout(now),
         }
     }
 }

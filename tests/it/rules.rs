@@ -885,8 +885,23 @@ between = ["producer", "broker"]"#
 }
 
 #[test]
-fn applying_the_chord_fails_when_the_producer_cannot_reach_the_broker() {
-    let r = sc(r#"horizon = "1m"
+fn applying_the_chord_across_a_cut_link_waits_on_redis_and_is_lost_on_amqp() {
+    // The producer's link to the broker is cut at 1 s (one way: its requests); the chord is
+    // applied at 2 s (source notes §16). Redis: the first LPUSH waits for its reply, so the
+    // apply goes on when the link heals, or raises when Linux gives up retransmitting, 924.6 s
+    // later (926.6 s). RabbitMQ: basic_publish returns, the chord counts as applied, and the
+    // messages are lost with the connection 1 s later, unless the link heals within that second.
+    for (broker, heal, outcome) in [
+        ("redis", None, "raised at 926.6"),
+        ("redis", Some("30s"), "applied at 31"),
+        ("amqp", None, "lost at 3"),
+        ("amqp", Some("1500ms"), "applied at 2"),
+    ] {
+        let heal_after = heal.map(|h| format!("heal_after = \"{h}\"")).unwrap_or_default();
+        let r = sc(&format!(
+            r#"horizon = "20m"
+[topology]
+broker = "{broker}"
 [app]
 submit_at = "2s"
 [run]
@@ -896,9 +911,34 @@ duration = "1s"
 at = "1s"
 kind = "partition"
 between = ["producer", "broker"]
-direction = "one_way""#);
-    assert!(has(&r, |n| matches!(n, Note::ApplyFailed { .. })));
-    assert!(r.verdict.cause[0].contains("applying the chord raised"), "{:?}", r.verdict.cause);
+direction = "one_way"
+{heal_after}"#
+        ));
+        let applied = first_at(&r, |n| matches!(n, Note::ChordApplied { .. }));
+        let raised = first_at(&r, |n| matches!(n, Note::ApplyFailed { .. }));
+        let lost = first_at(&r, |n| matches!(n, Note::Lost { why: Loss::CutConnection, .. }));
+        let waited = has(&r, |n| matches!(n, Note::ApplyWaits));
+        assert_eq!(waited, broker == "redis", "{broker} {heal:?}");
+        match outcome {
+            "raised at 926.6" => {
+                assert_eq!((applied, raised), (None, Some(926.6)));
+                assert!(r.verdict.cause[0].contains("applying the chord raised"), "{:?}", r.verdict.cause);
+            }
+            "applied at 31" => {
+                assert_eq!((applied, raised), (Some(31.0), None));
+                assert_eq!(status(&r), Some(RunStatus::Completed));
+            }
+            "lost at 3" => {
+                assert_eq!((applied, lost), (Some(2.0), Some(3.0)));
+                assert_eq!(count(&r, |n| matches!(n, Note::Lost { why: Loss::CutConnection, .. })), 2);
+                assert_eq!(r.verdict.ending, Ending::Stuck);
+            }
+            _ => {
+                assert_eq!((applied, lost), (Some(2.0), None));
+                assert_eq!(status(&r), Some(RunStatus::Completed));
+            }
+        }
+    }
 }
 
 #[test]
