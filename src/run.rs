@@ -106,7 +106,7 @@ fn drive(
         sim.schedule(at, e);
     }
     let mut net = (driver == Driver::Turmoil).then(|| Tcp::new(&sim.model, net_seed, latency));
-    let mut advance = |sim: &mut Sim<World>, until: SimTime| {
+    let mut run_to = |sim: &mut Sim<World>, until: SimTime| {
         let limits = Limits { horizon: until, max_events: EVENT_BUDGET };
         match &mut net {
             Some(net) => net.run(sim, limits),
@@ -119,10 +119,10 @@ fn drive(
     for t in looks {
         // Up to and including every event at t, then look: stopping at a horizon and going on
         // changes nothing (the engine only pops what is due).
-        advance(&mut sim, t.min(horizon));
+        run_to(&mut sim, t.min(horizon));
         health.push(sim.model.health(t));
     }
-    let mut stop = advance(&mut sim, horizon);
+    let mut stop = run_to(&mut sim, horizon);
     // Parked restore sweeps stand for no-op events up to the horizon: the run ends there.
     if stop == StopReason::Quiescent && sim.model.sweeps_parked() {
         stop = StopReason::Horizon;

@@ -1,14 +1,16 @@
-//! A worker's broker link when it is cut: when the worker notices, and what happens to what it
-//! writes meanwhile (docs/celery-source-notes.md §16).
+//! A broker link when it is cut: when a worker notices, and what happens to what is written on
+//! it meanwhile (docs/celery-source-notes.md §16).
 //!
-//! A cut breaks nothing by itself. The worker's connection stays up until its client sends
-//! something that goes unacknowledged too long: AMQP's heartbeat frame aborted by py-amqp's
-//! 1 s `TCP_USER_TIMEOUT`, Redis' pub/sub health-check PING failing after Linux's 924.6 s of
-//! retransmissions. What its processes write meanwhile — acks, rejects, publishes — waits on
-//! the link: it lands if the link heals first, and is lost when the connection breaks. A
-//! process that exits leaves its unacknowledged data to the kernel, which keeps sending it for
-//! `tcp_orphan_retries` (about 102 s). A broker that goes down closes its connections, which is
-//! noticed at once (`mod.rs: links_changed`).
+//! A cut breaks nothing by itself. A worker's consumer connection stays up until its client
+//! sends something that goes unacknowledged too long: AMQP's heartbeat frame aborted by
+//! py-amqp's 1 s `TCP_USER_TIMEOUT`, Redis' pub/sub health-check PING failing after Linux's
+//! 924.6 s of retransmissions, or an ack written on the cut link. Acks and rejects written
+//! meanwhile wait and land if the link heals first, or are lost with the connection. A publish
+//! (a worker's process, the producer) goes on the producer pool's own connection, with its own
+//! timeout; applying a chord on Redis waits for its first reply. A process that exits leaves
+//! its unacknowledged data to the kernel, which keeps sending it for `tcp_orphan_retries`
+//! (about 102 s). A reconnect across the cut fails at its connect timeout. A broker that goes
+//! down closes its connections, which is noticed at once (`mod.rs: links_changed`).
 
 use super::worker::Settle;
 use super::{BrokerKind, Event, Message, Node, World};
@@ -37,14 +39,20 @@ const TCP_SYN_RETRIES: SimDuration = SimDuration::from_secs(131);
 /// retransmitted 8 times, from a 200 ms RTO doubling, about 102 s, then dropped.
 const TCP_ORPHAN_RETRIES: SimDuration = SimDuration(102_200_000);
 
-/// Something a worker wrote on its cut broker link.
+/// An ack or a reject(requeue=True) a worker wrote on its cut broker link.
+#[derive(Clone, Copy, Debug)]
+pub struct Unsent(Settle, u64, TaskRef, AckWhen);
+
+/// A message published on a cut broker link (by a worker's process or the producer), on a
+/// connection of the producer pool: as blind as the consumer's, with its own timeout.
 #[derive(Clone, Debug)]
-pub enum Unsent {
-    /// An ack or a reject(requeue=True).
-    Settle(Settle, u64, TaskRef, AckWhen),
-    /// A message published by one of its processes (the producer pool's connection is as
-    /// blind as the consumer's).
-    Publish(Message),
+pub struct CutPublish {
+    from: Node,
+    /// When it was written.
+    at: SimTime,
+    /// When its connection fails if the link has not healed by then.
+    until: SimTime,
+    msg: Message,
 }
 
 /// What an exited process of a worker left on its cut link, which the kernel still sends.
@@ -70,7 +78,7 @@ impl World {
         if self.workers[w].connected && self.broker_reachable(&Node::Worker(w)) {
             self.settle_lands(now, w, how, tag, task, when);
         } else if self.workers[w].on_cut_link() {
-            self.write_on_cut_link(now, w, Unsent::Settle(how, tag, task, when), out);
+            self.write_on_cut_link(now, w, Unsent(how, tag, task, when), out);
         } else {
             self.note(now, Note::AckLost { task, worker: w });
         }
@@ -95,18 +103,52 @@ impl World {
         }
     }
 
-    /// Worker `w` writes on its cut link: the write waits, and the unacknowledged data makes
-    /// its client notice the cut sooner: 1 s later on AMQP, 924.6 s on Redis. On Redis a
-    /// publish's LPUSH waits for its reply, so the message is queued when the link heals; on
-    /// AMQP `basic_publish` returns once written (no publisher confirms), and the message is
-    /// lost unless the link heals within the user timeout. Left out: the publishing process
-    /// blocking on Redis meanwhile.
+    /// Worker `w` writes an ack or a reject on its cut link: it waits, and the unacknowledged
+    /// data makes its client notice the cut sooner: 1 s later on AMQP, 924.6 s on Redis.
     pub(crate) fn write_on_cut_link(&mut self, now: SimTime, w: usize, write: Unsent, out: &mut Schedule<Event>) {
         let wk = &mut self.workers[w];
         let cut_at = wk.cut_at.expect("only on a cut link");
         wk.unsent.push((now, write));
         let inc = wk.inc;
         out.after(self.unacked_timeout(), Event::ConnectionCheck { worker: w, inc, cut_at });
+    }
+
+    /// `from` publishes on its cut link, on the producer pool's connection. On Redis the LPUSH
+    /// waits for its reply, so the message is queued when the link heals, unless the socket
+    /// fails first (924.6 s); on AMQP `basic_publish` returns once written (no publisher
+    /// confirms), and the 1 s user timeout aborts the connection and the message with it
+    /// unless the link heals first. Left out: the publishing process blocking on Redis
+    /// meanwhile, and raising when the socket fails.
+    pub(crate) fn publish_on_cut_link(&mut self, now: SimTime, from: &Node, msg: Message, out: &mut Schedule<Event>) {
+        let until = now + self.unacked_timeout();
+        self.cut_publishes.push(CutPublish { from: from.clone(), at: now, until, msg });
+        out.at(until, Event::PublishTimeout);
+    }
+
+    /// Publishes whose connection failed before their link healed are gone.
+    pub(crate) fn publish_timeout(&mut self, now: SimTime) {
+        let (lost, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.cut_publishes).into_iter().partition(|p| p.until <= now);
+        self.cut_publishes = kept;
+        for p in lost {
+            self.note(now, Note::Lost { task: p.msg.task, why: Loss::CutConnection });
+        }
+    }
+
+    /// After a change of links: publishes waiting on a link that works again are queued; a
+    /// broker that went down closed their connections.
+    fn cut_publishes_land(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        let (land, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cut_publishes)
+            .into_iter()
+            .partition(|p| !self.broker.up || self.net.connected(&p.from, &Node::Broker));
+        self.cut_publishes = wait;
+        for p in land {
+            if self.broker.up {
+                out.send(&p.from, Node::Broker, self.latency(), Event::Enqueue { from: p.from.clone(), msg: p.msg });
+            } else {
+                self.note(now, Note::Lost { task: p.msg.task, why: Loss::CutConnection });
+            }
+        }
     }
 
     /// Worker `w`'s broker link is cut while it is connected: its connection stays up until its
@@ -124,52 +166,45 @@ impl World {
 
     /// Worker `w`'s broker link works again before it noticed the cut: what it wrote meanwhile
     /// arrives (TCP retransmits it), and nothing else happened.
-    pub(crate) fn link_healed(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+    pub(crate) fn link_healed(&mut self, now: SimTime, w: usize) {
         if self.workers[w].cut_at.take().is_none() {
             return;
         }
         let unsent = std::mem::take(&mut self.workers[w].unsent);
-        self.unsent_lands(now, w, unsent, out);
+        self.unsent_lands(now, w, unsent);
     }
 
-    /// What was written on a link that healed arrives now; on AMQP a publish only if its
-    /// connection outlived the user timeout.
-    fn unsent_lands(&mut self, now: SimTime, w: usize, unsent: Vec<(SimTime, Unsent)>, out: &mut Schedule<Event>) {
-        let amqp = self.sc.topology.broker == BrokerKind::Amqp;
-        for (at, write) in unsent {
-            match write {
-                Unsent::Settle(how, tag, task, when) => self.settle_lands(now, w, how, tag, task, when),
-                Unsent::Publish(msg) if amqp && now.since(at) > AMQP_USER_TIMEOUT => {
-                    self.note(now, Note::Lost { task: msg.task, why: Loss::CutConnection });
-                }
-                Unsent::Publish(msg) => {
-                    let from = Node::Worker(w);
-                    out.send(&from, Node::Broker, self.latency(), Event::Enqueue { from: from.clone(), msg });
-                }
-            }
+    /// What was written on a link that healed arrives now.
+    fn unsent_lands(&mut self, now: SimTime, w: usize, unsent: Vec<(SimTime, Unsent)>) {
+        for (_, Unsent(how, tag, task, when)) in unsent {
+            self.settle_lands(now, w, how, tag, task, when);
         }
     }
 
     /// The connection that carried `unsent` broke: none of it arrives.
     pub(crate) fn unsent_lost(&mut self, now: SimTime, w: usize, unsent: Vec<(SimTime, Unsent)>) {
-        for (_, write) in unsent {
-            match write {
-                Unsent::Settle(_, _, task, _) => self.note(now, Note::AckLost { task, worker: w }),
-                Unsent::Publish(msg) => self.note(now, Note::Lost { task: msg.task, why: Loss::CutConnection }),
-            }
+        for (_, Unsent(_, _, task, _)) in unsent {
+            self.note(now, Note::AckLost { task, worker: w });
         }
     }
 
     /// Worker `w`'s process exits with writes waiting on its cut link: the kernel keeps sending
     /// them for `tcp_orphan_retries` from the first (AMQP: its user timeout still applies).
     pub(crate) fn orphan(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        // Its publishes' connections are orphaned too.
+        let from = Node::Worker(w);
+        let orphaned: Vec<(usize, SimTime)> = (self.cut_publishes.iter().enumerate())
+            .filter(|(_, p)| p.from == from)
+            .map(|(i, p)| (i, self.orphaned_until(p.at)))
+            .collect();
+        for (i, until) in orphaned {
+            let p = &mut self.cut_publishes[i];
+            p.until = p.until.min(until);
+            out.at(p.until, Event::PublishTimeout);
+        }
         let unsent = std::mem::take(&mut self.workers[w].unsent);
         let Some(first) = unsent.first().map(|(at, _)| *at) else { return };
-        let until = first
-            + match self.sc.topology.broker {
-                BrokerKind::Amqp => AMQP_USER_TIMEOUT,
-                BrokerKind::Redis => TCP_ORPHAN_RETRIES,
-            };
+        let until = self.orphaned_until(first);
         if until <= now {
             self.unsent_lost(now, w, unsent);
             return;
@@ -178,15 +213,38 @@ impl World {
         out.at(until, Event::OrphansGiveUp);
     }
 
-    /// After a change of links: orphaned writes whose link works again land.
-    pub(crate) fn orphans_land(&mut self, now: SimTime, out: &mut Schedule<Event>) {
-        let (linked, cut): (Vec<_>, Vec<_>) = std::mem::take(&mut self.orphans)
+    /// When the kernel gives up on a dead process's data first written at `first`: its
+    /// orphan retries (Redis), or the user timeout that still applies (AMQP).
+    fn orphaned_until(&self, first: SimTime) -> SimTime {
+        first
+            + match self.sc.topology.broker {
+                BrokerKind::Amqp => AMQP_USER_TIMEOUT,
+                BrokerKind::Redis => TCP_ORPHAN_RETRIES,
+            }
+    }
+
+    /// After a change of links: orphaned writes whose link works again land; a broker that
+    /// went down closed their connections.
+    fn orphans_land(&mut self, now: SimTime) {
+        let (done, cut): (Vec<_>, Vec<_>) = std::mem::take(&mut self.orphans)
             .into_iter()
-            .partition(|o| self.broker.up && self.net.connected(&Node::Broker, &Node::Worker(o.worker)));
+            .partition(|o| !self.broker.up || self.net.connected(&Node::Broker, &Node::Worker(o.worker)));
         self.orphans = cut;
-        for o in linked {
-            self.unsent_lands(now, o.worker, o.writes, out);
+        for o in done {
+            if self.broker.up {
+                self.unsent_lands(now, o.worker, o.writes);
+            } else {
+                self.unsent_lost(now, o.worker, o.writes);
+            }
         }
+    }
+
+    /// After any change of links or of the broker: what waits on cut links lands where its
+    /// link works again, and is lost where the broker went down.
+    pub(crate) fn cut_writes_settle(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        self.orphans_land(now);
+        self.cut_publishes_land(now, out);
+        self.producer_link_healed(now, out);
     }
 
     /// The kernel gives up on orphaned writes whose time is over.
@@ -219,41 +277,11 @@ impl World {
         }
     }
 
-    /// The producer publishes over a cut link to RabbitMQ: `basic_publish` returns once the
-    /// frame is written, and the 1 s user timeout aborts the connection, and the message with
-    /// it, unless the link heals first.
-    pub(crate) fn producer_writes(&mut self, now: SimTime, msg: Message, out: &mut Schedule<Event>) {
-        self.producer_unsent.push((now, msg));
-        out.after(AMQP_USER_TIMEOUT, Event::ProducerTimeout);
-    }
-
-    /// The producer's user timeout: if its link is still cut, what it wrote a second ago or
-    /// more is gone with the connection.
-    pub(crate) fn producer_timeout(&mut self, now: SimTime) {
-        if self.net.connected(&Node::Producer, &Node::Broker) {
-            return;
-        }
-        let (lost, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.producer_unsent)
-            .into_iter()
-            .partition(|(at, _)| now.since(*at) >= AMQP_USER_TIMEOUT);
-        self.producer_unsent = kept;
-        for (_, msg) in lost {
-            self.note(now, Note::Lost { task: msg.task, why: Loss::CutConnection });
-        }
-    }
-
-    /// After a change of links: the producer's link works again, so a waiting apply goes on and
-    /// what it wrote arrives.
-    pub(crate) fn producer_link_healed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
-        if !self.broker.up || !self.net.connected(&Node::Producer, &Node::Broker) {
-            return;
-        }
-        if self.apply_waiting.take().is_some() {
+    /// After a change of links: the producer's link works again, so a waiting apply goes on
+    /// (a broker that went down and came back takes it too: kombu's retry policy reconnects).
+    fn producer_link_healed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
+        if self.broker.up && self.net.connected(&Node::Producer, &Node::Broker) && self.apply_waiting.take().is_some() {
             self.publish_chord(now, out);
-        }
-        for (_, msg) in std::mem::take(&mut self.producer_unsent) {
-            let from = Node::Producer;
-            out.send(&from, Node::Broker, self.latency(), Event::Enqueue { from: from.clone(), msg });
         }
     }
 

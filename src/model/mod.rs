@@ -257,8 +257,9 @@ pub enum Event {
         /// When it began to wait.
         since: SimTime,
     },
-    /// The producer's user timeout on a cut link to RabbitMQ (`link.rs: producer_timeout`).
-    ProducerTimeout,
+    /// Publishes on cut links whose connection has failed by now are lost
+    /// (`link.rs: publish_timeout`).
+    PublishTimeout,
 }
 
 // Every event is moved several times between the model and the engine's slab: keep it small
@@ -337,8 +338,8 @@ pub struct World {
     orphans: Vec<link::Orphaned>,
     /// Since when applying the chord waits on a cut link (`link.rs: apply_waits`).
     apply_waiting: Option<SimTime>,
-    /// What the producer wrote on a cut link to RabbitMQ, and when (`link.rs: producer_writes`).
-    producer_unsent: Vec<(SimTime, Message)>,
+    /// Messages published on cut links, waiting (`link.rs: publish_on_cut_link`).
+    cut_publishes: Vec<link::CutPublish>,
 }
 
 impl World {
@@ -386,7 +387,7 @@ impl World {
             sqlite: sqlite::Sqlite::default(),
             orphans: Vec::new(),
             apply_waiting: None,
-            producer_unsent: Vec::new(),
+            cut_publishes: Vec::new(),
             last_poll: None,
             kept: Vec::new(),
             count_from: COUNT_FROM * (n + 4),
@@ -526,11 +527,11 @@ impl World {
                 && self.workers[w].on_cut_link()
             {
                 // A cut nobody has noticed: the publish is written and waits on the link.
-                self.write_on_cut_link(now, w, link::Unsent::Publish(msg), out);
+                self.publish_on_cut_link(now, from, msg, out);
                 return true;
             }
             if *from == Node::Producer && self.broker.up && self.sc.topology.broker == BrokerKind::Amqp {
-                self.producer_writes(now, msg, out);
+                self.publish_on_cut_link(now, from, msg, out);
                 return true;
             }
             self.note(now, Note::PublishFailed { task: msg.task, from: from.clone() });
@@ -809,6 +810,8 @@ impl World {
                 for task in lost {
                     self.note(now, Note::Lost { task, why: crate::trace::Loss::BrokerWiped });
                 }
+                // An apply that waited on a cut link goes on if the link works (link.rs).
+                self.cut_writes_settle(now, out);
             }
             (FaultKind::BackendOutage { duration, lose_data }, true) => {
                 self.note(
@@ -857,20 +860,23 @@ impl World {
     fn links_changed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
         self.work += self.workers.len() as u64;
         for w in 0..self.workers.len() {
-            if !self.workers[w].is_running() || !self.workers[w].connected {
+            let wk = &self.workers[w];
+            if wk.status == worker::Status::Down || !wk.connected {
                 continue;
             }
             let linked = self.net.connected(&Node::Broker, &Node::Worker(w));
             if !self.broker.up {
-                self.connection_lost(now, w, out);
+                // A draining worker only acks: what it acks now fails (worker.rs: settle).
+                if self.workers[w].is_running() {
+                    self.connection_lost(now, w, out);
+                }
             } else if !linked {
                 self.link_cut(now, w, out);
             } else {
-                self.link_healed(now, w, out);
+                self.link_healed(now, w);
             }
         }
-        self.orphans_land(now, out);
-        self.producer_link_healed(now, out);
+        self.cut_writes_settle(now, out);
         self.pump(now, out);
     }
 }
@@ -980,7 +986,7 @@ impl Model for World {
             Event::ConnectionCheck { worker, inc, cut_at } => self.connection_check(now, worker, inc, cut_at, out),
             Event::OrphansGiveUp => self.orphans_give_up(now),
             Event::ApplyGivesUp { since } => self.apply_gives_up(now, since),
-            Event::ProducerTimeout => self.producer_timeout(now),
+            Event::PublishTimeout => self.publish_timeout(now),
         }
     }
 }

@@ -131,6 +131,8 @@ pub struct Tcp<E> {
     /// Frames that arrived over a link cut in their direction only, which turmoil cannot hold:
     /// (from, to, due, event), handed over when it heals.
     one_way: Vec<(usize, usize, u64, E)>,
+    /// Frames whose connection is being made (a host just bounced): (from, to, frame).
+    unconnected: Vec<(usize, usize, Frame<E>)>,
     next_id: u64,
     /// The engine's time is turmoil's elapsed time in slow motion, less the warm-up, plus every
     /// idle stretch skipped (the model's µs).
@@ -183,6 +185,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
             host_up,
             in_flight: BTreeMap::new(),
             one_way: Vec::new(),
+            unconnected: Vec::new(),
             next_id: 0,
             warm_up: 0,
             skipped: 0,
@@ -233,6 +236,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
                     return StopReason::EventBudget;
                 }
             }
+            self.settle_connections(sim);
             if self.idle() {
                 match sim.next_at() {
                     None => return StopReason::Quiescent,
@@ -255,6 +259,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
         let sh = self.shared.borrow();
         sh.arrived.is_empty()
             && sh.connecting.iter().all(|p| !sh.reachable.contains(p))
+            && self.unconnected.is_empty()
             && self.in_flight.values().all(|(a, b, _)| self.is_held(*a, *b))
     }
 
@@ -267,7 +272,8 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
         let arrived = std::mem::take(&mut self.shared.borrow_mut().arrived);
         for buf in arrived {
             let wire: Wire<E> = serde_json::from_slice(&buf).expect("a frame this driver wrote");
-            // One the driver already settled (a host at an end crashed) is a duplicate.
+            // One the driver has settled already (a host at an end crashed) is not handed over
+            // again.
             let Some((a, b, _)) = self.in_flight.remove(&wire.id) else { continue };
             if sim.model.cut(&self.parts[a], &self.parts[b]) {
                 // Cut one way only (both ways, turmoil holds it): it waits for the heal here.
@@ -279,28 +285,60 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
     }
 
     /// Put the frames the last event sent on their connections; one the model sent across a
-    /// link it has cut, or between parts that are not both running, it handles itself.
+    /// link it has cut, or between parts that are not both running, it handles itself; one
+    /// whose connection is still being made waits for it.
     fn dispatch<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>, frames: &mut Vec<Frame<E>>) {
         for f in frames.drain(..) {
             let (a, b) = (self.index(&f.from), self.index(&f.to));
-            let open = !sim.model.cut(&f.from, &f.to) && self.running[a].is_some() && self.running[b].is_some();
-            let sh = self.shared.borrow();
-            match sh.outbox.get(&(a, b)) {
-                Some((_, tx)) if open => {
-                    self.next_id += 1;
-                    let wire = Wire { id: self.next_id, due: f.due.0, event: &f.event };
-                    let body = serde_json::to_vec(&wire).expect("frames serialise");
-                    let mut buf = Vec::with_capacity(body.len() + 4);
-                    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
-                    buf.extend_from_slice(&body);
-                    tx.send(buf).expect("a registered connection's writer runs until it is removed");
-                    self.in_flight.insert(self.next_id, (a, b, f));
-                }
-                _ => {
-                    drop(sh);
-                    sim.schedule(f.due, f.event);
-                }
+            if sim.model.cut(&f.from, &f.to) || self.running[a].is_none() || self.running[b].is_none() {
+                sim.schedule(f.due, f.event);
+            } else if !self.write(a, b, &f) {
+                self.unconnected.push((a, b, f));
+            } else {
+                self.in_flight.insert(self.next_id, (a, b, f));
             }
+        }
+    }
+
+    /// Write frame `f` on the connection from `a` to `b`, numbered the next id; false if that
+    /// connection is not made yet.
+    fn write(&mut self, a: usize, b: usize, f: &Frame<E>) -> bool {
+        let sh = self.shared.borrow();
+        let Some((_, tx)) = sh.outbox.get(&(a, b)) else { return false };
+        self.next_id += 1;
+        let wire = Wire { id: self.next_id, due: f.due.0, event: &f.event };
+        let body = serde_json::to_vec(&wire).expect("frames serialise");
+        let mut buf = Vec::with_capacity(body.len() + 4);
+        buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        buf.extend_from_slice(&body);
+        tx.send(buf).expect("a registered connection's writer runs until it is removed");
+        true
+    }
+
+    /// Between ticks: frames waiting for a connection go on it once it is made, and the model
+    /// settles the frames of a connection that closed under them (as for a crash), so that
+    /// nothing waits for ever.
+    fn settle_connections<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>) {
+        for (a, b, f) in std::mem::take(&mut self.unconnected) {
+            if self.running[a].is_none() || self.running[b].is_none() {
+                sim.schedule(f.due, f.event);
+            } else if self.write(a, b, &f) {
+                self.in_flight.insert(self.next_id, (a, b, f));
+            } else {
+                self.unconnected.push((a, b, f));
+            }
+        }
+        let sh = self.shared.borrow();
+        let closed: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (a, b, _))| !sh.outbox.contains_key(&(*a, *b)))
+            .map(|(id, _)| *id)
+            .collect();
+        drop(sh);
+        for id in closed {
+            let (_, _, f) = self.in_flight.remove(&id).expect("listed");
+            sim.schedule(f.due, f.event);
         }
     }
 
@@ -319,15 +357,15 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
             }
         }
         for i in 0..self.parts.len() {
-            let now = sim.model.running(&self.parts[i]);
-            let was = std::mem::replace(&mut self.running[i], now);
-            if now == was {
+            let running = sim.model.running(&self.parts[i]);
+            let was = std::mem::replace(&mut self.running[i], running);
+            if running == was {
                 continue;
             }
             if was.is_some() {
                 self.crash(sim, i);
             }
-            if now.is_some() && !self.host_up[i] {
+            if running.is_some() && !self.host_up[i] {
                 self.net.bounce(self.names[i].as_str());
                 self.host_up[i] = true;
                 // Not idle until the new process and its peers have connected again.

@@ -26,8 +26,8 @@ fn network_or_process(kind: &FaultKind) -> bool {
 }
 
 /// What the drivers must agree on: the verdict without its time (a frame held on a link
-/// travels again when it is released, a link latency later than the engine delivers it), the
-/// counts and the states.
+/// arrives when it is released, later than the engine delivers it, and what follows from it
+/// moves with it), the counts and the states.
 fn outcome(r: &RunResult) -> String {
     let v = &r.verdict;
     let ending = match v.ending {

@@ -324,10 +324,12 @@ heal_after = "1000s""#
 #[test]
 fn a_publish_on_a_cut_link_waits_on_redis_and_is_lost_on_amqp_past_the_user_timeout() {
     // One 3 s test on the Redis backend: its part-return publishes the body from the worker at
-    // about 3.005 s, while the link cut at 2 s is down and unnoticed (source notes §16).
-    // Redis' LPUSH waits for its reply: the body is queued when the link heals. AMQP's
-    // basic_publish returns once written; that write makes the client notice 1 s later, when
-    // the connection breaks and the message is gone, unless the link heals first.
+    // about 3.005 s, while the link cut at 2 s is down and unnoticed (source notes §16), on the
+    // producer pool's own connection. Redis' LPUSH waits for its reply: the body is queued when
+    // the link heals. AMQP's basic_publish returns once written; the 1 s user timeout aborts
+    // that connection, and the message is gone, unless the link heals first. The consumer's
+    // connection is another one: it would notice only at its heartbeat check at 20 s plus 1 s,
+    // after these heals.
     for (broker, heal, completes) in [("redis", "5s", true), ("amqp", "1500ms", true), ("amqp", "5s", false)] {
         let r = sc(&format!(
             r#"horizon = "10m"
@@ -346,9 +348,9 @@ heal_after = "{heal}""#
         assert_eq!(status(&r) == Some(RunStatus::Completed), completes, "{broker} {heal}");
         assert_eq!(lost.is_some(), !completes, "{broker} {heal}");
         if let Some(at) = lost {
-            assert!((4.0..4.1).contains(&at), "{broker} {heal}: noticed 1 s after the publish, at {at}");
-            assert_eq!(first_at(&r, |n| matches!(n, Note::ConnectionLost { .. })), Some(at));
+            assert!((4.0..4.1).contains(&at), "{broker} {heal}: lost 1 s after the publish, at {at}");
         }
+        assert!(!has(&r, |n| matches!(n, Note::ConnectionLost { .. })), "{broker} {heal}");
     }
 }
 
@@ -358,7 +360,9 @@ fn a_dead_process_s_writes_on_a_cut_link_are_sent_by_the_kernel_for_tcp_orphan_r
     // the body's publish wait on the link. The worker is killed at 1.5 s and restarted at
     // 20 s. Linux keeps retransmitting a dead process's data for tcp_orphan_retries, about
     // 102.2 s from the first write (source notes §16): a heal at 10.5 s delivers both and the
-    // run completes; a heal at 200.5 s comes too late, and both are lost at about 103.2 s.
+    // run completes; a heal at 200.5 s comes too late, and both are lost at about 103.2 s
+    // (the unacked test is not redelivered: the default visibility timeout, an hour, is past
+    // the horizon).
     for (heal, completes) in [("10s", true), ("200s", false)] {
         let r = sc(&format!(
             r#"horizon = "10m"
@@ -380,6 +384,32 @@ restart_after = "18500ms""#
         ));
         assert_eq!(status(&r) == Some(RunStatus::Completed), completes, "heal after {heal}");
         assert_eq!(r.verdict.header_runs, vec![1], "heal after {heal}: nothing redelivered");
+        // A process that dies twice orphans what waits once: the kernel's clock runs from the
+        // first write (explore found a second death that subtracted past it).
+        let twice = sc(&format!(
+            r#"horizon = "10m"
+[celery]
+task_acks_late = true
+[run]
+tests = 1
+duration = "1s"
+[[fault]]
+at = "500ms"
+kind = "partition"
+between = ["w1", "broker"]
+heal_after = "{heal}"
+[[fault]]
+at = "1500ms"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "3s"
+[[fault]]
+at = "6s"
+kind = "kill_worker"
+worker = "w1"
+restart_after = "13s""#
+        ));
+        assert_eq!(status(&twice) == Some(RunStatus::Completed), completes, "heal after {heal}, killed twice");
         let lost = first_at(&r, |n| matches!(n, Note::Lost { task: TaskRef::Body, why: Loss::CutConnection }));
         match lost {
             None => assert!(completes, "heal after {heal}"),
@@ -393,7 +423,7 @@ restart_after = "18500ms""#
 
 #[test]
 fn a_broker_cut_that_heals_before_the_worker_notices_breaks_nothing() {
-    // The same cut for 3 s: shorter than either client's detection (source notes §16). Acks
+    // A cut of 800 ms: shorter than either client's detection (source notes §16). Acks
     // after the task (acks_late) written during the cut wait on the link and land when it
     // heals; nothing is dropped, redelivered or reconnected.
     for broker in ["redis", "amqp"] {
