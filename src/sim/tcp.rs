@@ -138,6 +138,8 @@ pub struct Tcp<E> {
     /// idle stretch skipped (the model's µs).
     warm_up: u64,
     skipped: u64,
+    /// Ticks taken since the engine's time started, counted against the event budget.
+    ticks: u64,
 }
 
 impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
@@ -189,11 +191,13 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
             next_id: 0,
             warm_up: 0,
             skipped: 0,
+            ticks: 0,
         };
         while !tcp.connected() {
             tcp.tick();
         }
         tcp.warm_up = tcp.net.elapsed().as_micros() as u64 / SLOW_MOTION;
+        tcp.ticks = 0;
         tcp
     }
 
@@ -213,6 +217,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
     }
 
     fn tick(&mut self) {
+        self.ticks += 1;
         if let Err(e) = self.net.step() {
             // Hosts never return and nothing here reads past the simulation's duration.
             panic!("the simulated network failed: {e}");
@@ -223,7 +228,9 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
     pub fn run<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>, limits: Limits) -> StopReason {
         let mut frames = Vec::new();
         loop {
-            if sim.events().saturating_add(sim.model.work()) >= limits.max_events {
+            // The budget counts turmoil's ticks with the events: a run whose network never
+            // settles stops too.
+            if sim.events().saturating_add(sim.model.work()).saturating_add(self.ticks) >= limits.max_events {
                 return StopReason::EventBudget;
             }
             let now = self.now();
