@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::advise::Workload;
 use crate::advise::harden::{Hardening, Options as HardenOptions, harden as search};
 use crate::explore::{Options, Report, Stop, explore};
-use crate::run::run;
+use crate::run::{Driver, run_on};
 use crate::scenario::import::{Flags, Import};
 use crate::scenario::{Needs, RunStatus, Scenario, StatusFn, StatusRule};
 
@@ -130,7 +130,8 @@ fn validate(tables: &str, config: Option<&str>, flags: Option<&str>) -> PyResult
 
 /// One run: the verdict as `chordsim check --json` prints it, and the trace's records.
 #[pyfunction]
-#[pyo3(signature = (toml, config=None, flags=None, seed=None, status=None))]
+#[pyo3(signature = (toml, config=None, flags=None, seed=None, status=None, driver="events"))]
+#[allow(clippy::too_many_arguments)]
 fn run_scenario(
     py: Python<'_>,
     toml: &str,
@@ -138,10 +139,14 @@ fn run_scenario(
     flags: Option<&str>,
     seed: Option<u64>,
     status: Option<Py<PyAny>>,
+    driver: &str,
 ) -> PyResult<String> {
+    let driver = <Driver as clap::ValueEnum>::from_str(driver, false).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!("driver {driver:?}: expected one of: events, turmoil"))
+    })?;
     let sc = scenario("scenario.toml", toml, config, flags, status)?;
     let seed = seed.unwrap_or(sc.seed);
-    let result = py.detach(|| run(sc.clone(), Some(seed)));
+    let result = py.detach(|| run_on(sc.clone(), Some(seed), driver));
     let misses = crate::check::misses(&result.verdict, sc.expect.as_ref());
     let trace: Vec<Value> = result
         .trace

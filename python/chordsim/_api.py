@@ -239,9 +239,11 @@ class Scenario:
             args.append(f"status={rule}")
         return f"chordsim.Scenario({', '.join(args)}).run(seed={seed!r})"
 
-    def run(self, seed: Optional[int] = None) -> Verdict:
-        """One run, with the scenario's seed unless ``seed`` is given."""
-        return Verdict._of(json.loads(_chordsim.run_scenario(self._toml, self.config, self._flags, seed, self._status)))
+    def run(self, seed: Optional[int] = None, driver: str = "events") -> Verdict:
+        """One run, with the scenario's seed unless ``seed`` is given, on the discrete-event
+        engine or (``driver="turmoil"``) over simulated TCP: the same model, see the README."""
+        out = _chordsim.run_scenario(self._toml, self.config, self._flags, seed, self._status, driver)
+        return Verdict._of(json.loads(out))
 
     def check(self, seeds: int = 100, first: Optional[int] = None) -> CheckSummary:
         """``seeds`` runs from seed ``first`` (default: the scenario's)."""

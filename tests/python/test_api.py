@@ -83,6 +83,22 @@ def test_check_counts_the_endings_over_seeds():
     assert summary.counts == {"Completed": 5} and summary.failures == []
 
 
+def test_the_turmoil_driver_gives_the_same_verdict_and_names_the_allowed_drivers():
+    # A two-minute cut of the worker's link to a Redis broker, unnoticed (source notes §16):
+    # both drivers complete the run when the link heals, over TCP too.
+    sc = chordsim.Scenario({
+        "preset": "rhesis",
+        "horizon": "30m",
+        "run": {"tests": 4, "duration": "30s"},
+        "fault": [{"at": "10s", "kind": "partition", "between": ["w1", "broker"], "heal_after": "2m"}],
+    })
+    events, turmoil = sc.run(), sc.run(driver="turmoil")
+    assert events.status == turmoil.status == "Completed"
+    assert events.callback_runs == turmoil.callback_runs == 1
+    with pytest.raises(ValueError, match="events, turmoil"):
+        sc.run(driver="tcp")
+
+
 def test_bad_input_names_the_field_and_the_allowed_values():
     with pytest.raises(chordsim.ScenarioError) as e:
         chordsim.Scenario({"preset": "seed-doc", "run": {"tests": 2, "outcome": "explode"}})
