@@ -363,9 +363,18 @@ fn a_dead_process_s_writes_on_a_cut_link_are_sent_by_the_kernel_for_tcp_orphan_r
     // run completes; a heal at 200.5 s comes too late, and both are lost at about 103.2 s
     // (the unacked test is not redelivered: the default visibility timeout, an hour, is past
     // the horizon).
+    // A process that dies twice orphans what waits once: the kernel's clock runs from the first
+    // write (explore found a second death that subtracted past it).
+    let kills = |restart: &str, again: &str| {
+        format!(
+            "[[fault]]\nat = \"1500ms\"\nkind = \"kill_worker\"\nworker = \"w1\"\nrestart_after = \"{restart}\"\n{again}"
+        )
+    };
+    let again = "[[fault]]\nat = \"6s\"\nkind = \"kill_worker\"\nworker = \"w1\"\nrestart_after = \"13s\"";
     for (heal, completes) in [("10s", true), ("200s", false)] {
-        let r = sc(&format!(
-            r#"horizon = "10m"
+        let run = |faults: String| {
+            sc(&format!(
+                r#"horizon = "10m"
 [celery]
 task_acks_late = true
 [run]
@@ -376,39 +385,12 @@ at = "500ms"
 kind = "partition"
 between = ["w1", "broker"]
 heal_after = "{heal}"
-[[fault]]
-at = "1500ms"
-kind = "kill_worker"
-worker = "w1"
-restart_after = "18500ms""#
-        ));
+{faults}"#
+            ))
+        };
+        let (r, twice) = (run(kills("18500ms", "")), run(kills("3s", again)));
         assert_eq!(status(&r) == Some(RunStatus::Completed), completes, "heal after {heal}");
         assert_eq!(r.verdict.header_runs, vec![1], "heal after {heal}: nothing redelivered");
-        // A process that dies twice orphans what waits once: the kernel's clock runs from the
-        // first write (explore found a second death that subtracted past it).
-        let twice = sc(&format!(
-            r#"horizon = "10m"
-[celery]
-task_acks_late = true
-[run]
-tests = 1
-duration = "1s"
-[[fault]]
-at = "500ms"
-kind = "partition"
-between = ["w1", "broker"]
-heal_after = "{heal}"
-[[fault]]
-at = "1500ms"
-kind = "kill_worker"
-worker = "w1"
-restart_after = "3s"
-[[fault]]
-at = "6s"
-kind = "kill_worker"
-worker = "w1"
-restart_after = "13s""#
-        ));
         assert_eq!(status(&twice) == Some(RunStatus::Completed), completes, "heal after {heal}, killed twice");
         let lost = first_at(&r, |n| matches!(n, Note::Lost { task: TaskRef::Body, why: Loss::CutConnection }));
         match lost {
