@@ -98,14 +98,16 @@ fn drive(
     }
     let sc = sc.draw();
     let horizon = SimTime::ZERO + sc.horizon;
-    let net_seed = rand::Rng::next_u64(&mut stream(sc.seed, Stream::Network));
-    let latency = sc.topology.latency;
     let (world, init) = World::new(sc);
     let mut sim = Sim::new(world);
     for (at, e) in init {
         sim.schedule(at, e);
     }
-    let mut net = (driver == Driver::Turmoil).then(|| Tcp::new(&sim.model, net_seed, latency));
+    let mut net = (driver == Driver::Turmoil).then(|| {
+        let sc = &sim.model.sc;
+        let net_seed = rand::Rng::next_u64(&mut stream(sc.seed, Stream::Network));
+        Tcp::new(&sim.model, net_seed, sc.topology.latency)
+    });
     let mut run_to = |sim: &mut Sim<World>, until: SimTime| {
         let limits = Limits { horizon: until, max_events: EVENT_BUDGET };
         match &mut net {

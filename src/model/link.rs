@@ -192,19 +192,14 @@ impl World {
     /// them for `tcp_orphan_retries` from the first (AMQP: its user timeout still applies).
     pub(crate) fn orphan(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
         // Its publishes' connections are orphaned too.
-        let from = Node::Worker(w);
-        let orphaned: Vec<(usize, SimTime)> = (self.cut_publishes.iter().enumerate())
-            .filter(|(_, p)| p.from == from)
-            .map(|(i, p)| (i, self.orphaned_until(p.at)))
-            .collect();
-        for (i, until) in orphaned {
-            let p = &mut self.cut_publishes[i];
-            p.until = p.until.min(until);
+        let (from, kept) = (Node::Worker(w), self.orphan_retries());
+        for p in self.cut_publishes.iter_mut().filter(|p| p.from == from) {
+            p.until = p.until.min(p.at + kept);
             out.at(p.until, Event::PublishTimeout);
         }
         let unsent = std::mem::take(&mut self.workers[w].unsent);
         let Some(first) = unsent.first().map(|(at, _)| *at) else { return };
-        let until = self.orphaned_until(first);
+        let until = first + kept;
         if until <= now {
             self.unsent_lost(now, w, unsent);
             return;
@@ -213,14 +208,13 @@ impl World {
         out.at(until, Event::OrphansGiveUp);
     }
 
-    /// When the kernel gives up on a dead process's data first written at `first`: its
-    /// orphan retries (Redis), or the user timeout that still applies (AMQP).
-    fn orphaned_until(&self, first: SimTime) -> SimTime {
-        first
-            + match self.sc.topology.broker {
-                BrokerKind::Amqp => AMQP_USER_TIMEOUT,
-                BrokerKind::Redis => TCP_ORPHAN_RETRIES,
-            }
+    /// How long the kernel keeps a dead process's data from its first write: its orphan
+    /// retries (Redis), or the user timeout that still applies (AMQP).
+    fn orphan_retries(&self) -> SimDuration {
+        match self.sc.topology.broker {
+            BrokerKind::Amqp => AMQP_USER_TIMEOUT,
+            BrokerKind::Redis => TCP_ORPHAN_RETRIES,
+        }
     }
 
     /// After a change of links: orphaned writes whose link works again land; a broker that

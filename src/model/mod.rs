@@ -522,15 +522,14 @@ impl World {
     /// reached, and the caller handles a failure the way Celery handles the raised error.
     pub(crate) fn send(&mut self, now: SimTime, from: &Node, msg: Message, out: &mut Schedule<Event>) -> bool {
         if !self.broker_reachable(from) {
-            if let Node::Worker(w) = *from
-                && self.broker.up
-                && self.workers[w].on_cut_link()
-            {
-                // A cut nobody has noticed: the publish is written and waits on the link.
-                self.publish_on_cut_link(now, from, msg, out);
-                return true;
-            }
-            if *from == Node::Producer && self.broker.up && self.sc.topology.broker == BrokerKind::Amqp {
+            // Across a cut nobody has noticed the publish is written and waits on the link
+            // (link.rs); the producer's on Redis never gets here: its apply waits instead.
+            let blind = match *from {
+                Node::Worker(w) => self.workers[w].on_cut_link(),
+                Node::Producer => self.sc.topology.broker == BrokerKind::Amqp,
+                _ => false,
+            };
+            if self.broker.up && blind {
                 self.publish_on_cut_link(now, from, msg, out);
                 return true;
             }
@@ -856,7 +855,8 @@ impl World {
 
     /// After any change of links or broker state: a worker whose broker went down loses its
     /// connection at once (the server closed it); one whose link was cut loses it when its
-    /// client notices (`link.rs`), and one whose link healed before that keeps it. The others may reconnect later through their retry loop.
+    /// client notices (`link.rs`), and one whose link healed before that keeps it. The others
+    /// may reconnect later through their retry loop.
     fn links_changed(&mut self, now: SimTime, out: &mut Schedule<Event>) {
         self.work += self.workers.len() as u64;
         for w in 0..self.workers.len() {
@@ -866,7 +866,7 @@ impl World {
             }
             let linked = self.net.connected(&Node::Broker, &Node::Worker(w));
             if !self.broker.up {
-                // A draining worker only acks: what it acks now fails (worker.rs: settle).
+                // A draining worker only acks: what it acks now fails (link.rs: settle_tag).
                 if self.workers[w].is_running() {
                     self.connection_lost(now, w, out);
                 }

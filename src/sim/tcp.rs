@@ -23,9 +23,9 @@
 //! retransmissions would keep it, and arrives when the link is released (turmoil's own
 //! `partition` drops segments and never retransmits, which wedges a stream for good). turmoil
 //! cannot hold one direction, so a frame that arrives over a link cut its way only waits in the
-//! driver until the link heals. A part that dies — a
-//! killed or shut-down worker, a restarting broker, a backend in an outage — is a crashed host,
-//! its connections closed, bounced when it starts again; clients connect anew. What was on the
+//! driver until the link heals. A part that dies — a killed or shut-down worker, a restarting
+//! broker, a backend in an outage — is a crashed host, its connections closed, bounced when it
+//! starts again; clients connect anew. What was on the
 //! wire to or from a crashed host, and what a part sends across a cut link or to a part that is
 //! down, the model settles itself, exactly as under the engine. When a worker notices a cut
 //! is the model's rule (`model/link.rs`), the same under both drivers.
@@ -102,6 +102,8 @@ struct Shared {
     /// link is not held. A connect across a held link, or to a crashed host, would wait
     /// unanswered, each try taking an ephemeral port turmoil never gives back.
     reachable: BTreeSet<(usize, usize)>,
+    /// Connections (sending host, receiving host) that closed without a crash the driver saw.
+    closed: Vec<(usize, usize)>,
 }
 
 type Hosts = Rc<RefCell<Shared>>;
@@ -142,7 +144,7 @@ pub struct Tcp<E> {
     ticks: u64,
 }
 
-impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
+impl<E: Serialize + DeserializeOwned + 'static> Tcp<E> {
     /// A simulated network for `model`'s parts, seeded with `seed`, links of `latency`; its
     /// connections are made before the engine's time starts.
     pub fn new<M: Parts<Event = E>>(model: &M, seed: u64, latency: SimDuration) -> Self {
@@ -158,7 +160,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
             .simulation_duration(Duration::from_secs(u64::from(u32::MAX)))
             .build();
         let parts = model.parts();
-        let names: Vec<String> = parts.iter().map(host_name).collect();
+        let names: Vec<String> = parts.iter().map(Node::to_string).collect();
         let servers: Vec<usize> = (0..parts.len()).filter(|&i| is_server(&parts[i])).collect();
         let shared = Hosts::default();
         let mut pairs = Vec::new();
@@ -335,16 +337,14 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
                 self.unconnected.push((a, b, f));
             }
         }
-        let sh = self.shared.borrow();
-        let closed: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, (a, b, _))| !sh.outbox.contains_key(&(*a, *b)))
-            .map(|(id, _)| *id)
-            .collect();
-        drop(sh);
-        for id in closed {
-            let (_, _, f) = self.in_flight.remove(&id).expect("listed");
+        let closed = std::mem::take(&mut self.shared.borrow_mut().closed);
+        if closed.is_empty() {
+            return;
+        }
+        let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            std::mem::take(&mut self.in_flight).into_iter().partition(|(_, (a, b, _))| closed.contains(&(*a, *b)));
+        self.in_flight = kept;
+        for (_, (_, _, f)) in gone {
             sim.schedule(f.due, f.event);
         }
     }
@@ -353,14 +353,17 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
     /// part, held; a part that died crashed, and bounced when it starts again.
     fn mirror<M: Parts<Event = E>>(&mut self, sim: &mut Sim<M>) {
         let (model, now) = (&sim.model, sim.now());
+        let mut changed = false;
         for &(c, s) in &self.pairs {
             let (pc, ps) = (&self.parts[c], &self.parts[s]);
             let hold = (model.cut(pc, ps) && model.cut(ps, pc)) || model.stalled(pc, now) || model.stalled(ps, now);
             let key = (c.min(s), c.max(s));
             if hold && self.held.insert(key) {
                 self.net.hold(self.names[c].as_str(), self.names[s].as_str());
+                changed = true;
             } else if !hold && self.held.remove(&key) {
                 self.net.release(self.names[c].as_str(), self.names[s].as_str());
+                changed = true;
             }
         }
         for i in 0..self.parts.len() {
@@ -369,6 +372,7 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
             if running == was {
                 continue;
             }
+            changed = true;
             if was.is_some() {
                 self.crash(sim, i);
             }
@@ -381,15 +385,21 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
                 self.shared.borrow_mut().connecting.extend(pairs);
             }
         }
-        let reachable = self.pairs.iter().filter(|&&(c, s)| self.host_up[s] && !self.is_held(c, s)).copied().collect();
-        self.shared.borrow_mut().reachable = reachable;
-        let now = sim.now();
+        if changed {
+            let up = |&&(c, s): &&(usize, usize)| self.host_up[s] && !self.is_held(c, s);
+            let reachable = self.pairs.iter().filter(up).copied().collect();
+            self.shared.borrow_mut().reachable = reachable;
+        }
+        if self.one_way.is_empty() {
+            return;
+        }
+        // A one-way cut heals without changing what turmoil holds: look each time.
         let (healed, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.one_way)
             .into_iter()
             .partition(|(a, b, _, _)| !sim.model.cut(&self.parts[*a], &self.parts[*b]));
         self.one_way = waiting;
         for (_, _, due, event) in healed {
-            sim.schedule(SimTime(due).max(now), event);
+            sim.schedule(SimTime(due), event);
         }
     }
 
@@ -424,16 +434,6 @@ impl<E: Clone + Serialize + DeserializeOwned + 'static> Tcp<E> {
 
 fn is_server(part: &Node) -> bool {
     matches!(part, Node::Broker | Node::Backend)
-}
-
-/// A part's host name.
-fn host_name(part: &Node) -> String {
-    match part {
-        Node::Producer => "producer".into(),
-        Node::Broker => "broker".into(),
-        Node::Backend => "backend".into(),
-        Node::Worker(w) => format!("w{}", w + 1),
-    }
 }
 
 /// A server part: accept connections; each begins with the client's host index.
@@ -508,5 +508,6 @@ async fn carry(stream: TcpStream, me: usize, peer: usize, shared: Hosts) {
     let mut sh = shared.borrow_mut();
     if sh.outbox.get(&(me, peer)).is_some_and(|(n, _)| *n == number) {
         sh.outbox.remove(&(me, peer));
+        sh.closed.push((me, peer));
     }
 }

@@ -80,10 +80,12 @@ fn the_turmoil_driver_replays_every_shipped_scenario_byte_for_byte() {
 fn a_delivery_on_the_wire_when_its_link_is_cut_waits_for_the_heal_over_turmoil() {
     // The delivery of test 0 leaves the broker at 1 ms and would arrive at 2 ms; the link is
     // cut at 1.5 ms, for 1 s, too short for the worker to notice (source notes §16). The engine
-    // delivers what was sent before a cut; over TCP the segment waits on the held link and
-    // arrives when it heals, at 1.0015 s. Either way nothing else changes.
-    let sc = parse(
-        r#"
+    // delivers what was sent before a cut; over TCP the segment waits and arrives when the link
+    // heals, at 1.0015 s: held on the link cut both ways, held by the driver on a link cut only
+    // from the broker (turmoil holds no single direction). Either way nothing else changes.
+    for direction in ["both", "one_way"] {
+        let sc = parse(&format!(
+            r#"
 name = "a delivery in flight across a cut"
 about = "the drivers differ only in when the delivery arrives"
 [run]
@@ -92,24 +94,29 @@ duration = "1s"
 [[fault]]
 at = "1500us"
 kind = "partition"
-between = ["w1", "broker"]
+between = ["broker", "w1"]
+direction = "{direction}"
 heal_after = "1s"
 [expect]
 status = "Completed"
-"#,
-    );
-    let started = |r: &RunResult| {
-        r.trace.iter().find(|x| matches!(x.note, Note::Started { task: TaskRef::Header(0), .. })).map(|x| x.at.0)
-    };
-    let (a, b) = (run_on(sc.clone(), None, Driver::Events), run_on(sc, None, Driver::Turmoil));
-    assert_eq!(started(&a), Some(2_000), "the engine: delivered at 2 ms, started at once");
-    let at = started(&b).expect("started over turmoil");
-    assert!((1_001_500..1_002_000).contains(&at), "turmoil: held until the heal at 1.0015 s, started at {at} µs");
-    for r in [&a, &b] {
-        assert_eq!(r.verdict.final_status, chordsim::scenario::RunStatus::Completed);
-        assert_eq!(r.verdict.header_runs, vec![1]);
+"#
+        ));
+        let started = |r: &RunResult| {
+            r.trace.iter().find(|x| matches!(x.note, Note::Started { task: TaskRef::Header(0), .. })).map(|x| x.at.0)
+        };
+        let (a, b) = (run_on(sc.clone(), None, Driver::Events), run_on(sc, None, Driver::Turmoil));
+        assert_eq!(started(&a), Some(2_000), "{direction}: the engine delivers at 2 ms, started at once");
+        let at = started(&b).expect("started over turmoil");
+        assert!(
+            (1_001_500..1_002_000).contains(&at),
+            "{direction}: held until the heal at 1.0015 s, started at {at} µs"
+        );
+        for r in [&a, &b] {
+            assert_eq!(r.verdict.final_status, chordsim::scenario::RunStatus::Completed);
+            assert_eq!(r.verdict.header_runs, vec![1]);
+        }
+        assert!(!a.trace.iter().chain(&b.trace).any(|x| matches!(x.note, Note::ConnectionLost { .. })));
     }
-    assert!(!a.trace.iter().chain(&b.trace).any(|x| matches!(x.note, Note::ConnectionLost { .. })));
 }
 
 #[test]
