@@ -5,7 +5,11 @@
 //! - each process's first write sets up its engine and session and runs `prepare_models`
 //!   (creating or checking the tables): [`SESSION_SETUP`] (celery `backends/database/session.py`);
 //! - a write first reads its row (`_query_task`: the 5.7 guard reads here), a few milliseconds of
-//!   Python that run in parallel with other processes: [`READ`], drawn per write;
+//!   Python that run in parallel with other processes: [`READ`], drawn per write. While another
+//!   write holds the lock the read waits in the busy handler too: a writer committing holds
+//!   SQLite's PENDING or EXCLUSIVE lock, which no new reader gets past (sqlite.org "File Locking
+//!   And Concurrency in SQLite Version 3"), so a read sees what was committed before it. A poll's
+//!   reads are timed by their own measured costs instead (`worker.rs: DATABASE_READ`);
 //! - then it needs the database file's write lock, which one writer holds at a time for `hold`
 //!   (`topology.backend_write_latency`). A writer that finds it taken sleeps in SQLite's busy
 //!   handler steps and tries again ([`BUSY_STEPS`], `sqliteDefaultBusyCallback`), so waiters
@@ -62,7 +66,8 @@ struct Process {
 }
 
 impl Sqlite {
-    /// A write issued at `now` by `who`: when it reads its row and when it lands.
+    /// A write issued at `now` by `who`: when it reads its row (after the writes before it have
+    /// landed) and when it lands.
     pub fn write(
         &mut self,
         now: SimTime,
@@ -76,8 +81,8 @@ impl Sqlite {
             Some(free) => now.max(free),
             None => now + SESSION_SETUP,
         };
-        let read = start + SimDuration(rng.random_range(READ));
-        let lands = acquire(read, lock_free) + hold;
+        let read = acquire(start + SimDuration(rng.random_range(READ)), lock_free);
+        let lands = read + hold;
         p.lands = Some(lands);
         self.lock_free = lands;
         (read, lands)
@@ -175,6 +180,22 @@ mod tests {
         assert_eq!(db.read((0, Some(1))), READ_SESSION_SETUP, "a new child sets up again");
         db.forget_worker(0);
         assert_eq!(db.read((0, Some(2))), READ_SESSION_SETUP, "so does a restarted worker's");
+    }
+
+    #[test]
+    fn a_writes_read_waits_for_the_write_holding_the_lock_and_sees_it() {
+        // 5.7's guard reads the row before writing: while another process's SUCCESS holds the
+        // lock, the read waits in the busy handler and comes after that write has landed.
+        let mut db = Sqlite::default();
+        let mut rng = stream(1, Stream::Database);
+        let long = SimDuration::from_millis(80);
+        db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng); // sessions set up
+        db.write(SimTime::ZERO, (0, Some(1)), HOLD, &mut rng);
+        let now = SimTime::ZERO + SimDuration::from_secs(1);
+        let (_, success_lands) = db.write(now, (0, Some(0)), long, &mut rng);
+        let (read, lands) = db.write(now + SimDuration::from_millis(5), (0, Some(1)), HOLD, &mut rng);
+        assert!(read >= success_lands, "read at {read:?}, the SUCCESS lands at {success_lands:?}");
+        assert_eq!(lands, read + HOLD, "then it takes the lock at once");
     }
 
     #[test]
