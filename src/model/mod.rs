@@ -521,6 +521,19 @@ impl World {
     /// (3 retries within about 0.6 s); the model decides at once whether the broker can be
     /// reached, and the caller handles a failure the way Celery handles the raised error.
     pub(crate) fn send(&mut self, now: SimTime, from: &Node, msg: Message, out: &mut Schedule<Event>) -> bool {
+        self.send_after(now, SimDuration::ZERO, from, msg, out)
+    }
+
+    /// [`World::send`], the publish leaving `after` from now (the producer's first publish
+    /// opening its connection before the chord's other messages).
+    pub(crate) fn send_after(
+        &mut self,
+        now: SimTime,
+        after: SimDuration,
+        from: &Node,
+        msg: Message,
+        out: &mut Schedule<Event>,
+    ) -> bool {
         if !self.broker_reachable(from) {
             // Across a cut nobody has noticed the publish is written and waits on the link
             // (link.rs); the producer's on Redis never gets here: its apply waits instead.
@@ -537,7 +550,7 @@ impl World {
             return false;
         }
         let lat = self.latency();
-        out.send(from, Node::Broker, lat, Event::Enqueue { from: from.clone(), msg });
+        out.send(from, Node::Broker, after + lat, Event::Enqueue { from: from.clone(), msg });
         true
     }
 

@@ -25,9 +25,9 @@ use rand::RngExt;
 
 use crate::time::{SimDuration, SimTime};
 
-/// A process's first write: engine, session and `prepare_models`. Calibrated on the
-/// observations (50 ms; 100–200 ms measured on a loaded machine, docs/calibration.md).
-pub const SESSION_SETUP: SimDuration = SimDuration::from_millis(50);
+/// A process's first write: engine, session and `prepare_models` (128–147 ms measured for a pool
+/// child's first write on 5.7.0, `tools/sqlite-costs`; docs/calibration.md).
+pub const SESSION_SETUP: SimDuration = SimDuration::from_millis(130);
 
 /// A process's first read when it has not written: its engine and session (measured 14 ms for
 /// a pool child's first chord_unlock poll, 13 ms in the observations' first poll cycles;

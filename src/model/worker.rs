@@ -31,8 +31,9 @@ const MINGLE: SimDuration = SimDuration::from_secs(1);
 /// (docs/calibration.md, from the restarts of observations 07, 17c, 20).
 const BOOT_IMPORTS: SimDuration = SimDuration::from_millis(600);
 /// What a database result backend adds to the start: SQLAlchemy imported and the engine made
-/// (docs/calibration.md, from observations 07b, 17, 17c in variant B).
-const BOOT_DATABASE: SimDuration = SimDuration::from_millis(550);
+/// (docs/calibration.md, from observations 07b, 17, 17c in variant B, less the first write's
+/// session set-up, which `sqlite.rs` charges).
+const BOOT_DATABASE: SimDuration = SimDuration::from_millis(470);
 
 /// One result read from the database backend: a SELECT and its decoding (measured 0.35–0.5 ms
 /// per result, `tools/sqlite-costs`).
@@ -42,6 +43,11 @@ const DATABASE_READ: SimDuration = SimDuration(400);
 /// (celery `app/builtins.py: unlock_chord`, `app/task.py: Task.retry`). Measured 2.2–2.8 ms
 /// from `task_prerun` to the ETA's anchor, reads included (docs/calibration.md "Polling").
 const UNLOCK_WORK: SimDuration = SimDuration::from_millis(2);
+/// A job's time limits are armed when the main process reads the child's ACK (billiard
+/// `pool.py: ApplyResult._ack` → celery `concurrency/asynpool.py: on_timeout_set`, a
+/// `hub.call_later`), between its other work: measured 0.4–12 ms after the job was written to the
+/// child, median 5 ms (`tools/boot-race`'s harness on observation 09, docs/calibration.md).
+const LIMITS_ARMED: SimDuration = SimDuration::from_millis(5);
 /// The prefork pool starts each child before the consumer connects.
 const BOOT_PER_PROCESS: SimDuration = SimDuration::from_millis(25);
 
@@ -700,8 +706,9 @@ impl World {
             }
             TaskRef::Errback => (Some(SimDuration::from_millis(1)), None, None),
         };
-        // Time limits count from the child's acceptance (§9 "Soft limit"); the earlier one is
-        // scheduled, and whichever of it and the body's end comes first ends the execution.
+        // Time limits count from the child's acceptance as the main process reads it (§9 "Soft
+        // limit"), `LIMITS_ARMED` later; the earlier one is scheduled, and whichever of it and
+        // the body's end comes first ends the execution.
         let limit = match (soft, hard) {
             (Some(s), Some(h)) if s < h => Some((s, Finish::Soft)),
             (_, Some(h)) => Some((h, Finish::Hard)),
@@ -709,7 +716,7 @@ impl World {
             (None, None) => None,
         };
         if let Some((d, finish)) = limit {
-            out.after(d, Event::ExecEnd(r, finish));
+            out.after(LIMITS_ARMED + d, Event::ExecEnd(r, finish));
         }
         let body = run.map(|d| self.sc.topology.task_overhead + d);
         self.workers[w].pool.set_body(slot, body);

@@ -513,13 +513,14 @@ fn apply_deployment(
 }
 
 /// A result backend's default write cost (docs/calibration.md): a Redis SET about 1 ms; on
-/// SQLite the part of a write that holds the database's write lock, its commit: 20 ms fits the
-/// observations (2 ms on a fast disk, 10–20 ms on a slow one, measured). The session set-up and
-/// the row's read come on top (src/model/sqlite.rs).
+/// SQLite the part of a write that holds the database's write lock, its commit: 5 ms fits the
+/// observations, whose four first STARTED writes landed within 17–28 ms, and the odds of 16b's
+/// late-copy race (2 ms on a fast disk, 10–20 ms on a slow one, measured). The session set-up
+/// and the row's read come on top (src/model/sqlite.rs).
 fn default_write_latency(kind: BackendKind) -> SimDuration {
     match kind {
         BackendKind::Redis => SimDuration::from_millis(1),
-        BackendKind::Database => SimDuration::from_millis(20),
+        BackendKind::Database => SimDuration::from_millis(5),
     }
 }
 

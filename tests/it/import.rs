@@ -141,7 +141,7 @@ fn result_backend_in_a_scenario_sets_the_chord_path() {
     let text = "name = \"x\"\nabout = \"y\"\n[celery]\nresult_backend = \"db+postgresql://u@h/db\"\nbroker_url = \"amqp://guest@h//\"\n[run]\ntests = 1\n[expect]\nstatus = \"Completed\"\n";
     let sc = Scenario::parse("s.toml", text).unwrap();
     assert_eq!((sc.topology.backend, sc.topology.broker), (BackendKind::Database, BrokerKind::Amqp));
-    assert_eq!(sc.topology.backend_write_latency, SimDuration::from_millis(20), "the database's calibrated write");
+    assert_eq!(sc.topology.backend_write_latency, SimDuration::from_millis(5), "the database's calibrated write");
     assert!(sc.celery.inert.iter().all(|s| s.name != "result_backend" && s.name != "broker_url"));
     let r = chordsim::run::run(sc, None);
     assert!(r.verdict.chord_unlock_runs >= 1, "chord_unlock polls the database");
