@@ -17,7 +17,7 @@ const UNLOCK_COUNTDOWN: SimDuration = SimDuration::from_secs(1);
 /// The producer's first publish opens its broker connection (kombu connects lazily, on the
 /// first `publish`): measured 9–11 ms for a client's first message, about 1 ms for the next
 /// (docs/calibration.md "Applying the chord"). The chord's other messages go out after it.
-const FIRST_PUBLISH: SimDuration = SimDuration::from_millis(10);
+pub(crate) const FIRST_PUBLISH: SimDuration = SimDuration::from_millis(10);
 
 impl World {
     /// `chord(header)(body)`: §5 step 1–2 for polling backends, §6 step 1 for Redis.

@@ -947,7 +947,8 @@ impl Model for World {
     /// they are issued (see [`World::send`], [`World::write`]).
     fn fixed_delays(&self) -> Vec<SimDuration> {
         let t = &self.sc.topology;
-        let mut delays = vec![t.latency, t.backend_write_latency];
+        // The chord's messages after the producer's first publish leave on a lane too.
+        let mut delays = vec![t.latency, t.backend_write_latency, canvas::FIRST_PUBLISH + t.latency];
         delays.dedup();
         delays
     }
