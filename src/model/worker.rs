@@ -45,8 +45,9 @@ const DATABASE_READ: SimDuration = SimDuration(400);
 const UNLOCK_WORK: SimDuration = SimDuration::from_millis(2);
 /// A job's time limits are armed when the main process reads the child's ACK (billiard
 /// `pool.py: ApplyResult._ack` → celery `concurrency/asynpool.py: on_timeout_set`, a
-/// `hub.call_later`), between its other work: measured 0.4–12 ms after the job was written to the
-/// child, median 5 ms (`tools/boot-race`'s harness on observation 09, docs/calibration.md).
+/// `hub.call_later`), between its other work: measured 0–15 ms after the job was written to the
+/// child; from the child's ACK to the main process's read, median 6.5 ms on 5.5 and 8.9 ms on
+/// 5.7 (`tools/apply-timing` on observation 09, docs/calibration.md "Applying the chord").
 const LIMITS_ARMED: SimDuration = SimDuration::from_millis(5);
 /// The prefork pool starts each child before the consumer connects.
 const BOOT_PER_PROCESS: SimDuration = SimDuration::from_millis(25);

@@ -99,8 +99,8 @@ fn terminal_times(all: &BTreeMap<String, Value>, same: impl Fn(&Value) -> bool) 
 
 /// Whether a case shows two timing modes: in some version, repeats of one variant whose
 /// terminal times differ by more than the tolerance (max(0.5 s, 5 %)) a model run is checked
-/// to: two timings this check tells apart, from one configuration. 19 does (a prefetched copy or not); 16b does (the restore before
-/// or after a poll); 17 does (5.7 A: 1.65 and 2.25 s, the stop loop's k = 1 and k = 2 bands,
+/// to: two timings this check tells apart, from one configuration. 19 does (a prefetched copy or
+/// not); 16b does (the restore before or after a poll); 17 does (5.7 A: 1.65 and 2.25 s, the stop loop's k = 1 and k = 2 bands,
 /// docs/calibration.md). Then either mode is accepted in every version.
 fn two_modes(obs: &Value, all: &BTreeMap<String, Value>) -> bool {
     let versions: BTreeSet<&str> = all.values().filter_map(|o| o["celery_version"].as_str()).collect();
@@ -118,8 +118,8 @@ fn two_modes(obs: &Value, all: &BTreeMap<String, Value>) -> bool {
 /// The repeats a model run may match: this experiment's, or for a case with two timing modes,
 /// those of its variant in any version. Each is an observation file: its summary of every
 /// repeat, and its one repeat observed field by field.
-fn candidates<'a>(obs: &'a Value, all: &'a BTreeMap<String, Value>) -> Vec<&'a Value> {
-    if !two_modes(obs, all) {
+fn candidates<'a>(obs: &'a Value, all: &'a BTreeMap<String, Value>, modes: bool) -> Vec<&'a Value> {
+    if !modes {
         return vec![obs];
     }
     let mut out = vec![obs];
@@ -138,19 +138,29 @@ fn check(rel: &str, all: &BTreeMap<String, Value>) -> Vec<String> {
         "{rel}: horizon = observation window"
     );
     let r = run(sc.clone(), None);
+    let modes = two_modes(obs, all);
+    let candidates = candidates(obs, all, modes);
     // All counts and times of one repeat: this one's, or another version's of the same mode.
-    let tries: Vec<Vec<String>> = candidates(obs, all).into_iter().map(|c| disagreements(rel, c, &r, all)).collect();
+    let tries: Vec<Vec<String>> = candidates.iter().map(|c| disagreements(rel, c, &r, all)).collect();
     // Or, for a case with two timing modes, a repeat known only by its summary: its status,
     // counts and terminal time (its polls and starts were not recorded).
-    let summary = two_modes(obs, all)
-        && candidates(obs, all)
-            .iter()
-            .flat_map(|c| c["all_repeats"].as_array().unwrap())
-            .any(|repeat| summary_fits(repeat, &r));
+    let summary =
+        modes && candidates.iter().flat_map(|c| c["all_repeats"].as_array().unwrap()).any(|rep| summary_fits(rep, &r));
     let mut bad =
         if summary || tries.iter().any(Vec::is_empty) { Vec::new() } else { tries.into_iter().next().unwrap() };
     if rel.starts_with("wave2/") {
-        bad.extend(start_disagreements(rel, &r, &sc, all));
+        // The terminal time inside the candidates' repeats, give or take the tolerance (a
+        // summary that fits has checked its own).
+        if let (false, Ending::Terminal { at, .. }) = (summary, r.verdict.ending) {
+            let times = terminal_times(all, |x| candidates.iter().any(|c| std::ptr::eq(*c, x)));
+            let (lo, hi) = times.iter().fold((f64::MAX, f64::MIN), |(l, h), t| (l.min(*t), h.max(*t)));
+            let slack = TIME_SLACK_S.max(0.05 * hi);
+            let at = at.as_secs_f64();
+            if times.is_empty() || at < lo - slack || at > hi + slack {
+                bad.push(format!("{rel}: terminal at {at:.3} s in the model, real repeats {times:?} (± {slack:.2} s)"));
+            }
+        }
+        bad.extend(start_disagreements(rel, &r, &sc, all, modes));
     }
     bad
 }
@@ -224,22 +234,11 @@ fn disagreements(rel: &str, c: &Value, r: &RunResult, all: &BTreeMap<String, Val
     {
         bad.push(format!("{rel}: chord_unlock polled at {model_polls:?}, real Celery at {real_polls:?}"));
     }
-    if !wave2 {
-        if let (Some(real), Ending::Terminal { at, .. }) = (o["time_to_terminal_s"].as_f64(), v.ending)
-            && (real - at.as_secs_f64()).abs() > TIME_SLACK_S
-        {
-            bad.push(format!("{rel}: terminal at {real} s in real Celery, {at} in the model"));
-        }
-        return bad;
-    }
-    if let Ending::Terminal { at, .. } = v.ending {
-        let times = terminal_times(all, |x| candidates(&all[rel], all).iter().any(|c| std::ptr::eq(*c, x)));
-        let (lo, hi) = times.iter().fold((f64::MAX, f64::MIN), |(l, h), t| (l.min(*t), h.max(*t)));
-        let slack = TIME_SLACK_S.max(0.05 * hi);
-        let at = at.as_secs_f64();
-        if times.is_empty() || at < lo - slack || at > hi + slack {
-            bad.push(format!("{rel}: terminal at {at:.3} s in the model, real repeats {times:?} (± {slack:.2} s)"));
-        }
+    if !wave2
+        && let (Some(real), Ending::Terminal { at, .. }) = (o["time_to_terminal_s"].as_f64(), v.ending)
+        && (real - at.as_secs_f64()).abs() > TIME_SLACK_S
+    {
+        bad.push(format!("{rel}: terminal at {real} s in real Celery, {at} in the model"));
     }
     bad
 }
@@ -247,10 +246,16 @@ fn disagreements(rel: &str, c: &Value, r: &RunResult, all: &BTreeMap<String, Val
 /// Where each header task's execution starts in `r` disagree with this observation's, or, for
 /// a case with two timing modes, with every observation of the case (a mode whose repeat was
 /// observed field by field only in another variant: 19's prefetched copy).
-fn start_disagreements(rel: &str, r: &RunResult, sc: &Scenario, all: &BTreeMap<String, Value>) -> Vec<String> {
+fn start_disagreements(
+    rel: &str,
+    r: &RunResult,
+    sc: &Scenario,
+    all: &BTreeMap<String, Value>,
+    modes: bool,
+) -> Vec<String> {
     let obs = &all[rel];
     let candidates: Vec<&Value> =
-        if two_modes(obs, all) { all.values().filter(|x| x["case"] == obs["case"]).collect() } else { vec![obs] };
+        if modes { all.values().filter(|x| x["case"] == obs["case"]).collect() } else { vec![obs] };
     let mut bad = Vec::new();
     for i in 0..r.verdict.header_runs.len() {
         let t = format!("t{i}");
