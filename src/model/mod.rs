@@ -412,7 +412,20 @@ impl World {
     /// Record a note. After [`FOLD_AFTER`] polls, the routine records of a poll that finds the
     /// header as the previous one did (its publish, delivery, start, ack and the poll itself)
     /// are folded into one `PollsFolded` record, so memory does not grow with simulated time.
+    /// Inlined for the common case, every record of a run that is neither polling for long nor
+    /// repeating itself: a push.
+    #[inline]
     pub(crate) fn note(&mut self, at: SimTime, note: Note) {
+        if self.stats.polls <= FOLD_AFTER && self.trace.len() < self.count_from && !matches!(note, Note::Poll { .. }) {
+            self.trace.push(Record { at, note });
+        } else {
+            self.note_folding(at, note);
+        }
+    }
+
+    /// [`World::note`] past its common case.
+    #[inline(never)]
+    fn note_folding(&mut self, at: SimTime, note: Note) {
         let routine = self.stats.polls > FOLD_AFTER
             && match &note {
                 Note::Published { task, .. }
@@ -685,7 +698,7 @@ impl World {
         if !self.broker.up || self.broker.stalled(now) || !self.net.connected(&Node::Broker, &Node::Worker(w)) {
             return;
         }
-        while self.workers[w].can_take() && self.deliver_one(now, w, out) {}
+        while !self.broker.queue.is_empty() && self.workers[w].can_take() && self.deliver_one(now, w, out) {}
     }
 
     /// Hand the queue's head to worker `w`; false if the queue is empty.

@@ -472,6 +472,7 @@ impl DurationSpec {
     }
 
     /// One duration drawn from `rng` (the workload's stream).
+    #[inline]
     pub fn draw(&self, rng: &mut impl rand::Rng) -> SimDuration {
         use rand::RngExt;
         match *self {

@@ -110,6 +110,7 @@ impl<E> Queue<E> {
     }
 
     /// The next event, if it is due by `horizon`.
+    #[inline(always)]
     fn pop_until(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
         let (key, from) = self.peek()?;
         let at = SimTime((key >> 64) as u64);
@@ -255,6 +256,7 @@ impl<M: Model> Sim<M> {
     }
 
     /// [`Sim::step`], with the messages between parts going to `wire` instead of the queue.
+    #[inline]
     pub fn step_wired(&mut self, horizon: SimTime, wire: Option<&mut Vec<Frame<M::Event>>>) -> bool {
         let Some((at, event)) = self.queue.pop_until(horizon) else { return false };
         self.now = at;
