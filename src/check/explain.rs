@@ -4,20 +4,22 @@
 use crate::model::World;
 use crate::scenario::{Action, Errback, FaultKind};
 use crate::time::SimTime;
-use crate::trace::{Loss, Note, PartNote};
+use crate::trace::{Loss, Note, PartNote, Record};
 use crate::words::{TaskRef, TaskState};
 
 /// Lines, most important first.
 pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     let mut out = Vec::new();
     let trace = &world.trace;
-    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::ApplyFailed { .. })) {
+    let n = world.n();
+    let body = world.backend.state(TaskRef::Body.slot(n), end);
+    let stuck: Vec<u32> = (0..n as u32).filter(|&i| !world.backend.state(i as usize, end).is_ready()).collect();
+    let first = Landmarks::find(world, &stuck, body);
+    if let Some(r) = first.apply_failed {
         out.push(format!("{}: {}", r.at, r.note));
         return out;
     }
-    let n = world.n();
-    let body = world.backend.state(TaskRef::Body.slot(n), end);
-    let chord_error = trace.iter().find(|r| matches!(r.note, Note::ChordError { .. }));
+    let chord_error = first.chord_error;
     if let Some(r) = chord_error {
         let handled = world.sc.app.errback != Errback::None;
         out.push(format!(
@@ -27,7 +29,7 @@ pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
             if handled { "" } else { "; nothing marks the run, so it stays in Progress" }
         ));
     }
-    if let Some(r) = trace.iter().find(|r| matches!(r.note, Note::UnlockGaveUp { .. })) {
+    if let Some(r) = first.unlock_gave_up {
         out.push(format!("{}: {}", r.at, r.note));
     } else if !world.native_chord() && world.stats.body_payloads.is_empty() && world.unlock_live() {
         out.push(unlock_whereabouts(world, end));
@@ -68,21 +70,16 @@ pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
         }
     }
     // A body fired once and lost on its way: the counter, or chord_unlock, fired for good.
-    let body_lost =
-        trace.iter().find(|r| body == TaskState::Pending && matches!(r.note, Note::Lost { task: TaskRef::Body, .. }));
+    let body_lost = first.body_lost;
     if let Some(r) = body_lost {
         out.push(format!(
             "{}: {}; the header had completed the chord, which calls its body once: nothing publishes it again (§6)",
             r.at, r.note
         ));
     }
-    if let Some(r) = trace
-        .iter()
-        .find(|r| matches!(r.note, Note::Finished { task: TaskRef::Body, how: crate::trace::Ending::Raised, .. }))
-    {
+    if let Some(r) = first.body_raised {
         out.push(format!("{}: collect_results raised before writing the status", r.at));
     }
-    let stuck: Vec<u32> = (0..n as u32).filter(|&i| !world.backend.state(i as usize, end).is_ready()).collect();
     let mut stories: Vec<String> = stuck.iter().take(3).map(|&i| test_story(world, i, end)).collect();
     if stuck.len() > 3 {
         let more = stuck.len() - 3;
@@ -90,17 +87,7 @@ pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
     }
     // Root cause first: a fault that lost a message or a result this run waits for comes before
     // what it led to (the poll held unacked, the counter short of the header).
-    let lost_at = trace.iter().find_map(|r| match &r.note {
-        Note::Lost { task, .. } | Note::StoreFailed { task, .. }
-            if matches!(task, TaskRef::Header(i) if stuck.contains(i))
-                || *task == TaskRef::ChordUnlock
-                || (*task == TaskRef::Body && body_lost.is_some()) =>
-        {
-            Some(r.at)
-        }
-        _ => None,
-    });
-    let root = lost_at.and_then(|at| {
+    let root = first.lost.map(|r| r.at).and_then(|at| {
         trace.iter().rev().filter(|r| r.at <= at).find_map(|r| match &r.note {
             Note::Fault { what } => Some((r.at, what.clone())),
             Note::PolicyActed { dry_run: false, action: Action::Purge, kind, .. } => {
@@ -109,31 +96,21 @@ pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
             _ => None,
         })
     });
-    // A policy that revoked chord_unlock ended the polling for good: nothing calls the body.
     // A policy that revoked chord_unlock ended the polling for good: nothing calls the body;
     // one that revoked the body had it dropped where it was delivered.
-    let revoked = trace.iter().find_map(|r| match &r.note {
-        Note::PolicyActed { kind, action: Action::RevokeChordUnlock, dry_run: false, seen, .. }
-            if !world.native_chord() && world.stats.body_payloads.is_empty() =>
-        {
-            Some(format!(
-                "root cause: {} revoked chord_unlock at {} ({seen}): nothing polls the header any more, so the body is never called and the run stays in {} (§9 \"Revoke\"; rhesis-model §e)",
-                kind.who(),
-                r.at,
-                world.app.status.name()
-            ))
-        }
-        // The watchdog revokes the body of a run it has just marked: that explains nothing.
-        Note::PolicyActed { kind, action: Action::RevokeBody, dry_run: false, seen, .. }
-            if !world.app.status.is_terminal() =>
-        {
-            Some(format!(
+    let revoked = first.revoked.map(|r| match &r.note {
+        Note::PolicyActed { kind, action: Action::RevokeChordUnlock, seen, .. } => format!(
+            "root cause: {} revoked chord_unlock at {} ({seen}): nothing polls the header any more, so the body is never called and the run stays in {} (§9 \"Revoke\"; rhesis-model §e)",
+            kind.who(),
+            r.at,
+            world.app.status.name()
+        ),
+        Note::PolicyActed { kind, seen, .. } => format!(
             "root cause: {} revoked collect_results at {} ({seen}): the worker that receives the body drops it, so nothing marks the run (§9 \"Revoke\")",
             kind.who(),
             r.at
-            ))
-        }
-        _ => None,
+        ),
+        _ => unreachable!("Landmarks keeps only a policy's revoke"),
     });
     let root =
         revoked.or_else(|| root.map(|(at, what)| format!("root cause: {what} at {at}; what follows comes from it")));
@@ -149,6 +126,78 @@ pub(crate) fn cause_chain(world: &World, end: SimTime) -> Vec<String> {
         out.push(format!("no terminal status by {end}; body {}", body.name()));
     }
     out
+}
+
+/// The first record of each kind a cause chain starts from, found in one pass over the trace
+/// (a stuck run's trace is long, and most of these records are in none).
+#[derive(Default)]
+struct Landmarks<'a> {
+    apply_failed: Option<&'a Record>,
+    chord_error: Option<&'a Record>,
+    unlock_gave_up: Option<&'a Record>,
+    /// The body's message lost while the body never ran (its state still PENDING).
+    body_lost: Option<&'a Record>,
+    body_raised: Option<&'a Record>,
+    /// A loss of what the run waits for: a stuck test's message or result, chord_unlock's
+    /// message, or the body's when it is lost for good.
+    lost: Option<&'a Record>,
+    /// A policy's revoke that explains the run: of chord_unlock while polling is the only way to
+    /// the body, of the body while the run is not terminal (the watchdog revokes the body of a
+    /// run it has just marked, which explains nothing).
+    revoked: Option<&'a Record>,
+}
+
+impl<'a> Landmarks<'a> {
+    fn find(world: &'a World, stuck: &[u32], body: TaskState) -> Self {
+        let mut is_stuck = vec![false; world.n()];
+        for &i in stuck {
+            is_stuck[i as usize] = true;
+        }
+        let body_pending = body == TaskState::Pending;
+        let polling_alone = !world.native_chord() && world.stats.body_payloads.is_empty();
+        let run_open = !world.app.status.is_terminal();
+        let mut first = Landmarks::default();
+        // A failed store of the body's result counts only if the body's message was lost too,
+        // anywhere in the trace: kept aside, with its place, until the pass is done.
+        let mut body_store_failed: Option<(usize, &Record)> = None;
+        let mut lost_at: Option<usize> = None;
+        for (i, r) in world.trace.iter().enumerate() {
+            let slot = match &r.note {
+                Note::ApplyFailed { .. } => &mut first.apply_failed,
+                Note::ChordError { .. } => &mut first.chord_error,
+                Note::UnlockGaveUp { .. } => &mut first.unlock_gave_up,
+                Note::Finished { task: TaskRef::Body, how: crate::trace::Ending::Raised, .. } => &mut first.body_raised,
+                Note::Lost { task: TaskRef::Body, .. } if body_pending => {
+                    first.body_lost.get_or_insert(r);
+                    lost_at.get_or_insert(i);
+                    &mut first.lost
+                }
+                Note::StoreFailed { task: TaskRef::Body, .. } if body_pending => {
+                    body_store_failed.get_or_insert((i, r));
+                    continue;
+                }
+                Note::Lost { task, .. } | Note::StoreFailed { task, .. }
+                    if matches!(task, TaskRef::Header(t) if is_stuck[*t as usize]) || *task == TaskRef::ChordUnlock =>
+                {
+                    lost_at.get_or_insert(i);
+                    &mut first.lost
+                }
+                Note::PolicyActed { action: Action::RevokeChordUnlock, dry_run: false, .. } if polling_alone => {
+                    &mut first.revoked
+                }
+                Note::PolicyActed { action: Action::RevokeBody, dry_run: false, .. } if run_open => &mut first.revoked,
+                _ => continue,
+            };
+            slot.get_or_insert(r);
+        }
+        if first.body_lost.is_some()
+            && let Some((i, r)) = body_store_failed
+            && lost_at.is_none_or(|l| i < l)
+        {
+            first.lost = Some(r);
+        }
+        first
+    }
 }
 
 /// How many late polls are described; the rest are counted.

@@ -256,7 +256,7 @@ impl<M: Model> Sim<M> {
     }
 
     /// [`Sim::step`], with the messages between parts going to `wire` instead of the queue.
-    #[inline]
+    #[inline(always)]
     pub fn step_wired(&mut self, horizon: SimTime, wire: Option<&mut Vec<Frame<M::Event>>>) -> bool {
         let Some((at, event)) = self.queue.pop_until(horizon) else { return false };
         self.now = at;
