@@ -366,7 +366,7 @@ impl World {
                 if let Some(r) = exec
                     && let Some(body) = self.exec(r).and_then(|e| e.body)
                 {
-                    self.body_starts(r, task, out);
+                    self.body_starts(r, task, SimDuration::ZERO, out);
                     out.after(body, Event::ExecEnd(r, crate::model::Finish::Normal));
                 }
             }

@@ -579,8 +579,22 @@ impl World {
         op: WriteOp,
         writes_before: u64,
     ) -> SimTime {
+        self.write_after(out, SimDuration::ZERO, from, exec, op, writes_before)
+    }
+
+    /// [`World::write`], issued `after` from now (a pool child's STARTED, once the job has
+    /// reached it).
+    pub(crate) fn write_after(
+        &mut self,
+        out: &mut Schedule<Event>,
+        after: SimDuration,
+        from: Node,
+        exec: Option<ExecRef>,
+        op: WriteOp,
+        writes_before: u64,
+    ) -> SimTime {
         let now = out.now();
-        let (read, lands) = self.write_times(now, &from, exec, writes_before);
+        let (read, lands) = self.write_times(now + after, &from, exec, writes_before);
         let event = Event::Write { from: from.clone(), exec, op, attempt: Attempt::First { read }, then_ack: None };
         out.send(&from, Node::Backend, lands.since(now), event);
         lands

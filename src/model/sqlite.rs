@@ -4,12 +4,15 @@
 //!
 //! - each process's first write sets up its engine and session and runs `prepare_models`
 //!   (creating or checking the tables): [`SESSION_SETUP`] (celery `backends/database/session.py`);
-//! - a write first reads its row (`_query_task`: the 5.7 guard reads here), a few milliseconds of
-//!   Python that run in parallel with other processes: [`READ`], drawn per write. While another
-//!   write holds the lock the read waits in the busy handler too: a writer committing holds
-//!   SQLite's PENDING or EXCLUSIVE lock, which no new reader gets past (sqlite.org "File Locking
-//!   And Concurrency in SQLite Version 3"), so a read sees what was committed before it. A poll's
-//!   reads are timed by their own measured costs instead (`worker.rs: DATABASE_READ`);
+//! - a write's own work before it asks for the lock, a few milliseconds of Python that run in
+//!   parallel with other processes: [`READ`], drawn per write. Inside it the write reads its row
+//!   (`_query_task`: the 5.7 guard reads here) [`GUARD_GAP`] before it asks for the lock, so a
+//!   SUCCESS another process commits in between is written over, as the guard's own comment
+//!   says. While another write holds the lock the read waits in the busy handler: a writer
+//!   committing holds SQLite's PENDING or EXCLUSIVE lock, which no new reader gets past
+//!   (sqlite.org "File Locking And Concurrency in SQLite Version 3"), so a read sees what was
+//!   committed before it. A poll's reads are timed by their own measured costs instead
+//!   (`worker.rs: DATABASE_READ`);
 //! - then it needs the database file's write lock, which one writer holds at a time for `hold`
 //!   (`topology.backend_write_latency`). A writer that finds it taken sleeps in SQLite's busy
 //!   handler steps and tries again ([`BUSY_STEPS`], `sqliteDefaultBusyCallback`), so waiters
@@ -25,9 +28,10 @@ use rand::RngExt;
 
 use crate::time::{SimDuration, SimTime};
 
-/// A process's first write: engine, session and `prepare_models` (128–147 ms measured for a pool
-/// child's first write on 5.7.0, `tools/sqlite-costs`; docs/calibration.md).
-pub const SESSION_SETUP: SimDuration = SimDuration::from_millis(130);
+/// A process's first write: engine, session and `prepare_models`, in microseconds, drawn per
+/// process (128–147 ms measured for a pool child's first write on 5.7.0, `tools/sqlite-costs`;
+/// docs/calibration.md).
+pub const SESSION_SETUP: std::ops::RangeInclusive<u64> = 128_000..=147_000;
 
 /// A process's first read when it has not written: its engine and session (measured 14 ms for
 /// a pool child's first chord_unlock poll, 13 ms in the observations' first poll cycles;
@@ -37,6 +41,11 @@ pub const READ_SESSION_SETUP: SimDuration = SimDuration::from_millis(14);
 /// The row read before the lock, in microseconds (measured: about 3 ms of each write is not
 /// serialised).
 pub const READ: std::ops::RangeInclusive<u64> = 2_000..=4_000;
+
+/// From the row's read to the write asking for the lock: on 5.7.0 the guard's SELECT returning
+/// to the UPDATE being issued, median 0.49 ms (10–90 %: 0.47–0.62 ms); on 5.5.3 its one SELECT
+/// to the UPDATE, 0.62 ms (`tools/guard-gap`, 300 writes each; docs/calibration.md).
+pub const GUARD_GAP: SimDuration = SimDuration(500);
 
 /// SQLite's busy handler sleeps, in milliseconds, then 100 ms at a time (sqlite `main.c`:
 /// `sqliteDefaultBusyCallback`, with usleep).
@@ -50,6 +59,9 @@ pub type Writer = (usize, Option<u32>);
 #[derive(Clone, Debug, Default)]
 pub struct Sqlite {
     lock_free: SimTime,
+    /// The lock's holds not yet over when the last write was issued, as (taken, released), in
+    /// order.
+    holds: Vec<(SimTime, SimTime)>,
     /// Per worker, per process: its main process first, then its pool children by slot.
     workers: Vec<Vec<Process>>,
     /// A client outside the workers.
@@ -66,8 +78,8 @@ struct Process {
 }
 
 impl Sqlite {
-    /// A write issued at `now` by `who`: when it reads its row (after the writes before it have
-    /// landed) and when it lands.
+    /// A write issued at `now` by `who`: when it reads its row and when it lands (after the
+    /// writes before it have).
     pub fn write(
         &mut self,
         now: SimTime,
@@ -76,15 +88,25 @@ impl Sqlite {
         rng: &mut impl rand::Rng,
     ) -> (SimTime, SimTime) {
         let lock_free = self.lock_free;
-        let p = self.process(who);
-        let start = match p.lands {
+        let start = match self.process(who).lands {
             Some(free) => now.max(free),
-            None => now + SESSION_SETUP,
+            None => now + SimDuration(rng.random_range(SESSION_SETUP)),
         };
-        let read = acquire(start + SimDuration(rng.random_range(READ)), lock_free);
-        let lands = read + hold;
-        p.lands = Some(lands);
+        let asks = start + SimDuration(rng.random_range(READ));
+        let read_at = SimTime(asks.0 - GUARD_GAP.0);
+        self.holds.retain(|&(_, released)| released > now);
+        let (read, asks) = if self.holds.iter().any(|&(taken, released)| (taken..released).contains(&read_at)) {
+            // Kept out by a commit: the read comes once the lock is free, the write after it.
+            let read = acquire(read_at, lock_free);
+            (read, read + GUARD_GAP)
+        } else {
+            (read_at, asks)
+        };
+        let taken = acquire(asks, lock_free);
+        let lands = taken + hold;
+        self.process(who).lands = Some(lands);
         self.lock_free = lands;
+        self.holds.push((taken, lands));
         (read, lands)
     }
 
@@ -158,14 +180,15 @@ mod tests {
         let mut db = Sqlite::default();
         let mut rng = stream(1, Stream::Database);
         let (read, first) = db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng);
-        assert!(read >= SimTime::ZERO + SESSION_SETUP + SimDuration::from_millis(2));
-        assert_eq!(first, read + HOLD, "nobody else holds the lock");
+        let setup = SimDuration(*SESSION_SETUP.start());
+        assert!(read >= SimTime::ZERO + (setup + SimDuration::from_millis(2) - GUARD_GAP));
+        assert_eq!(first, read + GUARD_GAP + HOLD, "nobody else holds the lock");
         let (read2, second) = db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng);
-        assert!(read2 >= first + SimDuration::from_millis(2), "after its first write lands");
+        assert!(read2 >= first + (SimDuration::from_millis(2) - GUARD_GAP), "after its first write lands");
         assert!(second < first + SimDuration::from_millis(10), "no session the second time");
         db.forget_child(0, 0);
         let (read3, _) = db.write(second, (0, Some(0)), HOLD, &mut rng);
-        assert!(read3 >= second + SESSION_SETUP, "a new child sets up its session again");
+        assert!(read3 >= second + setup, "a new child sets up its session again");
     }
 
     #[test]
@@ -195,7 +218,35 @@ mod tests {
         let (_, success_lands) = db.write(now, (0, Some(0)), long, &mut rng);
         let (read, lands) = db.write(now + SimDuration::from_millis(5), (0, Some(1)), HOLD, &mut rng);
         assert!(read >= success_lands, "read at {read:?}, the SUCCESS lands at {success_lands:?}");
-        assert_eq!(lands, read + HOLD, "then it takes the lock at once");
+        assert_eq!(lands, read + GUARD_GAP + HOLD, "then it asks for the lock and gets it at once");
+    }
+
+    #[test]
+    fn a_read_before_another_write_takes_the_lock_misses_that_write_and_lands_over_it() {
+        // 5.7's guard reads before asking for the lock (its own comment): a SUCCESS that takes
+        // the lock after the read and before the ask is written over. Two processes issue a
+        // write at the same instant, over many seeds: whenever the second reads before the
+        // first takes the lock, it lands after it; whenever it reads while the first holds the
+        // lock, it sees the first landed.
+        let (mut missed, mut waited) = (0, 0);
+        for seed in 1..=200 {
+            let mut db = Sqlite::default();
+            let mut rng = stream(seed, Stream::Database);
+            db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng); // sessions set up
+            db.write(SimTime::ZERO, (0, Some(1)), HOLD, &mut rng);
+            let now = SimTime::ZERO + SimDuration::from_secs(1);
+            let (_, first_lands) = db.write(now, (0, Some(0)), HOLD, &mut rng);
+            let first_takes = SimTime(first_lands.0 - HOLD.0);
+            let (read, lands) = db.write(now, (0, Some(1)), HOLD, &mut rng);
+            if read < first_takes {
+                assert!(lands > first_lands, "seed {seed}: read before the first write, landed before it");
+                missed += 1;
+            } else {
+                assert!(read >= first_lands, "seed {seed}: read at {read:?} while the first held the lock");
+                waited += 1;
+            }
+        }
+        assert!(missed > 0 && waited > 0, "both happen: missed {missed}, waited {waited}");
     }
 
     #[test]

@@ -719,14 +719,17 @@ impl World {
         if let Some((d, finish)) = limit {
             out.after(LIMITS_ARMED + d, Event::ExecEnd(r, finish));
         }
-        let body = run.map(|d| self.sc.topology.task_overhead + d);
+        // The job reaches the pool child `task_overhead` after this (the prefork hand-off); there
+        // build_tracer stores STARTED before the body runs, outside the task's own try: the body
+        // waits for that write, and a failed write fails the task (review of §2).
+        let overhead = self.sc.topology.task_overhead;
+        let tracked = matches!(task, TaskRef::Header(_)) && self.cfg().track_started && self.stores_errors(task);
+        let body = run.map(|d| if tracked { d } else { overhead + d });
         self.workers[w].pool.set_body(slot, body);
-        // build_tracer stores STARTED before the body runs, outside the task's own try: the
-        // body waits for that write, and a failed write fails the task (review of §2).
-        if matches!(task, TaskRef::Header(_)) && self.cfg().track_started && self.stores_errors(task) {
-            self.write(out, Node::Worker(w), Some(r), WriteOp::Started(task), 0);
+        if tracked {
+            self.write_after(out, overhead, Node::Worker(w), Some(r), WriteOp::Started(task), 0);
         } else if let Some(b) = body {
-            self.body_starts(r, task, out);
+            self.body_starts(r, task, overhead, out);
             out.after(b, Event::ExecEnd(r, Finish::Normal));
         }
     }
@@ -866,22 +869,20 @@ impl World {
         self.after_slot_freed(now, w, out);
     }
 
-    /// SIGKILL of the pool child running `task` (§9 "Pool child killed").
-    /// The execution `r` of `task` is about to run its body (after the pool's dispatch, and
-    /// STARTED stored with task_track_started): a kill armed for a test's first run comes that
-    /// long after its body starts.
-    pub(crate) fn body_starts(&mut self, r: ExecRef, task: TaskRef, out: &mut Schedule<Event>) {
+    /// The execution `r` of `task` runs its body `lead` from now (the pool's hand-off, when it
+    /// is still to come; none once STARTED is stored): a kill armed for a test's first run comes
+    /// that long after its body starts.
+    pub(crate) fn body_starts(&mut self, r: ExecRef, task: TaskRef, lead: SimDuration, out: &mut Schedule<Event>) {
         let TaskRef::Header(i) = task else { return };
         if self.sc.faults.is_empty() || self.exec(r).is_none_or(|e| e.run != 1) {
             return;
         }
-        let overhead = self.sc.topology.task_overhead;
         self.work += self.sc.faults.len() as u64;
         for (f, fault) in self.sc.faults.iter().enumerate() {
             if let crate::scenario::FaultKind::KillChild { test, after_start: Some(d) } = fault.kind
                 && test == i as usize
             {
-                out.after(overhead + d, Event::FaultEnd(f));
+                out.after(lead + d, Event::FaultEnd(f));
             }
         }
     }
