@@ -594,16 +594,17 @@ impl World {
         writes_before: u64,
     ) -> SimTime {
         let now = out.now();
-        let (read, lands) = self.write_times(now + after, &from, exec, writes_before);
+        let (read, lands) = self.write_times(now, after, &from, exec, writes_before);
         let event = Event::Write { from: from.clone(), exec, op, attempt: Attempt::First { read }, then_ack: None };
         out.send(&from, Node::Backend, lands.since(now), event);
         lands
     }
 
-    /// When a write issued now reads its row and when it lands.
+    /// When a write issued `after` from now reads its row and when it lands.
     fn write_times(
         &mut self,
         now: SimTime,
+        after: SimDuration,
         from: &Node,
         exec: Option<ExecRef>,
         writes_before: u64,
@@ -611,7 +612,7 @@ impl World {
         let hold = self.sc.topology.backend_write_latency;
         match self.sc.topology.backend {
             BackendKind::Redis => {
-                let lands = now + hold.times(writes_before + 1);
+                let lands = now + after + hold.times(writes_before + 1);
                 (lands, lands)
             }
             BackendKind::Database => {
@@ -620,7 +621,7 @@ impl World {
                     (Node::Worker(w), None) => (*w, None),
                     _ => (usize::MAX, None),
                 };
-                self.sqlite.write(now, who, hold, &mut self.db_rng)
+                self.sqlite.write(now, after, who, hold, &mut self.db_rng)
             }
         }
     }
@@ -629,7 +630,7 @@ impl World {
     /// message: `_announce_revoked` stores, then acks; a failed store leaves it unacked).
     pub(crate) fn write_then_ack(&mut self, out: &mut Schedule<Event>, w: usize, tag: u64, task: TaskRef, op: WriteOp) {
         let now = out.now();
-        let (read, lands) = self.write_times(now, &Node::Worker(w), None, 0);
+        let (read, lands) = self.write_times(now, SimDuration::ZERO, &Node::Worker(w), None, 0);
         let then_ack = Some(Box::new(AckAfter { worker: w, inc: self.workers[w].inc, tag, task }));
         let from = Node::Worker(w);
         let event = Event::Write { from: from.clone(), exec: None, op, attempt: Attempt::First { read }, then_ack };

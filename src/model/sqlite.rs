@@ -24,6 +24,8 @@
 //! Pure bookkeeping: the world asks when a write reads and lands, and tells it when a worker's
 //! processes are replaced.
 
+use std::collections::VecDeque;
+
 use rand::RngExt;
 
 use crate::time::{SimDuration, SimTime};
@@ -59,9 +61,9 @@ pub type Writer = (usize, Option<u32>);
 #[derive(Clone, Debug, Default)]
 pub struct Sqlite {
     lock_free: SimTime,
-    /// The lock's holds not yet over when the last write was issued, as (taken, released), in
-    /// order.
-    holds: Vec<(SimTime, SimTime)>,
+    /// The lock's holds not yet over when the last write was issued, as (taken, released): in
+    /// order and disjoint, since each is taken once the one before is released.
+    holds: VecDeque<(SimTime, SimTime)>,
     /// Per worker, per process: its main process first, then its pool children by slot.
     workers: Vec<Vec<Process>>,
     /// A client outside the workers.
@@ -78,24 +80,30 @@ struct Process {
 }
 
 impl Sqlite {
-    /// A write issued at `now` by `who`: when it reads its row and when it lands (after the
-    /// writes before it have).
+    /// A write issued `after` from `now` by `who`: when it reads its row and when it lands
+    /// (after the writes before it have). `now` never goes back from one call to the next.
     pub fn write(
         &mut self,
         now: SimTime,
+        after: SimDuration,
         who: Writer,
         hold: SimDuration,
         rng: &mut impl rand::Rng,
     ) -> (SimTime, SimTime) {
         let lock_free = self.lock_free;
+        let issued = now + after;
         let start = match self.process(who).lands {
-            Some(free) => now.max(free),
-            None => now + SimDuration(rng.random_range(SESSION_SETUP)),
+            Some(free) => issued.max(free),
+            None => issued + SimDuration(rng.random_range(SESSION_SETUP)),
         };
         let asks = start + SimDuration(rng.random_range(READ));
         let read_at = SimTime(asks.0 - GUARD_GAP.0);
-        self.holds.retain(|&(_, released)| released > now);
-        let (read, asks) = if self.holds.iter().any(|&(taken, released)| (taken..released).contains(&read_at)) {
+        // Every later read comes after `now`: holds released by then can be dropped.
+        while self.holds.front().is_some_and(|&(_, released)| released <= now) {
+            self.holds.pop_front();
+        }
+        let i = self.holds.partition_point(|&(_, released)| released <= read_at);
+        let (read, asks) = if self.holds.get(i).is_some_and(|&(taken, _)| taken <= read_at) {
             // Kept out by a commit: the read comes once the lock is free, the write after it.
             let read = acquire(read_at, lock_free);
             (read, read + GUARD_GAP)
@@ -106,7 +114,7 @@ impl Sqlite {
         let lands = taken + hold;
         self.process(who).lands = Some(lands);
         self.lock_free = lands;
-        self.holds.push((taken, lands));
+        self.holds.push_back((taken, lands));
         (read, lands)
     }
 
@@ -179,15 +187,15 @@ mod tests {
     fn a_process_pays_its_session_once_and_writes_one_thing_at_a_time() {
         let mut db = Sqlite::default();
         let mut rng = stream(1, Stream::Database);
-        let (read, first) = db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng);
+        let (read, first) = db.write(SimTime::ZERO, SimDuration::ZERO, (0, Some(0)), HOLD, &mut rng);
         let setup = SimDuration(*SESSION_SETUP.start());
         assert!(read >= SimTime::ZERO + (setup + SimDuration::from_millis(2) - GUARD_GAP));
         assert_eq!(first, read + GUARD_GAP + HOLD, "nobody else holds the lock");
-        let (read2, second) = db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng);
+        let (read2, second) = db.write(SimTime::ZERO, SimDuration::ZERO, (0, Some(0)), HOLD, &mut rng);
         assert!(read2 >= first + (SimDuration::from_millis(2) - GUARD_GAP), "after its first write lands");
         assert!(second < first + SimDuration::from_millis(10), "no session the second time");
         db.forget_child(0, 0);
-        let (read3, _) = db.write(second, (0, Some(0)), HOLD, &mut rng);
+        let (read3, _) = db.write(second, SimDuration::ZERO, (0, Some(0)), HOLD, &mut rng);
         assert!(read3 >= second + setup, "a new child sets up its session again");
     }
 
@@ -197,7 +205,7 @@ mod tests {
         let mut rng = stream(1, Stream::Database);
         assert_eq!(db.read((0, Some(1))), READ_SESSION_SETUP);
         assert_eq!(db.read((0, Some(1))), SimDuration::ZERO, "once per process");
-        db.write(SimTime::ZERO, (0, Some(2)), HOLD, &mut rng);
+        db.write(SimTime::ZERO, SimDuration::ZERO, (0, Some(2)), HOLD, &mut rng);
         assert_eq!(db.read((0, Some(2))), SimDuration::ZERO, "a writer has its session");
         db.forget_child(0, 1);
         assert_eq!(db.read((0, Some(1))), READ_SESSION_SETUP, "a new child sets up again");
@@ -212,11 +220,12 @@ mod tests {
         let mut db = Sqlite::default();
         let mut rng = stream(1, Stream::Database);
         let long = SimDuration::from_millis(80);
-        db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng); // sessions set up
-        db.write(SimTime::ZERO, (0, Some(1)), HOLD, &mut rng);
+        db.write(SimTime::ZERO, SimDuration::ZERO, (0, Some(0)), HOLD, &mut rng); // sessions set up
+        db.write(SimTime::ZERO, SimDuration::ZERO, (0, Some(1)), HOLD, &mut rng);
         let now = SimTime::ZERO + SimDuration::from_secs(1);
-        let (_, success_lands) = db.write(now, (0, Some(0)), long, &mut rng);
-        let (read, lands) = db.write(now + SimDuration::from_millis(5), (0, Some(1)), HOLD, &mut rng);
+        let (_, success_lands) = db.write(now, SimDuration::ZERO, (0, Some(0)), long, &mut rng);
+        let (read, lands) =
+            db.write(now + SimDuration::from_millis(5), SimDuration::ZERO, (0, Some(1)), HOLD, &mut rng);
         assert!(read >= success_lands, "read at {read:?}, the SUCCESS lands at {success_lands:?}");
         assert_eq!(lands, read + GUARD_GAP + HOLD, "then it asks for the lock and gets it at once");
     }
@@ -232,12 +241,12 @@ mod tests {
         for seed in 1..=200 {
             let mut db = Sqlite::default();
             let mut rng = stream(seed, Stream::Database);
-            db.write(SimTime::ZERO, (0, Some(0)), HOLD, &mut rng); // sessions set up
-            db.write(SimTime::ZERO, (0, Some(1)), HOLD, &mut rng);
+            db.write(SimTime::ZERO, SimDuration::ZERO, (0, Some(0)), HOLD, &mut rng); // sessions set up
+            db.write(SimTime::ZERO, SimDuration::ZERO, (0, Some(1)), HOLD, &mut rng);
             let now = SimTime::ZERO + SimDuration::from_secs(1);
-            let (_, first_lands) = db.write(now, (0, Some(0)), HOLD, &mut rng);
+            let (_, first_lands) = db.write(now, SimDuration::ZERO, (0, Some(0)), HOLD, &mut rng);
             let first_takes = SimTime(first_lands.0 - HOLD.0);
-            let (read, lands) = db.write(now, (0, Some(1)), HOLD, &mut rng);
+            let (read, lands) = db.write(now, SimDuration::ZERO, (0, Some(1)), HOLD, &mut rng);
             if read < first_takes {
                 assert!(lands > first_lands, "seed {seed}: read before the first write, landed before it");
                 missed += 1;
@@ -256,9 +265,10 @@ mod tests {
         let now = SimTime::ZERO + SimDuration::from_secs(1);
         let writers: Vec<Writer> = (0..6).map(|s| (0, Some(s))).collect();
         for &w in &writers {
-            db.write(SimTime::ZERO, w, HOLD, &mut rng); // sessions set up
+            db.write(SimTime::ZERO, SimDuration::ZERO, w, HOLD, &mut rng); // sessions set up
         }
-        let mut lands: Vec<SimTime> = writers.iter().map(|&w| db.write(now, w, HOLD, &mut rng).1).collect();
+        let mut lands: Vec<SimTime> =
+            writers.iter().map(|&w| db.write(now, SimDuration::ZERO, w, HOLD, &mut rng).1).collect();
         lands.sort();
         for pair in lands.windows(2) {
             assert!(pair[1] >= pair[0] + HOLD, "one holder at a time: {lands:?}");
