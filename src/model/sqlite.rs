@@ -92,7 +92,8 @@ impl Sqlite {
     ) -> (SimTime, SimTime) {
         let lock_free = self.lock_free;
         let issued = now + after;
-        let start = match self.process(who).lands {
+        let p = process(&mut self.workers, &mut self.client, who);
+        let start = match p.lands {
             Some(free) => issued.max(free),
             None => issued + SimDuration(rng.random_range(SESSION_SETUP)),
         };
@@ -112,7 +113,7 @@ impl Sqlite {
         };
         let taken = acquire(asks, lock_free);
         let lands = taken + hold;
-        self.process(who).lands = Some(lands);
+        p.lands = Some(lands);
         self.lock_free = lands;
         self.holds.push_back((taken, lands));
         (read, lands)
@@ -126,19 +127,8 @@ impl Sqlite {
         if first { READ_SESSION_SETUP } else { SimDuration::ZERO }
     }
 
-    fn process(&mut self, (worker, slot): Writer) -> &mut Process {
-        if worker == usize::MAX {
-            return &mut self.client;
-        }
-        if self.workers.len() <= worker {
-            self.workers.resize(worker + 1, Vec::new());
-        }
-        let procs = &mut self.workers[worker];
-        let i = slot.map_or(0, |s| s as usize + 1);
-        if procs.len() <= i {
-            procs.resize(i + 1, Process::default());
-        }
-        &mut procs[i]
+    fn process(&mut self, who: Writer) -> &mut Process {
+        process(&mut self.workers, &mut self.client, who)
     }
 
     /// Every process of worker `w` is new (a restart): each sets up its session again.
@@ -154,6 +144,23 @@ impl Sqlite {
             *p = Process::default();
         }
     }
+}
+
+/// Process `who`'s record, made on first use (the fields apart, so a caller can hold it and the
+/// lock's holds at once).
+fn process<'a>(workers: &'a mut Vec<Vec<Process>>, client: &'a mut Process, (worker, slot): Writer) -> &'a mut Process {
+    if worker == usize::MAX {
+        return client;
+    }
+    if workers.len() <= worker {
+        workers.resize(worker + 1, Vec::new());
+    }
+    let procs = &mut workers[worker];
+    let i = slot.map_or(0, |s| s as usize + 1);
+    if procs.len() <= i {
+        procs.resize(i + 1, Process::default());
+    }
+    &mut procs[i]
 }
 
 /// When a writer asking for the lock at `asks` gets it, the lock being held until `free`: at
