@@ -135,7 +135,8 @@ pub struct Topology {
     pub latency: SimDuration,
     /// How long a result-backend write takes to commit.
     pub backend_write_latency: SimDuration,
-    /// Pool dispatch overhead before a task body starts.
+    /// The pool's hand-off to a child, before its STARTED write (with `task_track_started`)
+    /// and its body.
     pub task_overhead: SimDuration,
 }
 
