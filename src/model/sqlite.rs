@@ -45,8 +45,9 @@ pub const READ_SESSION_SETUP: SimDuration = SimDuration::from_millis(14);
 pub const READ: std::ops::RangeInclusive<u64> = 2_000..=4_000;
 
 /// From the row's read to the write asking for the lock: on 5.7.0 the guard's SELECT returning
-/// to the UPDATE being issued, median 0.49 ms (10–90 %: 0.47–0.62 ms); on 5.5.3 its one SELECT
-/// to the UPDATE, 0.62 ms (`tools/guard-gap`, 300 writes each; docs/calibration.md).
+/// to the UPDATE being issued, median 0.48 ms (10–90 %: 0.46–0.66 ms); on 5.5.3 its one SELECT
+/// to the UPDATE, 0.52–0.62 ms (`tools/guard-gap`, two runs of 300 writes each;
+/// docs/calibration.md).
 pub const GUARD_GAP: SimDuration = SimDuration(500);
 
 /// SQLite's busy handler sleeps, in milliseconds, then 100 ms at a time (sqlite `main.c`:
@@ -61,8 +62,8 @@ pub type Writer = (usize, Option<u32>);
 #[derive(Clone, Debug, Default)]
 pub struct Sqlite {
     lock_free: SimTime,
-    /// The lock's holds not yet over when the last write was issued, as (taken, released): in
-    /// order and disjoint, since each is taken once the one before is released.
+    /// The lock's holds not yet released when the last write was asked for, as (taken,
+    /// released): in order and disjoint, since each is taken once the one before is released.
     holds: VecDeque<(SimTime, SimTime)>,
     /// Per worker, per process: its main process first, then its pool children by slot.
     workers: Vec<Vec<Process>>,

@@ -256,6 +256,7 @@ impl<M: Model> Sim<M> {
     }
 
     /// [`Sim::step`], with the messages between parts going to `wire` instead of the queue.
+    /// Always inlined, with its pop: it is the engine's loop body, once per event.
     #[inline(always)]
     pub fn step_wired(&mut self, horizon: SimTime, wire: Option<&mut Vec<Frame<M::Event>>>) -> bool {
         let Some((at, event)) = self.queue.pop_until(horizon) else { return false };
