@@ -122,14 +122,10 @@ impl Sqlite {
 
     /// What a read by `who` costs besides its SELECT: the session set-up, once per process.
     pub fn read(&mut self, who: Writer) -> SimDuration {
-        let p = self.process(who);
+        let p = process(&mut self.workers, &mut self.client, who);
         let first = p.lands.is_none() && !p.read;
         p.read = true;
         if first { READ_SESSION_SETUP } else { SimDuration::ZERO }
-    }
-
-    fn process(&mut self, who: Writer) -> &mut Process {
-        process(&mut self.workers, &mut self.client, who)
     }
 
     /// Every process of worker `w` is new (a restart): each sets up its session again.
@@ -147,8 +143,8 @@ impl Sqlite {
     }
 }
 
-/// Process `who`'s record, made on first use (the fields apart, so a caller can hold it and the
-/// lock's holds at once).
+/// Process `who`'s record, made on first use (taking the fields apart, so that a write can hold
+/// it and the lock's holds at once).
 fn process<'a>(workers: &'a mut Vec<Vec<Process>>, client: &'a mut Process, (worker, slot): Writer) -> &'a mut Process {
     if worker == usize::MAX {
         return client;

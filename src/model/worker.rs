@@ -719,9 +719,11 @@ impl World {
         if let Some((d, finish)) = limit {
             out.after(LIMITS_ARMED + d, Event::ExecEnd(r, finish));
         }
-        // The job reaches the pool child `task_overhead` after this (the prefork hand-off); there
-        // build_tracer stores STARTED before the body runs, outside the task's own try: the body
-        // waits for that write, and a failed write fails the task (review of §2).
+        // The job reaches the pool child `task_overhead` after this (the prefork hand-off: a
+        // late copy's `task_prerun` came 1.4–2.2 ms after the postrun of the task before it in
+        // the same child, docs/calibration.md); there build_tracer stores STARTED before the
+        // body runs, outside the task's own try: the body waits for that write, and a failed
+        // write fails the task (review of §2).
         let overhead = self.sc.topology.task_overhead;
         let tracked = matches!(task, TaskRef::Header(_)) && self.cfg().track_started && self.stores_errors(task);
         let body = run.map(|d| if tracked { d } else { overhead + d });

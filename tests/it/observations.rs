@@ -100,8 +100,9 @@ fn terminal_times(all: &BTreeMap<String, Value>, same: impl Fn(&Value) -> bool) 
 /// Whether a case shows two timing modes: in some version, repeats of one variant whose
 /// terminal times differ by more than the tolerance (max(0.5 s, 5 %)) a model run is checked
 /// to: two timings this check tells apart, from one configuration. 19 does (a prefetched copy or
-/// not); 16b does (the restore before or after a poll); 17 does (5.7 A: 1.65 and 2.25 s, the stop loop's k = 1 and k = 2 bands,
-/// docs/calibration.md). Then either mode is accepted in every version.
+/// not); 16b does (a late copy's STARTED before or after its first copy's SUCCESS, 8 s apart);
+/// 17 does (5.7 A: 1.65 and 2.25 s, the stop loop's k = 1 and k = 2 bands, docs/calibration.md).
+/// Then either mode is accepted in every version.
 fn two_modes(obs: &Value, all: &BTreeMap<String, Value>) -> bool {
     let versions: BTreeSet<&str> = all.values().filter_map(|o| o["celery_version"].as_str()).collect();
     versions.iter().any(|version| {
