@@ -2,7 +2,7 @@
 //! key-value and database backends (celery-semantics §2, §12), and the Redis chord keys
 //! `.j`/`.s` with the part-return counter (§6). Pure state: the world decides when a write lands.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 
 use crate::scenario::BackendKind;
 use crate::time::{SimDuration, SimTime};
@@ -86,14 +86,27 @@ struct Readiness {
     /// Bit `t % 64` of word `t / 64` is set while header task `t`'s result reads PENDING,
     /// STARTED or RETRY (as of the last catch-up with expiry).
     not_ready: Vec<u64>,
-    /// Ready header results that expire, by when.
-    expiring: BTreeSet<(SimTime, u32)>,
+    /// Ready header results that expire, by when (in order: a result's expiry is its store's
+    /// time plus `result_expires`, which only grows). An entry whose result has since been
+    /// written over stays until its time, when the catch-up finds the result live and leaves
+    /// it: cheaper than finding it at each store.
+    expiring: VecDeque<(SimTime, u32)>,
 }
 
 impl Readiness {
     fn set(&mut self, test: u32, not_ready: bool) {
         let (word, bit) = (test as usize / 64, 1u64 << (test % 64));
         if not_ready { self.not_ready[word] |= bit } else { self.not_ready[word] &= !bit }
+    }
+
+    /// Header task `test`'s ready result expires `at`.
+    fn expires(&mut self, at: SimTime, test: u32) {
+        if self.expiring.back().is_none_or(|&(last, _)| last <= at) {
+            self.expiring.push_back((at, test));
+        } else {
+            let i = self.expiring.partition_point(|&(when, _)| when <= at);
+            self.expiring.insert(i, (at, test));
+        }
     }
 
     /// The header tasks marked not ready, in header order.
@@ -176,25 +189,28 @@ impl Backend {
     /// kept up to date by stores, and by expiries as time passes.
     fn readiness(&mut self, now: SimTime) -> &Readiness {
         if self.readiness.is_none() {
-            let mut r = Readiness { not_ready: vec![0; self.header.div_ceil(64)], expiring: BTreeSet::new() };
+            let mut r = Readiness { not_ready: vec![0; self.header.div_ceil(64)], expiring: VecDeque::new() };
+            let mut expiring = Vec::new();
             for t in 0..self.header {
                 match self.live(t, now) {
-                    Some(s) if s.state.is_ready() => {
-                        if let Some(at) = s.expires {
-                            r.expiring.insert((at, t as u32));
-                        }
-                    }
+                    Some(s) if s.state.is_ready() => expiring.extend(s.expires.map(|at| (at, t as u32))),
                     _ => r.set(t as u32, true),
                 }
             }
+            expiring.sort_unstable();
+            r.expiring = expiring.into();
             self.readiness = Some(r);
         }
         let r = self.readiness.as_mut().expect("built above");
-        while let Some(&(at, test)) = r.expiring.first()
+        while let Some(&(at, test)) = r.expiring.front()
             && at <= now
         {
-            r.expiring.pop_first();
-            r.set(test, true);
+            r.expiring.pop_front();
+            // Unless it was written over since with a result that is still ready.
+            let live = self.results[test as usize].filter(|s| s.expires.is_none_or(|e| now < e));
+            if !live.is_some_and(|s| s.state.is_ready()) {
+                r.set(test, true);
+            }
         }
         r
     }
@@ -247,12 +263,9 @@ impl Backend {
             && let Some(r) = self.readiness.as_mut()
         {
             let test = slot as u32;
-            if let Some(at) = self.results[slot].and_then(|s| s.expires) {
-                r.expiring.remove(&(at, test));
-            }
             r.set(test, !state.is_ready());
             if let (true, Some(at)) = (state.is_ready(), expires) {
-                r.expiring.insert((at, test));
+                r.expires(at, test);
             }
         }
         self.results[slot] = Some(Stored { state, value, expires, at: now });
@@ -427,11 +440,16 @@ mod tests {
         b.store(1, TaskState::Started, None, (at(1), at(1)), ttl);
         b.store(2, TaskState::Success, Some(ResultValue::Pass), (at(2), at(2)), ttl);
         b.store(3, TaskState::Failure, None, (at(3), at(3)), None);
+        b.store(5, TaskState::Failure, None, (at(3), at(3)), ttl);
         check(&mut b, at(3));
+        // Written over: a later expiry, and a state that is not ready.
+        b.store(5, TaskState::Started, None, (at(4), at(4)), ttl);
+        check(&mut b, at(4));
         b.store(2, TaskState::Success, Some(ResultValue::Pass), (at(5), at(5)), ttl);
         b.store(4, TaskState::Revoked, None, (at(6), at(6)), ttl);
         check(&mut b, at(11));
         check(&mut b, at(12));
+        check(&mut b, at(13));
         check(&mut b, at(17));
         b.wipe();
         check(&mut b, at(18));
