@@ -170,6 +170,9 @@ impl Broker {
         visibility_timeout: SimDuration,
         waiting: impl FnOnce() -> bool,
     ) -> Vec<(u64, Message)> {
+        if self.unacked.iter().next().is_none_or(|(_, u)| now < u.since + visibility_timeout) {
+            return Vec::new(); // the common sweep: nothing is due
+        }
         let due: Vec<u64> =
             self.unacked.iter().take_while(|(_, u)| u.since + visibility_timeout <= now).map(|(t, _)| t).collect();
         let back = self.restore_tags(due);

@@ -56,20 +56,19 @@ impl World {
             return;
         }
         // chord_unlock's ETA counts from before its publish (`apply_async(countdown=…)`), the
-        // first; the header's messages follow it.
-        let mut messages = Vec::new();
+        // first; the header's messages follow it. The first message goes at once, the rest
+        // after the first publish's cost.
         if polling {
             let mut unlock = Message::new(TaskRef::ChordUnlock);
             unlock.eta = Some(now + UNLOCK_COUNTDOWN);
-            messages.push(unlock);
+            self.send_after(now, SimDuration::ZERO, &producer, unlock, out);
         } else {
             let ttl = self.cfg().chord_key_ttl();
             self.backend.set_chord_size(n, now, ttl);
         }
-        messages.extend((0..n).map(|i| Message::new(TaskRef::Header(i))));
-        for (k, msg) in messages.into_iter().enumerate() {
-            let after = if k == 0 { SimDuration::ZERO } else { FIRST_PUBLISH };
-            self.send_after(now, after, &producer, msg, out);
+        for i in 0..n {
+            let after = if i == 0 && !polling { SimDuration::ZERO } else { FIRST_PUBLISH };
+            self.send_after(now, after, &producer, Message::new(TaskRef::Header(i)), out);
         }
     }
 
