@@ -53,8 +53,14 @@ struct Lane {
 
 impl<E> Queue<E> {
     fn new(delays: Vec<SimDuration>) -> Self {
-        let lanes = delays.into_iter().map(|delay| Lane { delay, keys: VecDeque::new() }).collect();
-        Queue { heap: BinaryHeap::new(), lanes, slots: Vec::new(), free: Vec::new(), seq: 0 }
+        let lanes = delays.into_iter().map(|delay| Lane { delay, keys: VecDeque::with_capacity(PENDING) }).collect();
+        Queue {
+            heap: BinaryHeap::with_capacity(PENDING),
+            lanes,
+            slots: Vec::with_capacity(PENDING),
+            free: Vec::with_capacity(PENDING),
+            seq: 0,
+        }
     }
 
     /// Store `event` and return its key for time `at`.
@@ -178,6 +184,10 @@ impl<E> Schedule<'_, E> {
         self.now
     }
 }
+
+/// How many pending events the queue has room for before it first grows: a small chord's worth,
+/// so that it does not grow from nothing a step at a time.
+const PENDING: usize = 256;
 
 /// Low bits of a queue key that hold the event's slot.
 const SLOT_BITS: u32 = 24;
