@@ -1888,6 +1888,40 @@ duration = "30s""#);
     assert!(r.verdict.late_polls.is_empty(), "{:#?}", r.verdict.late_polls);
 }
 
+/// Past the first few, the verdict counts the late polls rather than explaining each; the
+/// count is every poll that started a second or more after its ETA, as the trace shows them.
+#[test]
+fn late_polls_past_the_first_few_are_counted() {
+    // Behind a hung test, the broker stalls for 5 s every 10 s: each poll due inside a stall
+    // waits for it to end (its retry's publish waits, §9 "Stall").
+    let stalls: String = (1..=5)
+        .map(|k| {
+            format!("[[fault]]\nat = \"{}s\"\nkind = \"stall\"\nnodes = [\"broker\"]\nduration = \"5s\"\n", k * 10)
+        })
+        .collect();
+    let r = sc(&format!(
+        "horizon = \"2m\"\n[topology]\nbackend = \"database\"\nconcurrency = 2\n[run]\ntests = 2\nduration = \"1s\"\n\
+         [[run.override]]\ntest = 1\noutcome = \"hang\"\n{stalls}"
+    ));
+    let second = chordsim::time::SimDuration::from_secs(1);
+    let (mut eta, mut late) = (None, 0);
+    for rec in &r.trace {
+        match &rec.note {
+            Note::Published { task: TaskRef::ChordUnlock, eta: Some(e), .. } => eta = Some(*e),
+            // The first start after a publish; its ETA is used up either way.
+            Note::Started { task: TaskRef::ChordUnlock, .. } if eta.take().is_some_and(|e| rec.at >= e + second) => {
+                late += 1
+            }
+            _ => {}
+        }
+    }
+    assert!(late > 3, "the scenario makes more late polls than are explained: {late}");
+    let shown = &r.verdict.late_polls;
+    assert_eq!(shown.len(), 4, "{shown:#?}");
+    assert!(shown[..3].iter().all(|l| l.starts_with("a poll due at")), "{shown:#?}");
+    assert_eq!(shown[3], format!("… and {} more polls ran late", late - 3));
+}
+
 /// A message published while the broker is down never reaches a queue; the trace says so, not
 /// "lost with the broker's data (a restart without persistence)" for a persistent broker
 /// (issue 11).
