@@ -61,6 +61,11 @@ pub enum PartReturn {
     ChordError(Part),
 }
 
+/// A stored result as it reads at `now`: none once it has expired.
+fn live(stored: &Option<Stored>, now: SimTime) -> Option<&Stored> {
+    stored.as_ref().filter(|s| s.expires.is_none_or(|e| now < e))
+}
+
 /// The Redis chord keys of the one chord: `.j` entries, `.s` size, 5.7's `.d` and `.c`.
 #[derive(Clone, Debug, Default)]
 struct ChordKeys {
@@ -207,8 +212,7 @@ impl Backend {
         {
             r.expiring.pop_front();
             // Unless it was written over since with a result that is still ready.
-            let live = self.results[test as usize].filter(|s| s.expires.is_none_or(|e| now < e));
-            if !live.is_some_and(|s| s.state.is_ready()) {
+            if !live(&self.results[test as usize], now).is_some_and(|s| s.state.is_ready()) {
                 r.set(test, true);
             }
         }
@@ -226,7 +230,7 @@ impl Backend {
     }
 
     fn live(&self, slot: usize, now: SimTime) -> Option<&Stored> {
-        self.results[slot].as_ref().filter(|s| s.expires.is_none_or(|e| now < e))
+        live(&self.results[slot], now)
     }
 
     /// When a stored result expires, if it does.
