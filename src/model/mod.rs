@@ -701,9 +701,7 @@ impl World {
             }
             let Some(w) = chosen else { return };
             self.rr = (w + 1) % nw;
-            if !self.deliver_one(now, w, out) {
-                return;
-            }
+            self.deliver_one(now, w, out);
         }
     }
 
@@ -713,13 +711,16 @@ impl World {
         if !self.broker.up || self.broker.stalled(now) || !self.net.connected(&Node::Broker, &Node::Worker(w)) {
             return;
         }
-        while !self.broker.queue.is_empty() && self.workers[w].can_take() && self.deliver_one(now, w, out) {}
+        while !self.broker.queue.is_empty() && self.workers[w].can_take() {
+            self.deliver_one(now, w, out);
+        }
     }
 
-    /// Hand the queue's head to worker `w`; false if the queue is empty.
+    /// Hand the queue's head, if any, to worker `w` (its callers loop while the queue is not
+    /// empty).
     #[inline]
-    fn deliver_one(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) -> bool {
-        let Some((tag, msg)) = self.broker.deliver(w, now) else { return false };
+    fn deliver_one(&mut self, now: SimTime, w: usize, out: &mut Schedule<Event>) {
+        let Some((tag, msg)) = self.broker.deliver(w, now) else { return };
         if self.stats.most_delivered.is_none_or(|(_, _, n)| msg.deliveries > n) {
             self.stats.most_delivered = Some((msg.task, msg.retries, msg.deliveries));
         }
@@ -728,7 +729,6 @@ impl World {
         let inc = self.workers[w].inc;
         let lat = self.latency();
         out.send(&Node::Broker, Node::Worker(w), lat, Event::Deliver { worker: w, inc, tag, msg });
-        true
     }
 
     fn fault(&mut self, now: SimTime, i: usize, start: bool, out: &mut Schedule<Event>) {
